@@ -1,0 +1,198 @@
+/**
+ * `rtmp serve`: an ingest server with stream-key checks, optional RTMPS and FLV recording.
+ *
+ * @module
+ */
+
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import { RtmpError } from "../errors.ts";
+import { RtmpServer } from "../server.ts";
+import type { PublishSession } from "../session/publish_session.ts";
+import { recordPackets } from "../session/recorder.ts";
+import { KeyStore } from "./keys.ts";
+import { parseCommandLine, parseHostPort, UsageError } from "./usage.ts";
+
+/** Help text of `rtmp serve`. */
+export const SERVE_USAGE: string = `Usage: rtmp serve [options]
+
+Run an RTMP/RTMPS ingest server. Publishers use rtmp://HOST:PORT/APP/KEY.
+
+Options:
+  --listen HOST:PORT      plain RTMP address (default 0.0.0.0:1935); "none" to disable
+  --key KEY               accepted stream key (repeatable)
+  --keys-file FILE        file of accepted keys, one per line, # comments (re-read per publish)
+  --record DIR            record each stream to DIR/APP/KEY-<UTC start>.flv
+  --tls-cert FILE         certificate (PEM) for RTMPS
+  --tls-key FILE          private key (PEM) for RTMPS
+  --tls-listen HOST:PORT  RTMPS address (default 0.0.0.0:1936)
+  --replace               a new publisher on a live key replaces the old one (default: refuse)
+  --hook-timeout MS       key check timeout (default 10000)
+  --idle-timeout MS       end a stream after MS without data (default 30000)
+  -h, --help              show this help
+
+Without --key or --keys-file every key is accepted (a warning says so).`;
+
+const OPTIONS = {
+  listen: { type: "string" },
+  key: { type: "string", multiple: true },
+  "keys-file": { type: "string" },
+  record: { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "tls-listen": { type: "string" },
+  replace: { type: "boolean" },
+  "hook-timeout": { type: "string" },
+  "idle-timeout": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/**
+ * Runs `rtmp serve` until SIGINT/SIGTERM.
+ *
+ * @example
+ * ```ts
+ * import { runServe } from "./serve.ts";
+ * // await runServe(["--listen", "127.0.0.1:1935", "--key", "secret"]);
+ * console.log(typeof runServe); // function
+ * ```
+ *
+ * @param args Arguments after `serve`.
+ * @param options `signal` stops the server (tests); `onReady` receives the bound addresses.
+ * @returns The exit code.
+ */
+export async function runServe(
+  args: string[],
+  options: { signal?: AbortSignal; onReady?: (addrs: string[]) => void } = {},
+): Promise<number> {
+  const { values, positionals } = parseCommandLine(args, OPTIONS);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const listenText = (values.listen as string | undefined) ?? "0.0.0.0:1935";
+  const plain = listenText === "none" ? null : parseHostPort(listenText, "--listen");
+  const certFile = values["tls-cert"] as string | undefined;
+  const keyFile = values["tls-key"] as string | undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key must be given together");
+  }
+  const tlsListenText = values["tls-listen"] as string | undefined;
+  if (tlsListenText !== undefined && certFile === undefined) {
+    throw new UsageError("--tls-listen needs --tls-cert and --tls-key");
+  }
+  const secure = certFile ? parseHostPort(tlsListenText ?? "0.0.0.0:1936", "--tls-listen") : null;
+  if (!plain && !secure) throw new UsageError("nothing to listen on: --listen none without TLS");
+  const hookTimeout = positiveInt(values["hook-timeout"], "--hook-timeout", 10_000);
+  const idleTimeout = positiveInt(values["idle-timeout"], "--idle-timeout", 30_000);
+  const keys = new KeyStore((values.key as string[] | undefined) ?? [], (values["keys-file"] as string | undefined) ?? null);
+  const recordDir = values.record as string | undefined;
+
+  const log = (line: string): void => {
+    process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  };
+  if (keys.enabled) {
+    const n = await keys.load();
+    log(`${n} stream key(s) loaded`);
+  } else {
+    log("warning: no --key or --keys-file given: EVERY stream key is accepted");
+  }
+  let tls: { cert: string; key: string } | undefined;
+  if (certFile && keyFile) {
+    tls = { cert: await readText(certFile, "--tls-cert"), key: await readText(keyFile, "--tls-key") };
+  }
+  if (recordDir) {
+    try {
+      await mkdir(recordDir, { recursive: true });
+    } catch (e) {
+      throw new RtmpError("IO", `cannot create recording folder "${recordDir}": ${(e as Error).message}`);
+    }
+  }
+
+  const server = new RtmpServer({
+    log,
+    duplicatePublish: values.replace ? "replace" : "reject",
+    limits: { hookTimeout, idleTimeout },
+    onPublish: keys.enabled
+      ? async ({ name }) =>
+        (await keys.check(name)) ? true : { accept: false, reason: "unknown stream key", code: "NetStream.Publish.BadName" }
+      : undefined,
+    onSession: (session) => consume(session, recordDir, log),
+  });
+  const addrs: string[] = [];
+  try {
+    if (plain) {
+      const a = await server.listen(plain);
+      addrs.push(`rtmp://${fmt(a.hostname)}:${a.port}`);
+    }
+    if (secure && tls) {
+      const a = await server.listen({ ...secure, tls });
+      addrs.push(`rtmps://${fmt(a.hostname)}:${a.port}`);
+    }
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  log(`listening on ${addrs.join(" and ")}${recordDir ? `, recording to ${recordDir}` : ""}`);
+  options.onReady?.(addrs);
+
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    options.signal?.addEventListener("abort", stop, { once: true });
+    if (options.signal?.aborted) stop();
+  });
+  log("shutting down");
+  await server.close();
+  log("stopped");
+  return 0;
+}
+
+async function consume(session: PublishSession, recordDir: string | undefined, log: (l: string) => void): Promise<void> {
+  if (!recordDir) {
+    for await (const _ of session) { /* packets are counted in the session's stats */ }
+    return;
+  }
+  const dir = join(recordDir, safeName(session.app));
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const path = join(dir, `${safeName(session.name)}-${stamp}.flv`);
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    log(`recording "${session.app}/${session.name}" failed: ${(e as Error).message}`);
+    for await (const _ of session) { /* keep the publisher flowing */ }
+    return;
+  }
+  log(`recording "${session.app}/${session.name}" to ${path}`);
+  const result = await recordPackets(session, path);
+  if (result.error) {
+    log(`recording ${path} ended early: ${result.error.message}`);
+  } else {
+    log(`recorded ${path}: ${result.tags} tags, ${result.bytes} bytes`);
+  }
+}
+
+function safeName(name: string): string {
+  const cleaned = name.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^\.+/, "_");
+  return cleaned.slice(0, 128) || "_";
+}
+
+function fmt(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+async function readText(file: string, flag: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (e) {
+    throw new RtmpError("IO", `${flag}: cannot read "${file}": ${(e as Error).message}`);
+  }
+}
+
+function positiveInt(value: unknown, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (typeof value !== "string" || !/^\d+$/.test(value) || n <= 0) {
+    throw new UsageError(`${flag} expects a positive number of milliseconds, got "${String(value)}"`);
+  }
+  return n;
+}

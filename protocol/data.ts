@@ -1,0 +1,121 @@
+/**
+ * Data messages (RTMP 1.0 §7.1.2): type 18 carries AMF0 values, type 15 a format byte `0x00`
+ * followed by AMF0 values in which `0x11` switches a value to AMF3. The first value names the
+ * handler (`@setDataFrame`, `onMetaData`, `onTextData`, `onCuePoint`, …) and is kept as sent.
+ *
+ * @module
+ */
+
+import { RtmpError } from "../errors.ts";
+import type { AmfDecodeOptions, AmfObject, AmfValue } from "./amf.ts";
+import {
+  checkMessageOptions,
+  decodeMessageValues,
+  type EncodeMessageOptions,
+  encodeMessageValues,
+} from "./command.ts";
+import { MessageType, type RtmpMessage } from "./message.ts";
+
+/**
+ * A decoded data message.
+ *
+ * @example
+ * ```ts
+ * import type { DataMessage } from "./data.ts";
+ * const d: DataMessage = { handler: "@setDataFrame", values: ["onMetaData", { width: 1280 }] };
+ * ```
+ */
+export interface DataMessage {
+  /** The handler name, exactly as sent. */
+  handler: string;
+  /** The values after the handler name. */
+  values: AmfValue[];
+}
+
+/**
+ * Decodes a data message (type 18, or type 15 with its `0x00` format byte).
+ *
+ * @example
+ * ```ts
+ * import { decodeData, encodeData } from "./data.ts";
+ * const m = encodeData({ handler: "onTextData", values: [{ text: "hi" }] }, { streamId: 1 });
+ * console.log(decodeData(m).handler); // onTextData
+ * ```
+ * @param message The message.
+ * @param options Nesting bound.
+ * @returns Handler name and values.
+ * @throws {RtmpError} `MALFORMED` when the body is not AMF or does not start with a string;
+ * `INVALID_ARGUMENT` for a message of another type.
+ */
+export function decodeData(message: RtmpMessage, options?: AmfDecodeOptions): DataMessage {
+  const values = decodeMessageValues(message, "data", options);
+  const handler = values[0];
+  if (typeof handler !== "string") {
+    throw new RtmpError(
+      "MALFORMED",
+      `data message: expected a string handler name first, got ${
+        values.length === 0 ? "an empty body" : handler === null ? "null" : typeof handler
+      }`,
+    );
+  }
+  return { handler, values: values.slice(1) };
+}
+
+/**
+ * Encodes a data message: type 18, or type 15 (`0x00` format byte, complex values switched to
+ * AMF3) when `amf3` is set.
+ *
+ * @example
+ * ```ts
+ * import { encodeData } from "./data.ts";
+ * import { ecmaArray } from "./amf.ts";
+ * const m = encodeData(
+ *   { handler: "@setDataFrame", values: ["onMetaData", ecmaArray({ duration: 0 })] },
+ *   { streamId: 1 },
+ * );
+ * console.log(m.type); // 18
+ * ```
+ * @param data Handler name and values.
+ * @param options Message stream id, AMF3 form, timestamp.
+ * @returns The message.
+ * @throws {RtmpError} `INVALID_ARGUMENT` for a bad handler, stream id or value.
+ */
+export function encodeData(data: DataMessage, options: EncodeMessageOptions): RtmpMessage {
+  const [streamId, timestamp] = checkMessageOptions(options, "encodeData");
+  if (typeof data.handler !== "string") {
+    throw new RtmpError("INVALID_ARGUMENT", "encodeData: expected a string handler name");
+  }
+  const amf3 = options.amf3 === true;
+  return {
+    type: amf3 ? MessageType.DataAmf3 : MessageType.DataAmf0,
+    streamId,
+    timestamp,
+    payload: encodeMessageValues([data.handler, ...data.values], amf3),
+  };
+}
+
+function metadataObject(v: AmfValue): AmfObject | null {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return null;
+  return Object.getPrototypeOf(v) === Object.prototype ? v as AmfObject : null;
+}
+
+/**
+ * The `onMetaData` object of a data message, from either form encoders use:
+ * `"@setDataFrame", "onMetaData", {…}` (what publishers send) or `"onMetaData", {…}` (what
+ * servers forward to players).
+ *
+ * @example
+ * ```ts
+ * import { metadataOf } from "./data.ts";
+ * console.log(metadataOf({ handler: "@setDataFrame", values: ["onMetaData", { width: 640 }] })); // { width: 640 }
+ * ```
+ * @param data A decoded data message.
+ * @returns The metadata object (plain or ECMA array), or `null` when this is not metadata.
+ */
+export function metadataOf(data: DataMessage): AmfObject | null {
+  if (data.handler === "onMetaData") return metadataObject(data.values[0]);
+  if (data.handler === "@setDataFrame" && data.values[0] === "onMetaData") {
+    return metadataObject(data.values[1]);
+  }
+  return null;
+}

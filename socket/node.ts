@@ -1,0 +1,481 @@
+/**
+ * Socket adapter on `node:net` / `node:tls`. It is the adapter for Node and also runs on Deno and
+ * Bun through their Node compatibility layers (on Bun it is the faster choice, see `mod.ts`).
+ *
+ * @example
+ * ```ts
+ * import { nodeAdapter } from "./node.ts";
+ * const listener = await nodeAdapter.listen({ hostname: "127.0.0.1", port: 0 });
+ * const conn = await nodeAdapter.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * conn.close();
+ * listener.close();
+ * ```
+ *
+ * @module
+ */
+
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { RtmpError } from "../errors.ts";
+import { ACCEPT_BACKLOG, AcceptQueue, TLS_HANDSHAKE_TIMEOUT_MS } from "./accept_queue.ts";
+import {
+  abortedError,
+  checkEndpoint,
+  closedError,
+  connectTimeout,
+  timeoutError,
+  toRtmpError,
+} from "./errors.ts";
+import type {
+  Conn,
+  ConnectOptions,
+  ListenOptions,
+  Listener,
+  NetAddress,
+  SocketAdapter,
+} from "./types.ts";
+
+/** Received bytes queued for a reader that does not keep up; above this the socket pauses. */
+const READ_HIGH_WATER = 1 << 20;
+/** Queue level at which a paused socket resumes. */
+const READ_LOW_WATER = 256 << 10;
+/**
+ * Larger writes are handed to the socket in slices of this size, each after the previous one
+ * drained: Node would otherwise hold the whole write (and, for TLS, its whole ciphertext) in user
+ * memory at once.
+ */
+const WRITE_SLICE = 1 << 20;
+
+type Deferred = PromiseWithResolvers<void>;
+
+interface WriteJob {
+  bytes: Uint8Array;
+  offset: number;
+  done: Deferred;
+}
+
+function ignore(): void {}
+
+function address(host: string | undefined, port: number | undefined): NetAddress {
+  return { hostname: host ?? "", port: port ?? 0 };
+}
+
+/** A connection over a `net.Socket` or `tls.TLSSocket`. */
+class NodeConn implements Conn {
+  readonly localAddr: NetAddress;
+  readonly remoteAddr: NetAddress;
+  readonly tls: boolean;
+  readonly closed: Promise<void>;
+
+  #socket: net.Socket;
+  #resolveClosed: () => void;
+  #chunks: Uint8Array[] = [];
+  #queued = 0;
+  #paused = false;
+  #eof = false;
+  #error: RtmpError | null = null;
+  #reader: PromiseWithResolvers<Uint8Array | null> | null = null;
+  #closedLocally = false;
+  #writeEnded: Promise<void> | null = null;
+  /** Write callbacks fire in write order, so one FIFO of deferreds serves every write. */
+  #flushes: Deferred[] = [];
+  #jobs: WriteJob[] = [];
+  #pumping = false;
+  #drain: Deferred | null = null;
+  #pumpIdle: Deferred | null = null;
+
+  constructor(socket: net.Socket, isTls: boolean) {
+    this.#socket = socket;
+    this.tls = isTls;
+    this.localAddr = address(socket.localAddress, socket.localPort);
+    this.remoteAddr = address(socket.remoteAddress, socket.remotePort);
+    const closed = Promise.withResolvers<void>();
+    this.closed = closed.promise;
+    this.#resolveClosed = closed.resolve;
+    socket.on("data", this.#onData);
+    socket.on("end", this.#onEnd);
+    socket.on("error", this.#onError);
+    socket.on("drain", this.#onDrain);
+    socket.on("close", this.#onClose);
+    if (socket.destroyed) this.#onClose();
+  }
+
+  read(): Promise<Uint8Array | null> {
+    const chunk = this.#chunks.shift();
+    if (chunk !== undefined) {
+      this.#queued -= chunk.byteLength;
+      if (this.#paused && this.#queued <= READ_LOW_WATER) this.#resume();
+      return Promise.resolve(chunk);
+    }
+    if (this.#error !== null) return Promise.reject(this.#error);
+    if (this.#eof || this.#closedLocally) return Promise.resolve(null);
+    if (this.#reader !== null) {
+      return Promise.reject(
+        new RtmpError("INVALID_ARGUMENT", "read: expected one pending read() at most, got two"),
+      );
+    }
+    if (this.#paused) this.#resume();
+    this.#reader = Promise.withResolvers<Uint8Array | null>();
+    return this.#reader.promise;
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    if (this.#error !== null) return Promise.reject(this.#error);
+    if (this.#closedLocally || this.#writeEnded !== null || this.#socket.destroyed) {
+      return Promise.reject(closedError("write"));
+    }
+    if (bytes.byteLength === 0) return Promise.resolve();
+    const done = Promise.withResolvers<void>();
+    if (!this.#pumping && bytes.byteLength <= WRITE_SLICE) {
+      this.#flushes.push(done);
+      this.#socket.write(bytes, this.#onFlushed);
+    } else {
+      this.#jobs.push({ bytes, offset: 0, done });
+      if (!this.#pumping) this.#pump();
+    }
+    return done.promise;
+  }
+
+  closeWrite(): Promise<void> {
+    if (this.#writeEnded === null) this.#writeEnded = this.#endWrite();
+    return this.#writeEnded;
+  }
+
+  close(): void {
+    if (this.#closedLocally) return;
+    this.#closedLocally = true;
+    this.#socket.destroy();
+    this.#failWrites(closedError("write"));
+    this.#settleReader();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.closed;
+  }
+
+  async #endWrite(): Promise<void> {
+    if (this.#pumping) {
+      this.#pumpIdle ??= Promise.withResolvers<void>();
+      await this.#pumpIdle.promise;
+    }
+    if (this.#closedLocally) return;
+    if (this.#error !== null) throw this.#error;
+    const socket = this.#socket;
+    if (socket.destroyed || socket.writableEnded) return;
+    const finished = Promise.withResolvers<void>();
+    socket.end(() => finished.resolve());
+    const onClose = (): void => finished.resolve();
+    socket.once("close", onClose);
+    try {
+      await finished.promise;
+    } finally {
+      socket.off("close", onClose);
+    }
+    if (this.#error !== null && !socket.writableFinished) throw this.#error;
+  }
+
+  /** Writes queued jobs slice by slice, waiting for 'drain' whenever Node's buffer is full. */
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    const socket = this.#socket;
+    try {
+      for (let job = this.#jobs[0]; job !== undefined; job = this.#jobs[0]) {
+        while (job.offset < job.bytes.byteLength) {
+          if (this.#error !== null || this.#closedLocally || socket.destroyed) return;
+          const end = Math.min(job.offset + WRITE_SLICE, job.bytes.byteLength);
+          const slice = job.offset === 0 && end === job.bytes.byteLength
+            ? job.bytes
+            : job.bytes.subarray(job.offset, end);
+          job.offset = end;
+          if (end === job.bytes.byteLength) {
+            this.#flushes.push(job.done);
+            socket.write(slice, this.#onFlushed);
+          } else if (!socket.write(slice)) {
+            this.#drain = Promise.withResolvers<void>();
+            await this.#drain.promise;
+          }
+        }
+        this.#jobs.shift();
+      }
+    } finally {
+      this.#pumping = false;
+      if (this.#jobs.length > 0) {
+        this.#failWrites(this.#error ?? closedError("write"));
+      }
+      const idle = this.#pumpIdle;
+      this.#pumpIdle = null;
+      idle?.resolve();
+    }
+  }
+
+  #resume(): void {
+    this.#paused = false;
+    this.#socket.resume();
+  }
+
+  #failWrites(error: RtmpError): void {
+    // Jobs still queued have not handed their last slice to Node, so no callback will settle them.
+    for (const job of this.#jobs.splice(0)) job.done.reject(error);
+    for (const flush of this.#flushes.splice(0)) flush.reject(error);
+    const drain = this.#drain;
+    this.#drain = null;
+    drain?.resolve();
+  }
+
+  #settleReader(): void {
+    const reader = this.#reader;
+    if (reader === null) return;
+    this.#reader = null;
+    if (this.#error !== null) reader.reject(this.#error);
+    else reader.resolve(null);
+  }
+
+  #onFlushed = (error?: Error | null): void => {
+    const flush = this.#flushes.shift();
+    if (flush === undefined) return;
+    if (error) flush.reject(this.#error ?? toRtmpError(error, "write", this.tls));
+    else flush.resolve();
+  };
+
+  #onData = (chunk: Uint8Array): void => {
+    const reader = this.#reader;
+    if (reader !== null) {
+      this.#reader = null;
+      reader.resolve(chunk);
+      return;
+    }
+    this.#chunks.push(chunk);
+    this.#queued += chunk.byteLength;
+    if (!this.#paused && this.#queued > READ_HIGH_WATER) {
+      this.#paused = true;
+      this.#socket.pause();
+    }
+  };
+
+  #onEnd = (): void => {
+    this.#eof = true;
+    this.#settleReader();
+  };
+
+  #onError = (error: Error): void => {
+    if (this.#error === null && !this.#closedLocally) {
+      this.#error = toRtmpError(error, "connection", this.tls);
+    }
+    this.#settleReader();
+  };
+
+  #onDrain = (): void => {
+    const drain = this.#drain;
+    this.#drain = null;
+    drain?.resolve();
+  };
+
+  #onClose = (): void => {
+    if (!this.#eof && this.#error === null && !this.#closedLocally) {
+      // Closed without FIN or error (e.g. destroyed from outside): reads end, writes fail.
+      this.#eof = true;
+    }
+    this.#failWrites(this.#error ?? closedError("write"));
+    this.#settleReader();
+    this.#resolveClosed();
+  };
+}
+
+/** A listener over `net.Server` or `tls.Server`. */
+class NodeListener implements Listener {
+  readonly addr: NetAddress;
+  readonly tls: boolean;
+
+  #server: net.Server;
+  #queue = new AcceptQueue();
+  #signal: AbortSignal | undefined;
+
+  constructor(server: net.Server, isTls: boolean, signal: AbortSignal | undefined) {
+    this.#server = server;
+    this.tls = isTls;
+    const bound = server.address();
+    this.addr = typeof bound === "object" && bound !== null
+      ? { hostname: bound.address, port: bound.port }
+      : { hostname: "", port: 0 };
+    server.on(isTls ? "secureConnection" : "connection", this.#onConnection);
+    // A failed handshake destroys the socket; the listener just keeps serving.
+    if (isTls) server.on("tlsClientError", ignore);
+    // After binding, Node reports only per-accept failures (e.g. EMFILE) and keeps listening.
+    server.on("error", ignore);
+    this.#signal = signal;
+    if (signal !== undefined) {
+      if (signal.aborted) this.close();
+      else signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+  }
+
+  accept(): Promise<Conn | null> {
+    return this.#queue.accept();
+  }
+
+  close(): void {
+    if (this.#queue.closed) return;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#queue.close();
+    this.#server.close();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Conn> {
+    return this.#queue.iterate();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
+  #onConnection = (socket: net.Socket): void => {
+    socket.setNoDelay(true);
+    const conn = new NodeConn(socket, this.tls);
+    if (!this.#queue.push(conn)) conn.close();
+  };
+
+  #onAbort = (): void => {
+    this.close();
+  };
+}
+
+function tlsCa(ca: string | string[] | undefined): string[] | undefined {
+  if (ca === undefined) return undefined;
+  // Node's `ca` replaces the default roots; the interface promises *extra* trusted CAs.
+  return [...tls.rootCertificates, ...(typeof ca === "string" ? [ca] : ca)];
+}
+
+function openSocket(options: ConnectOptions, isTls: boolean): net.Socket {
+  const { hostname: host, port } = options;
+  if (!isTls) return net.connect({ host, port, allowHalfOpen: true });
+  const settings = typeof options.tls === "object" ? options.tls : {};
+  const name = settings.serverName ?? host;
+  const nameIsIp = net.isIP(name) !== 0;
+  const tlsOptions: tls.ConnectionOptions & { allowHalfOpen: boolean } = {
+    host,
+    port,
+    // Honoured by tls.connect (it is passed on to the TLSSocket) though missing from its typings.
+    allowHalfOpen: true,
+    // RFC 6066 §3: SNI carries DNS names only; an IP is checked against the certificate instead.
+    servername: nameIsIp ? undefined : name,
+    ca: tlsCa(settings.ca),
+    rejectUnauthorized: settings.insecure !== true,
+    checkServerIdentity: (_host: string, cert: tls.PeerCertificate) =>
+      tls.checkServerIdentity(name, cert),
+  };
+  return tls.connect(tlsOptions);
+}
+
+function connect(options: ConnectOptions): Promise<Conn> {
+  try {
+    checkEndpoint(options.hostname, options.port, "connect");
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  let timeout: number;
+  try {
+    timeout = connectTimeout(options.timeout);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const doing = `connect to ${options.hostname}:${options.port}`;
+  const signal = options.signal;
+  if (signal?.aborted) return Promise.reject(abortedError(doing, signal.reason));
+  const isTls = options.tls !== undefined && options.tls !== false;
+  const result = Promise.withResolvers<Conn>();
+  let socket: net.Socket;
+  try {
+    socket = openSocket(options, isTls);
+  } catch (error) {
+    return Promise.reject(toRtmpError(error, doing, isTls));
+  }
+  const readyEvent = isTls ? "secureConnect" : "connect";
+  const cleanup = (): void => {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+    socket.off(readyEvent, onReady);
+    socket.off("error", onError);
+  };
+  const fail = (error: RtmpError): void => {
+    cleanup();
+    socket.on("error", ignore);
+    socket.destroy();
+    result.reject(error);
+  };
+  const onReady = (): void => {
+    cleanup();
+    socket.setNoDelay(options.noDelay ?? true);
+    result.resolve(new NodeConn(socket, isTls));
+  };
+  const onError = (error: Error): void => fail(toRtmpError(error, doing, isTls));
+  const onAbort = (): void => fail(abortedError(doing, signal?.reason));
+  const timer = setTimeout(() => fail(timeoutError(doing, timeout)), timeout);
+  socket.once(readyEvent, onReady);
+  socket.on("error", onError);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  return result.promise;
+}
+
+function listen(options: ListenOptions): Promise<Listener> {
+  const hostname = options.hostname ?? "0.0.0.0";
+  try {
+    checkEndpoint(hostname, options.port, "listen", true);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const isTls = options.tls !== undefined;
+  const doing = `listen on ${hostname}:${options.port}`;
+  let server: net.Server;
+  try {
+    server = isTls
+      ? tls.createServer({
+        cert: options.tls?.cert,
+        key: options.tls?.key,
+        allowHalfOpen: true,
+        handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+      })
+      : net.createServer({ allowHalfOpen: true });
+  } catch (error) {
+    return Promise.reject(toRtmpError(error, doing, isTls));
+  }
+  const result = Promise.withResolvers<Listener>();
+  const onError = (error: Error): void => {
+    server.off("listening", onListening);
+    result.reject(toRtmpError(error, doing, isTls));
+  };
+  const onListening = (): void => {
+    server.off("error", onError);
+    result.resolve(new NodeListener(server, isTls, options.signal));
+  };
+  server.once("error", onError);
+  server.once("listening", onListening);
+  server.listen({ host: hostname, port: options.port, backlog: ACCEPT_BACKLOG * 4 });
+  return result.promise;
+}
+
+/**
+ * The `node:net` / `node:tls` adapter. Usable on Node, Deno and Bun.
+ *
+ * Reading queues Node's `'data'` chunks and pauses the socket above 1 MiB of unread bytes, so a
+ * slow reader holds the peer back through TCP flow control. `write()` resolves from Node's write
+ * callback (bytes handed to the kernel); writes over 1 MiB go out slice by slice after `'drain'`.
+ *
+ * @example Echo server
+ * ```ts
+ * import { nodeAdapter } from "./node.ts";
+ * const listener = await nodeAdapter.listen({ hostname: "127.0.0.1", port: 0 });
+ * (async () => {
+ *   for await (const conn of listener) {
+ *     for (let c = await conn.read(); c !== null; c = await conn.read()) await conn.write(c);
+ *     await conn.closeWrite();
+ *   }
+ * })();
+ * ```
+ */
+export const nodeAdapter: SocketAdapter = {
+  name: "node",
+  connect,
+  listen,
+};

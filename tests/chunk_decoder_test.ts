@@ -1,0 +1,423 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ChunkDecoder } from "../protocol/chunk_decoder.ts";
+import { RtmpError, type RtmpErrorCode } from "../errors.ts";
+import type { RtmpMessage } from "../protocol/message.ts";
+
+type Part = number | number[] | Uint8Array;
+
+/** Flattens bytes, arrays and typed arrays into one Uint8Array. */
+function b(...parts: Part[]): Uint8Array {
+  const out: number[] = [];
+  for (const p of parts) {
+    if (typeof p === "number") out.push(p);
+    else out.push(...p);
+  }
+  return new Uint8Array(out);
+}
+
+const u24 = (v: number): number[] => [(v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
+const u32 = (v: number): number[] => [v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
+const le32 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
+const fill = (n: number, seed = 1): Uint8Array =>
+  new Uint8Array(n).map((_, i) => (i * seed + 7) & 0xff);
+
+/** fmt 0 chunk header for csid 2..63. */
+function h0(csid: number, ts: number, len: number, type: number, sid: number): number[] {
+  const ext = ts >= 0xffffff;
+  return [
+    csid,
+    ...u24(ext ? 0xffffff : ts),
+    ...u24(len),
+    type,
+    ...le32(sid),
+    ...(ext ? u32(ts) : []),
+  ];
+}
+
+/** Decodes `bytes` one byte at a time and as one push; both must agree. */
+function decodeBoth(bytes: Uint8Array, make = () => new ChunkDecoder()): RtmpMessage[] {
+  const whole = make().push(bytes);
+  const d = make();
+  const single: RtmpMessage[] = [];
+  for (let i = 0; i < bytes.length; i++) single.push(...d.push(bytes.subarray(i, i + 1)));
+  assert.deepEqual(single, whole, "byte-at-a-time decoding differs from one push");
+  return whole;
+}
+
+function throwsCode(fn: () => unknown, code: RtmpErrorCode, includes?: string): void {
+  assert.throws(fn, (e) => {
+    assert.ok(e instanceof RtmpError, `expected RtmpError, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    if (includes) assert.ok(e.message.includes(includes), e.message);
+    return true;
+  });
+}
+
+function summary(m: RtmpMessage): [number, number, number, number] {
+  return [m.type, m.streamId, m.timestamp, m.payload.length];
+}
+
+describe("ChunkDecoder header formats", () => {
+  it("fmt 0: absolute timestamp, length, type, little-endian stream id", () => {
+    const p = fill(5);
+    const [m, ...rest] = decodeBoth(b(h0(3, 1000, 5, 20, 0x01020304), p));
+    assert.equal(rest.length, 0);
+    assert.deepEqual(summary(m), [20, 0x01020304, 1000, 5]);
+    assert.deepEqual(m.payload, p);
+  });
+
+  it("fmt 1 / fmt 2 / fmt 3 derive from the previous header", () => {
+    const bytes = b(
+      h0(4, 1000, 2, 8, 7),
+      [1, 2],
+      [0x44, ...u24(20), ...u24(3), 9], // fmt 1: delta 20, length 3, type 9
+      [3, 4, 5],
+      [0x84, ...u24(33)], // fmt 2: delta 33
+      [6, 7, 8],
+      [0xc4], // fmt 3 new message: delta 33 again
+      [9, 10, 11],
+      [0xc4],
+      [12, 13, 14],
+    );
+    const ms = decodeBoth(bytes);
+    assert.deepEqual(ms.map(summary), [
+      [8, 7, 1000, 2],
+      [9, 7, 1020, 3],
+      [9, 7, 1053, 3],
+      [9, 7, 1086, 3],
+      [9, 7, 1119, 3],
+    ]);
+    assert.deepEqual(ms[4].payload, new Uint8Array([12, 13, 14]));
+  });
+
+  it("fmt 3 right after fmt 0 repeats the fmt-0 timestamp as delta (RTMP 1.0 §5.3.1.2.4)", () => {
+    const ms = decodeBoth(b(h0(5, 40, 1, 8, 1), [1], [0xc5], [2]));
+    assert.deepEqual(ms.map((m) => m.timestamp), [40, 80]);
+  });
+
+  it("multi-chunk message with fmt 3 continuations (spec example 2)", () => {
+    const p = fill(307, 3);
+    const ms = decodeBoth(
+      b(
+        h0(4, 1000, 307, 9, 12346),
+        p.subarray(0, 128),
+        0xc4,
+        p.subarray(128, 256),
+        0xc4,
+        p.subarray(256),
+      ),
+    );
+    assert.equal(ms.length, 1);
+    assert.deepEqual(summary(ms[0]), [9, 12346, 1000, 307]);
+    assert.deepEqual(ms[0].payload, p);
+    // One exact-size buffer per message, not a concatenation or a view into a larger one.
+    assert.equal(ms[0].payload.byteOffset, 0);
+    assert.equal(ms[0].payload.buffer.byteLength, 307);
+  });
+
+  it("basic header: 2-byte and 3-byte forms incl. csid 64, 319, 320, 65599", () => {
+    const cases: [number, number[]][] = [
+      [64, [0x00, 0]],
+      [319, [0x00, 255]],
+      [320, [0x01, 0, 1]],
+      [365, [0x01, 45, 1]],
+      [65599, [0x01, 255, 255]],
+    ];
+    for (const [csid, bh] of cases) {
+      const fmt3 = [bh[0] | 0xc0, ...bh.slice(1)];
+      const p = fill(200, csid);
+      const bytes = b(
+        bh,
+        u24(10),
+        u24(200),
+        9,
+        le32(1),
+        p.subarray(0, 128),
+        fmt3,
+        p.subarray(128),
+        [bh[0] | 0x80, ...bh.slice(1)], // fmt 2 on the same csid
+        u24(5),
+        p.subarray(0, 128),
+        fmt3,
+        p.subarray(128),
+      );
+      const ms = decodeBoth(bytes);
+      assert.deepEqual(ms.map(summary), [[9, 1, 10, 200], [9, 1, 15, 200]], `csid ${csid}`);
+      assert.deepEqual(ms[0].payload, p);
+    }
+  });
+
+  it("3-byte basic header is 64 + b1 + b2 * 256 (design §3): csid 320 and 65 stay apart", () => {
+    const bytes = b(
+      [0x01, 0, 1], // fmt 0, csid 320
+      u24(100),
+      u24(1),
+      8,
+      le32(1),
+      [1],
+      [0x00, 1], // fmt 0, csid 65
+      u24(5000),
+      u24(1),
+      8,
+      le32(1),
+      [2],
+      [0x81, 0, 1], // fmt 2, csid 320: delta 1
+      u24(1),
+      [3],
+      [0x81, 1, 0], // fmt 2, csid 65 in the 3-byte form: delta 2
+      u24(2),
+      [4],
+    );
+    assert.deepEqual(decodeBoth(bytes).map((m) => m.timestamp), [100, 5000, 101, 5002]);
+    throwsCode(
+      () => new ChunkDecoder().push(b([0x41, 45, 1], u24(0), u24(1), 8)),
+      "MALFORMED",
+      "chunk stream 365",
+    );
+  });
+
+  it("csid 64 in the 3-byte form is the same chunk stream as in the 2-byte form", () => {
+    const ms = decodeBoth(b([0x00, 0], u24(1), u24(1), 8, le32(0), [1], [0x81, 0, 0], u24(2), [2]));
+    assert.deepEqual(ms.map((m) => m.timestamp), [1, 3]);
+  });
+});
+
+describe("ChunkDecoder extended timestamps", () => {
+  it("fmt 0 extended timestamp, repeated on each continuation chunk", () => {
+    const ts = 0x01000000 + 12345;
+    const p = fill(300, 5);
+    const bytes = b(
+      [6, ...u24(0xffffff), ...u24(300), 9, ...le32(1), ...u32(ts)],
+      p.subarray(0, 128),
+      [0xc6, ...u32(ts)],
+      p.subarray(128, 256),
+      [0xc6, ...u32(ts)],
+      p.subarray(256),
+    );
+    const ms = decodeBoth(bytes);
+    assert.equal(ms.length, 1);
+    assert.equal(ms[0].timestamp, ts);
+    assert.deepEqual(ms[0].payload, p);
+  });
+
+  it("extended delta in fmt 1 and fmt 2, and fmt 3 repeating an extended delta", () => {
+    const d1 = 0x01000000;
+    const d2 = 0xffffff;
+    const bytes = b(
+      h0(4, 100, 1, 8, 1),
+      [1],
+      [0x44, ...u24(0xffffff), ...u24(2), 8, ...u32(d1)],
+      [2, 3],
+      [0x84, ...u24(0xffffff), ...u32(d2)],
+      [4, 5],
+      [0xc4, ...u32(d2)],
+      [6, 7],
+    );
+    const ms = decodeBoth(bytes);
+    assert.deepEqual(ms.map((m) => m.timestamp), [100, 100 + d1, 100 + d1 + d2, 100 + d1 + 2 * d2]);
+    assert.deepEqual(ms[3].payload, new Uint8Array([6, 7]));
+  });
+
+  it("timestamps wrap at 2^32", () => {
+    const bytes = b(h0(4, 0xfffffff0, 1, 8, 1), [1], [0x84, ...u24(0x20)], [2], [0xc4], [3]);
+    const ms = decodeBoth(bytes);
+    assert.deepEqual(ms.map((m) => m.timestamp), [0xfffffff0, 0x10, 0x30]);
+  });
+});
+
+describe("ChunkDecoder protocol control", () => {
+  it("applies Set Chunk Size at the right byte within one push", () => {
+    const p = fill(200);
+    const bytes = b(h0(2, 0, 4, 1, 0), u32(256), h0(3, 0, 200, 20, 0), p);
+    const d = new ChunkDecoder();
+    assert.equal(d.chunkSize, 128);
+    const ms = d.push(bytes);
+    assert.deepEqual(ms.map(summary), [[1, 0, 0, 4], [20, 0, 0, 200]]);
+    assert.deepEqual(ms[1].payload, p);
+    assert.equal(d.chunkSize, 256);
+    assert.deepEqual(decodeBoth(bytes), ms);
+  });
+
+  it("rejects Set Chunk Size 0, with the top bit set, or too short", () => {
+    throwsCode(() => new ChunkDecoder().push(b(h0(2, 0, 4, 1, 0), u32(0))), "MALFORMED", "got 0");
+    throwsCode(() => new ChunkDecoder().push(b(h0(2, 0, 4, 1, 0), u32(0x80000000))), "MALFORMED");
+    throwsCode(() => new ChunkDecoder().push(b(h0(2, 0, 2, 1, 0), [0, 1])), "MALFORMED");
+    const d = new ChunkDecoder();
+    d.push(b(h0(2, 0, 4, 1, 0), u32(0x7fffffff)));
+    assert.equal(d.chunkSize, 0x7fffffff);
+    const one = new ChunkDecoder();
+    one.push(b(h0(2, 0, 4, 1, 0), u32(1)));
+    const ms = one.push(b(h0(3, 0, 3, 20, 0), 9, 0xc3, 8, 0xc3, 7));
+    assert.deepEqual(ms[0].payload, new Uint8Array([9, 8, 7]));
+  });
+
+  it("Abort discards the partial message on that chunk stream", () => {
+    const d = new ChunkDecoder();
+    const p = fill(300);
+    assert.deepEqual(d.push(b(h0(6, 500, 300, 9, 1), p.subarray(0, 128))), []);
+    assert.equal(d.bufferedBytes, 300);
+    const ms = d.push(b(h0(2, 0, 4, 2, 0), u32(6)));
+    assert.deepEqual(ms.map(summary), [[2, 0, 0, 4]]);
+    assert.equal(d.bufferedBytes, 0);
+    // The next fmt-3 chunk on csid 6 starts a new message with the old header (delta 500).
+    const next = d.push(
+      b(0xc6, p.subarray(0, 128), 0xc6, p.subarray(128, 256), 0xc6, p.subarray(256)),
+    );
+    assert.deepEqual(next.map(summary), [[9, 1, 1000, 300]]);
+    assert.deepEqual(next[0].payload, p);
+    // Aborting an idle or unknown chunk stream is harmless.
+    assert.equal(d.push(b(h0(2, 0, 4, 2, 0), u32(40))).length, 1);
+    throwsCode(() => new ChunkDecoder().push(b(h0(2, 0, 1, 2, 0), [6])), "MALFORMED");
+  });
+
+  it("interleaves messages on two chunk streams", () => {
+    const a = fill(200, 3);
+    const v = fill(300, 5);
+    const bytes = b(
+      h0(6, 40, 300, 9, 1),
+      v.subarray(0, 128),
+      h0(4, 23, 200, 8, 1),
+      a.subarray(0, 128),
+      0xc6,
+      v.subarray(128, 256),
+      0xc4,
+      a.subarray(128),
+      0xc6,
+      v.subarray(256),
+    );
+    const ms = decodeBoth(bytes);
+    assert.deepEqual(ms.map(summary), [[8, 1, 23, 200], [9, 1, 40, 300]]);
+    assert.deepEqual(ms[0].payload, a);
+    assert.deepEqual(ms[1].payload, v);
+  });
+
+  it("zero-length messages complete immediately", () => {
+    const ms = decodeBoth(b(h0(4, 5, 0, 8, 1), [0x84, ...u24(5)], h0(6, 7, 1, 9, 1), [42]));
+    assert.deepEqual(ms.map(summary), [[8, 1, 5, 0], [8, 1, 10, 0], [9, 1, 7, 1]]);
+  });
+
+  it("a fmt 2 header in the middle of a message continues it; a length change is MALFORMED", () => {
+    const p = fill(200);
+    const ms = decodeBoth(
+      b(h0(4, 5, 200, 8, 1), p.subarray(0, 128), [0x84, ...u24(9)], p.subarray(128)),
+    );
+    assert.deepEqual(ms.map(summary), [[8, 1, 5, 200]]);
+    assert.deepEqual(ms[0].payload, p);
+    throwsCode(
+      () =>
+        new ChunkDecoder().push(
+          b(h0(4, 5, 200, 8, 1), p.subarray(0, 128), [0x44, ...u24(0), ...u24(201), 8]),
+        ),
+      "MALFORMED",
+      "length 200 -> 201",
+    );
+  });
+});
+
+describe("ChunkDecoder errors and limits", () => {
+  it("fmt 1/2/3 on a chunk stream never opened with fmt 0 is MALFORMED", () => {
+    throwsCode(() => new ChunkDecoder().push(b(0x43, u24(0), u24(1), 8, 1)), "MALFORMED", "fmt 1");
+    throwsCode(() => new ChunkDecoder().push(b(0x83, u24(0), 1)), "MALFORMED", "fmt 2");
+    throwsCode(() => new ChunkDecoder().push(b(0xc3, 1)), "MALFORMED", "fmt 3");
+  });
+
+  it("message larger than maxMessageSize is LIMIT_EXCEEDED", () => {
+    const d = new ChunkDecoder({ maxMessageSize: 1000 });
+    assert.equal(d.push(b(h0(4, 0, 1000, 9, 1), fill(128))).length, 0);
+    throwsCode(
+      () => new ChunkDecoder({ maxMessageSize: 999 }).push(b(h0(4, 0, 1000, 9, 1))),
+      "LIMIT_EXCEEDED",
+    );
+  });
+
+  it("more than maxChunkStreams chunk streams is LIMIT_EXCEEDED", () => {
+    const d = new ChunkDecoder({ maxChunkStreams: 2 });
+    d.push(b(h0(3, 0, 1, 8, 1), 1, h0(4, 0, 1, 8, 1), 1, h0(3, 1, 1, 8, 1), 1));
+    throwsCode(() => d.push(b(h0(5, 0, 1, 8, 1), 1)), "LIMIT_EXCEEDED", "at most 2");
+  });
+
+  it("partial messages above maxBufferedBytes are LIMIT_EXCEEDED", () => {
+    const d = new ChunkDecoder({ maxBufferedBytes: 1000 });
+    d.push(b(h0(4, 0, 600, 9, 1), fill(128)));
+    assert.equal(d.bufferedBytes, 600);
+    throwsCode(() => d.push(b(h0(6, 0, 401, 9, 1))), "LIMIT_EXCEEDED", "limit 1000");
+    // 400 would have fitted.
+    const ok = new ChunkDecoder({ maxBufferedBytes: 1000 });
+    ok.push(b(h0(4, 0, 600, 9, 1), fill(128), h0(6, 0, 400, 9, 1)));
+    assert.equal(ok.bufferedBytes, 1000);
+  });
+
+  it("is unusable after an error and rethrows it", () => {
+    const d = new ChunkDecoder();
+    let first: unknown;
+    try {
+      d.push(b(0xc7));
+    } catch (e) {
+      first = e;
+    }
+    assert.ok(first instanceof RtmpError);
+    assert.throws(() => d.push(b(h0(3, 0, 0, 8, 0))), (e) => e === first);
+  });
+
+  it("rejects bad options", () => {
+    throwsCode(() => new ChunkDecoder({ maxMessageSize: 0 }), "INVALID_ARGUMENT");
+    throwsCode(() => new ChunkDecoder({ maxChunkStreams: 1.5 }), "INVALID_ARGUMENT");
+  });
+});
+
+describe("ChunkDecoder buffers", () => {
+  it("counts bytesReceived across pushes, including partial headers", () => {
+    const d = new ChunkDecoder();
+    const bytes = b(h0(3, 0, 5, 20, 0), fill(5), h0(3, 0, 200, 20, 0), fill(130));
+    let total = 0;
+    for (const n of [1, 3, 17, 40, 100, 2]) {
+      const chunk = bytes.subarray(total, total + n);
+      d.push(chunk);
+      total += chunk.length;
+      assert.equal(d.bytesReceived, total);
+    }
+    d.push(new Uint8Array(0));
+    assert.equal(d.bytesReceived, total);
+  });
+
+  it("keeps no reference to pushed bytes (the caller reuses its read buffer)", () => {
+    const p = fill(300, 9);
+    const stream = b(
+      h0(6, 1, 300, 9, 1),
+      p.subarray(0, 128),
+      0xc6,
+      p.subarray(128, 256),
+      0xc6,
+      p.subarray(256),
+    );
+    const reused = new Uint8Array(7);
+    const d = new ChunkDecoder();
+    const ms: RtmpMessage[] = [];
+    for (let o = 0; o < stream.length; o += 7) {
+      const n = Math.min(7, stream.length - o);
+      reused.set(stream.subarray(o, o + n));
+      ms.push(...d.push(reused.subarray(0, n)));
+      reused.fill(0xaa);
+    }
+    assert.equal(ms.length, 1);
+    assert.deepEqual(ms[0].payload, p);
+  });
+});
+
+describe("ChunkDecoder keeps what arrived before bad bytes", () => {
+  it("returns messages completed before a malformed chunk, then throws on the next push", () => {
+    const decoder = new ChunkDecoder();
+    // A complete one-byte message on csid 3, then fmt 1 on never-seen csid 9 (malformed).
+    const good = [3, 0, 0, 0, 0, 0, 1, 20, 0, 0, 0, 0, 5];
+    const bad = [0x49, 0, 0, 0, 0, 0, 1, 8];
+    const out = decoder.push(new Uint8Array([...good, ...bad]));
+    assert.equal(out.length, 1);
+    assert.deepEqual(out[0].payload, new Uint8Array([5]));
+    assert.throws(() => decoder.push(new Uint8Array([0])), (e: unknown) => {
+      assert.ok(e instanceof RtmpError);
+      assert.equal(e.code, "MALFORMED");
+      return true;
+    });
+  });
+});

@@ -1,0 +1,222 @@
+// Sans-IO sessions: the client and server state machines talk to each other in memory, with
+// the bytes between them cut at random points. No sockets, no timers.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ClientSession, type ClientSessionEvent } from "../session/client_session.ts";
+import { ServerSession, type ServerSessionEvent } from "../session/server_session.ts";
+import { MessageType } from "../protocol/message.ts";
+import { encodeCommand } from "../protocol/command.ts";
+import { ChunkEncoder } from "../protocol/chunk_encoder.ts";
+import { RtmpError } from "../errors.ts";
+
+function splitRandomly(bytes: Uint8Array, rand: () => number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let i = 0;
+  while (i < bytes.length) {
+    const n = 1 + Math.floor(rand() * Math.min(700, bytes.length - i));
+    out.push(bytes.slice(i, i + n));
+    i += n;
+  }
+  return out;
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const total = chunks.reduce((n, c) => n + c.length, 0);
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+}
+
+/** Moves bytes both ways until nothing is left, collecting events. */
+function pump(
+  client: ClientSession,
+  server: ServerSession,
+  rand: () => number,
+  onServer: (e: ServerSessionEvent) => void,
+  onClient: (e: ClientSessionEvent) => void,
+): void {
+  for (let rounds = 0; rounds < 100; rounds++) {
+    const c2s = concat(client.takeOutput());
+    const s2c = concat(server.takeOutput());
+    if (c2s.length === 0 && s2c.length === 0) return;
+    for (const part of splitRandomly(c2s, rand)) server.receive(part).forEach(onServer);
+    for (const part of splitRandomly(s2c, rand)) client.receive(part).forEach(onClient);
+  }
+  throw new Error("sessions did not settle");
+}
+
+function newClient(streamName = "key?token=abc", digest = true): ClientSession {
+  return new ClientSession({
+    connect: { app: "live", tcUrl: "rtmp://127.0.0.1/live", fourCcList: ["av01", "Opus"] },
+    streamName,
+    digestHandshake: digest,
+  });
+}
+
+describe("client and server sessions in memory", () => {
+  for (const digest of [true, false]) {
+    it(`publish flow reaches Publish.Start and media arrives (digest=${digest})`, () => {
+      const rand = lcg(digest ? 7 : 8);
+      const client = newClient("key?token=abc", digest);
+      const server = new ServerSession();
+      const serverEvents: ServerSessionEvent[] = [];
+      const clientEvents: ClientSessionEvent[] = [];
+      const onServer = (e: ServerSessionEvent): void => {
+        serverEvents.push(e);
+        if (e.type === "connect") server.acceptConnect();
+        if (e.type === "publish") {
+          // Nothing may be announced before the decision: no output queued by the publish.
+          assert.equal(server.pendingOutput, 0);
+          server.acceptPublish(e.streamId);
+        }
+      };
+      pump(client, server, rand, onServer, (e) => clientEvents.push(e));
+      const handshake = serverEvents.find((e) => e.type === "handshake");
+      assert.deepEqual(handshake, { type: "handshake", digest });
+      const connect = serverEvents.find((e) => e.type === "connect");
+      assert.ok(connect && connect.type === "connect");
+      assert.equal(connect.request.app, "live");
+      assert.deepEqual(connect.request.fourCcList, ["av01", "Opus"]);
+      const publish = serverEvents.find((e) => e.type === "publish");
+      assert.ok(publish && publish.type === "publish");
+      assert.equal(publish.streamName, "key?token=abc");
+      assert.equal(publish.publishType, "live");
+      const connected = clientEvents.find((e) => e.type === "connected");
+      assert.ok(connected && connected.type === "connected");
+      // The server states E-RTMP support because the client announced codecs.
+      assert.equal((connected.properties as Record<string, unknown>).capsEx !== undefined, true);
+      assert.ok(clientEvents.some((e) => e.type === "publishing"));
+      assert.ok(clientEvents.some((e) => e.type === "stream-begin"));
+      assert.equal(client.publishing, true);
+
+      const sent = [
+        { type: MessageType.Video, ts: 0, body: new Uint8Array([0x17, 0, 0, 0, 0, 1, 2, 3]) },
+        { type: MessageType.Audio, ts: 0, body: new Uint8Array([0xaf, 0, 0x12, 0x10]) },
+        { type: MessageType.Video, ts: 33, body: new Uint8Array(10_000).fill(7) },
+        { type: MessageType.Audio, ts: 33, body: new Uint8Array(0) },
+        { type: MessageType.Video, ts: 0x1000000 + 5, body: new Uint8Array(9000).fill(9) },
+      ];
+      for (const m of sent) client.sendMedia(m.type, m.ts, m.body);
+      serverEvents.length = 0;
+      pump(client, server, rand, onServer, (e) => clientEvents.push(e));
+      const media = serverEvents.filter((e) => e.type === "media");
+      assert.equal(media.length, sent.length);
+      media.forEach((e, i) => {
+        assert.ok(e.type === "media");
+        assert.equal(e.message.type, sent[i].type);
+        assert.equal(e.message.timestamp, sent[i].ts);
+        assert.deepEqual(e.message.payload, sent[i].body);
+      });
+
+      client.unpublish();
+      serverEvents.length = 0;
+      pump(client, server, rand, onServer, (e) => clientEvents.push(e));
+      assert.ok(serverEvents.some((e) => e.type === "unpublish"));
+      assert.deepEqual(server.publishingStreams(), []);
+    });
+  }
+
+  it("a rejected publish gives the client the server's code, never success", () => {
+    const rand = lcg(3);
+    const client = newClient("wrong");
+    const server = new ServerSession();
+    const clientEvents: ClientSessionEvent[] = [];
+    pump(client, server, rand, (e) => {
+      if (e.type === "connect") server.acceptConnect();
+      if (e.type === "publish") {
+        server.rejectPublish(e.streamId, { code: "NetStream.Publish.Unauthorized", description: "bad key" });
+      }
+    }, (e) => clientEvents.push(e));
+    const rejected = clientEvents.find((e) => e.type === "rejected");
+    assert.ok(rejected && rejected.type === "rejected");
+    assert.equal(rejected.stage, "publish");
+    assert.equal(rejected.status.code, "NetStream.Publish.Unauthorized");
+    assert.equal(rejected.status.description, "bad key");
+    assert.equal(client.publishing, false);
+    assert.ok(!clientEvents.some((e) => e.type === "publishing"));
+    assert.throws(() => client.sendMedia(MessageType.Audio, 0, new Uint8Array(1)), RtmpError);
+  });
+
+  it("BadName by default, and a rejected connect reports Connect.Rejected", () => {
+    const client = newClient("x");
+    const server = new ServerSession();
+    const events: ClientSessionEvent[] = [];
+    pump(client, server, lcg(4), (e) => {
+      if (e.type === "connect") server.rejectConnect("app not allowed");
+    }, (e) => events.push(e));
+    const rejected = events.find((e) => e.type === "rejected");
+    assert.ok(rejected && rejected.type === "rejected");
+    assert.equal(rejected.stage, "connect");
+    assert.equal(rejected.status.code, "NetConnection.Connect.Rejected");
+    assert.equal(rejected.status.description, "app not allowed");
+
+    const client2 = newClient("y");
+    const server2 = new ServerSession();
+    const events2: ClientSessionEvent[] = [];
+    pump(client2, server2, lcg(5), (e) => {
+      if (e.type === "connect") server2.acceptConnect();
+      if (e.type === "publish") server2.rejectPublish(e.streamId);
+    }, (e) => events2.push(e));
+    const r2 = events2.find((e) => e.type === "rejected");
+    assert.ok(r2 && r2.type === "rejected");
+    assert.equal(r2.status.code, "NetStream.Publish.BadName");
+  });
+
+  it("media before the publish is accepted is not reported", () => {
+    const client = newClient("k");
+    const server = new ServerSession();
+    let streamId = 0;
+    pump(client, server, lcg(9), (e) => {
+      if (e.type === "connect") server.acceptConnect();
+      if (e.type === "publish") streamId = e.streamId; // undecided
+    }, () => {});
+    assert.ok(streamId > 0);
+    const enc = new ChunkEncoder({ chunkSize: 4096 });
+    const bytes = enc.encode(6, { type: MessageType.Video, streamId, timestamp: 0, payload: new Uint8Array([0x17, 1]) });
+    // The client already switched to chunk size 4096 and csid 6 is fresh; the server must drop it.
+    const events = server.receive(bytes);
+    assert.equal(events.filter((e) => e.type === "media").length, 0);
+  });
+
+  it("answers unknown commands with _error and commands before connect are a protocol error", () => {
+    const client = newClient("k");
+    const server = new ServerSession();
+    pump(client, server, lcg(10), (e) => {
+      if (e.type === "connect") server.acceptConnect();
+    }, () => {});
+    const tx = client.call("someRpc", 1);
+    const events: ClientSessionEvent[] = [];
+    pump(client, server, lcg(11), () => {}, (e) => events.push(e));
+    const answer = events.find((e) => e.type === "error-result");
+    assert.ok(answer && answer.type === "error-result", "an _error answer");
+    assert.equal(answer.transactionId, tx);
+    const info = answer.values[1] as Record<string, unknown>;
+    assert.equal(info.code, "NetConnection.Call.Failed");
+
+    const fresh = new ServerSession();
+    const c2 = newClient("k");
+    // Complete the handshake only, then send createStream without connect.
+    const s2c: Uint8Array[] = [];
+    fresh.receive(concat(c2.takeOutput()));
+    s2c.push(...fresh.takeOutput());
+    c2.receive(concat(s2c));
+    const c2bytes = concat(c2.takeOutput()); // C2 + set chunk size + connect
+    const handshakeLen = 1536;
+    fresh.receive(c2bytes.subarray(0, handshakeLen));
+    const rogue = new ChunkEncoder();
+    assert.throws(
+      () => fresh.receive(rogue.encode(3, encodeCommand({ name: "createStream", transactionId: 2, commandObject: null, args: [] }, { streamId: 0 }))),
+      (e: unknown) => e instanceof RtmpError && e.code === "PROTOCOL",
+    );
+  });
+});
+

@@ -1,0 +1,611 @@
+/**
+ * Conformance tests for the socket adapters: every adapter usable on the current runtime runs
+ * the same suite (nodeAdapter everywhere, denoAdapter on Deno, bunAdapter on Bun), on 127.0.0.1
+ * with ports picked by the OS.
+ */
+
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { rm } from "node:fs/promises";
+import { isRtmpError, type RtmpErrorCode } from "../errors.ts";
+import { nodeAdapter } from "../socket/node.ts";
+import { connect, defaultAdapter, detectRuntime, listen } from "../socket/mod.ts";
+import type { Conn, Listener, SocketAdapter } from "../socket/types.ts";
+import { makeSelfSignedCert } from "./support/tls_cert.ts";
+
+const HOST = "127.0.0.1";
+const runtime = detectRuntime();
+
+interface Candidate {
+  name: string;
+  adapter: SocketAdapter | null;
+  skip: string | false;
+}
+
+const candidates: Candidate[] = [
+  { name: "node", adapter: nodeAdapter, skip: false },
+  {
+    name: "deno",
+    adapter: runtime === "deno" ? (await import("../socket/deno.ts")).denoAdapter : null,
+    skip: runtime === "deno" ? false : `Deno.connect is only available on Deno (this is ${runtime})`,
+  },
+  {
+    name: "bun",
+    adapter: runtime === "bun" ? (await import("../socket/bun.ts")).bunAdapter : null,
+    skip: runtime === "bun" ? false : `Bun.connect is only available on Bun (this is ${runtime})`,
+  },
+];
+
+let certPromise: Promise<{ cert: string; key: string }> | null = null;
+
+/** One certificate per run; its directory is removed at once, the PEM strings are enough. */
+function testCert(): Promise<{ cert: string; key: string }> {
+  certPromise ??= makeSelfSignedCert().then(async ({ cert, key, dir }) => {
+    await rm(dir, { recursive: true, force: true });
+    return { cert, key };
+  });
+  return certPromise;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function bytes(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+function text(data: Uint8Array): string {
+  return new TextDecoder().decode(data);
+}
+
+/** Byte `i` of a stream: varies with the position at three scales so misordering shows. */
+function patternByte(i: number): number {
+  return (i ^ (i >>> 8) ^ (i >>> 16) ^ (i >>> 24)) & 0xff;
+}
+
+function pattern(start: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i++) out[i] = patternByte(start + i);
+  return out;
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const c of chunks) length += c.byteLength;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+/** Reads until EOF, copying each chunk (views may be reused by the next read). */
+async function readAll(conn: Conn): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for (let c = await conn.read(); c !== null; c = await conn.read()) chunks.push(c.slice());
+  return concat(chunks);
+}
+
+/** Reads exactly `n` bytes (fails on early EOF). */
+async function readExactly(conn: Conn, n: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let got = 0;
+  while (got < n) {
+    const c = await conn.read();
+    if (c === null) throw new Error(`EOF after ${got} of ${n} bytes`);
+    chunks.push(c.slice());
+    got += c.byteLength;
+  }
+  const all = concat(chunks);
+  assert.equal(all.byteLength, n, "read more than was sent");
+  return all;
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: RtmpErrorCode): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(
+      isRtmpError(error, code),
+      `expected RtmpError ${code}, got ${
+        isRtmpError(error) ? `RtmpError ${error.code}: ${error.message}` : String(error)
+      }`,
+    );
+    return true;
+  });
+}
+
+/** A port nothing listens on: bound by the OS, then released. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A plain TCP server that accepts and never sends a byte (a TLS client hangs in handshake). */
+async function silentServer(): Promise<{ port: number; sockets: net.Socket[]; close(): void }> {
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((socket) => {
+    socket.on("error", () => {});
+    sockets.push(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    sockets,
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+/** Echoes every chunk back, then half-closes after the peer's FIN. */
+async function echo(conn: Conn): Promise<void> {
+  for (let c = await conn.read(); c !== null; c = await conn.read()) await conn.write(c.slice());
+  await conn.closeWrite();
+}
+
+async function acceptOne(listener: Listener): Promise<Conn> {
+  const conn = await listener.accept();
+  assert.ok(conn !== null, "listener closed before a connection arrived");
+  return conn;
+}
+
+for (const { name, adapter: maybeAdapter, skip } of candidates) {
+  describe(`${name} adapter`, { skip }, () => {
+    const adapter = maybeAdapter as SocketAdapter;
+
+    it("has the expected name", () => {
+      assert.equal(adapter.name, name);
+    });
+
+    it("echoes bytes in order and reports addresses and tls flags", async () => {
+      const listener = await adapter.listen({ hostname: HOST, port: 0 });
+      try {
+        assert.equal(listener.tls, false);
+        assert.equal(listener.addr.hostname, HOST);
+        assert.ok(listener.addr.port > 0 && listener.addr.port < 65536);
+        const served = acceptOne(listener);
+        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
+        const server = await served;
+        const echoing = echo(server);
+        assert.equal(client.tls, false);
+        assert.equal(server.tls, false);
+        assert.deepEqual(client.remoteAddr, { hostname: HOST, port: listener.addr.port });
+        assert.equal(client.localAddr.hostname, HOST);
+        assert.ok(client.localAddr.port > 0);
+        assert.deepEqual(server.remoteAddr, client.localAddr);
+        assert.deepEqual(server.localAddr, client.remoteAddr);
+
+        const messages = [bytes("x"), pattern(0, 1000), pattern(1000, 300_000), bytes("end")];
+        const expected = concat(messages);
+        const reading = readExactly(client, expected.byteLength);
+        for (const m of messages) await client.write(m);
+        assert.deepEqual(await reading, expected);
+        await client.closeWrite();
+        assert.equal(await client.read(), null);
+        await echoing;
+        client.close();
+        server.close();
+        await Promise.all([client.closed, server.closed]);
+      } finally {
+        listener.close();
+      }
+    });
+
+    it("delivers a 64 MiB write to a slow reader completely, in order, with bounded buffering", async () => {
+      const SIZE = 64 * 1024 * 1024;
+      const listener = await adapter.listen({ hostname: HOST, port: 0 });
+      try {
+        const served = acceptOne(listener);
+        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
+        const server = await served;
+        const data = pattern(0, SIZE);
+        let readWhenWritten = -1;
+        let read = 0;
+        const writing = client.write(data).then(() => {
+          readWhenWritten = read;
+        });
+        // Nobody reads yet. Kernel buffers on loopback hold a few MiB, the reader queues at most
+        // ~1 MiB, so a write that resolved now would mean someone buffered it in user memory.
+        await sleep(300);
+        assert.equal(readWhenWritten, -1, "write() resolved although the peer read nothing");
+
+        let mismatch = -1;
+        let sinceNap = 0;
+        while (read < SIZE) {
+          const chunk = await server.read();
+          assert.ok(chunk !== null, `EOF after ${read} bytes`);
+          for (let i = 0; i < chunk.byteLength; i++) {
+            if (chunk[i] !== patternByte(read + i)) {
+              mismatch = read + i;
+              break;
+            }
+          }
+          assert.equal(mismatch, -1, `byte ${mismatch} differs`);
+          read += chunk.byteLength;
+          sinceNap += chunk.byteLength;
+          if (sinceNap >= 4 * 1024 * 1024) {
+            sinceNap = 0;
+            await sleep(5);
+          }
+        }
+        await writing;
+        assert.equal(read, SIZE);
+        // In flight when the writer was released: kernel socket buffers (tcp_rmem/tcp_wmem can
+        // autotune to tens of MiB on loopback) plus the reader's queue; never the whole write.
+        assert.ok(
+          readWhenWritten >= SIZE - 48 * 1024 * 1024,
+          `write() resolved when the reader had taken only ${readWhenWritten} bytes`,
+        );
+        await client.closeWrite();
+        assert.equal(await server.read(), null);
+        client.close();
+        server.close();
+      } finally {
+        listener.close();
+      }
+    });
+
+    it("closeWrite() delivers every byte then EOF while the other direction still works", async () => {
+      const listener = await adapter.listen({ hostname: HOST, port: 0 });
+      try {
+        const served = acceptOne(listener);
+        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
+        const server = await served;
+        const upstream = pattern(7, 3 * 1024 * 1024 + 17);
+        const writing = client.write(upstream);
+        const closing = client.closeWrite();
+        assert.equal(client.closeWrite(), closing, "closeWrite() is idempotent");
+        await rejectsWith(client.write(bytes("late")), "CONNECTION_CLOSED");
+        assert.deepEqual(await readAll(server), upstream);
+        await writing;
+        await closing;
+        assert.equal(await server.read(), null, "EOF stays EOF");
+
+        const downstream = pattern(99, 1024 * 1024 + 5);
+        await server.write(downstream);
+        await server.write(bytes("bye"));
+        await server.closeWrite();
+        assert.deepEqual(await readAll(client), concat([downstream, bytes("bye")]));
+        // Both FINs exchanged: both ends are fully closed without close().
+        await Promise.all([client.closed, server.closed]);
+        client.close();
+        server.close();
+      } finally {
+        listener.close();
+      }
+    });
+
+    it("close() is idempotent; afterwards reads end and writes fail with CONNECTION_CLOSED", async () => {
+      const listener = await adapter.listen({ hostname: HOST, port: 0 });
+      try {
+        const served = acceptOne(listener);
+        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
+        const server = await served;
+        const pending = client.read();
+        client.close();
+        client.close();
+        assert.equal(await pending, null);
+        await client.closed;
+        assert.equal(await client.read(), null);
+        await rejectsWith(client.write(bytes("x")), "CONNECTION_CLOSED");
+        await client.closeWrite();
+        // The peer sees the end of the stream.
+        assert.equal((await readAll(server)).byteLength, 0);
+        await server[Symbol.asyncDispose]();
+        await server.closed;
+      } finally {
+        listener.close();
+      }
+    });
+
+    it("a peer reset surfaces as CONNECTION_RESET on read and then on write", async () => {
+      const server = net.createServer((socket) => {
+        socket.on("error", () => {});
+        socket.once("data", () => socket.resetAndDestroy());
+      });
+      await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+      try {
+        const port = (server.address() as net.AddressInfo).port;
+        const client = await adapter.connect({ hostname: HOST, port });
+        await client.write(bytes("hello"));
+        await rejectsWith(client.read(), "CONNECTION_RESET");
+        await rejectsWith(client.write(bytes("again")), "CONNECTION_RESET");
+        await client.closed;
+        client.close();
+      } finally {
+        server.close();
+      }
+    });
+
+    it("a peer reset during a large write rejects the write with CONNECTION_RESET", async () => {
+      const server = net.createServer((socket) => {
+        socket.on("error", () => {});
+        socket.pause();
+        setTimeout(() => socket.resetAndDestroy(), 100);
+      });
+      await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+      try {
+        const port = (server.address() as net.AddressInfo).port;
+        const client = await adapter.connect({ hostname: HOST, port });
+        await rejectsWith(client.write(new Uint8Array(64 * 1024 * 1024)), "CONNECTION_RESET");
+        client.close();
+        await client.closed;
+      } finally {
+        server.close();
+      }
+    });
+
+    it("a client reset surfaces on the accepted connection as CONNECTION_RESET", async () => {
+      const listener = await adapter.listen({ hostname: HOST, port: 0 });
+      try {
+        const served = acceptOne(listener);
+        const socket = net.connect(listener.addr.port, HOST);
+        socket.on("error", () => {});
+        await new Promise<void>((resolve) => socket.once("connect", resolve));
+        const conn = await served;
+        socket.resetAndDestroy();
+        await rejectsWith(readAll(conn), "CONNECTION_RESET");
+        conn.close();
+        await conn.closed;
+      } finally {
+        listener.close();
+      }
+    });
+
+    it("connecting to a closed port rejects with CONNECTION_REFUSED", async () => {
+      const port = await closedPort();
+      await rejectsWith(adapter.connect({ hostname: HOST, port }), "CONNECTION_REFUSED");
+    });
+
+    it("the connect timeout covers the TLS handshake (TIMEOUT)", async () => {
+      const silent = await silentServer();
+      try {
+        await rejectsWith(
+          adapter.connect({ hostname: HOST, port: silent.port, tls: true, timeout: 300 }),
+          "TIMEOUT",
+        );
+        assert.equal(silent.sockets.length, 1, "the TCP connection was made");
+      } finally {
+        silent.close();
+      }
+    });
+
+    it("an AbortSignal cancels connect, whether aborted before or during it (ABORTED)", async () => {
+      const silent = await silentServer();
+      try {
+        await rejectsWith(
+          adapter.connect({ hostname: HOST, port: silent.port, signal: AbortSignal.abort() }),
+          "ABORTED",
+        );
+        const controller = new AbortController();
+        const connecting = adapter.connect({
+          hostname: HOST,
+          port: silent.port,
+          tls: true,
+          signal: controller.signal,
+        });
+        setTimeout(() => controller.abort(), 100);
+        await rejectsWith(connecting, "ABORTED");
+      } finally {
+        silent.close();
+      }
+    });
+
+    it("rejects invalid arguments with INVALID_ARGUMENT", async () => {
+      await rejectsWith(adapter.connect({ hostname: HOST, port: 70000 }), "INVALID_ARGUMENT");
+      await rejectsWith(adapter.connect({ hostname: "", port: 1935 }), "INVALID_ARGUMENT");
+      await rejectsWith(
+        adapter.connect({ hostname: HOST, port: 1935, timeout: -1 }),
+        "INVALID_ARGUMENT",
+      );
+      await rejectsWith(adapter.listen({ hostname: HOST, port: -1 }), "INVALID_ARGUMENT");
+    });
+
+    it("an AbortSignal closes a listener: accept() resolves null", async () => {
+      const early = await adapter.listen({ hostname: HOST, port: 0, signal: AbortSignal.abort() });
+      assert.equal(await early.accept(), null);
+
+      const controller = new AbortController();
+      const listener = await adapter.listen({ hostname: HOST, port: 0, signal: controller.signal });
+      const pending = listener.accept();
+      const iterated: Conn[] = [];
+      const iterating = (async () => {
+        for await (const conn of listener) iterated.push(conn);
+      })();
+      controller.abort();
+      assert.equal(await pending, null);
+      await iterating;
+      assert.equal(iterated.length, 0);
+      assert.equal(await listener.accept(), null);
+      listener.close();
+    });
+
+    it("the listener yields connections until it is closed", async () => {
+      const listener = await adapter.listen({ hostname: HOST, port: 0 });
+      const seen: number[] = [];
+      const iterating = (async () => {
+        for await (const conn of listener) {
+          seen.push(conn.remoteAddr.port);
+          conn.close();
+        }
+      })();
+      const clients: Conn[] = [];
+      for (let i = 0; i < 3; i++) {
+        const c = await adapter.connect({ hostname: HOST, port: listener.addr.port });
+        clients.push(c);
+        assert.equal(await c.read(), null, "the server closed its side");
+      }
+      listener.close();
+      listener.close();
+      await iterating;
+      assert.deepEqual(seen.sort(), clients.map((c) => c.localAddr.port).sort());
+      for (const c of clients) c.close();
+      await rejectsWith(
+        adapter.connect({ hostname: HOST, port: listener.addr.port }),
+        "CONNECTION_REFUSED",
+      );
+    });
+
+    it("binding a port in use rejects with ADDRESS_IN_USE", async () => {
+      const listener = await adapter.listen({ hostname: HOST, port: 0 });
+      try {
+        await rejectsWith(
+          adapter.listen({ hostname: HOST, port: listener.addr.port }),
+          "ADDRESS_IN_USE",
+        );
+      } finally {
+        listener.close();
+      }
+    });
+
+    it("interoperates with nodeAdapter in both directions", async () => {
+      for (const [server, client] of [[adapter, nodeAdapter], [nodeAdapter, adapter]]) {
+        const listener = await server.listen({ hostname: HOST, port: 0 });
+        try {
+          const served = acceptOne(listener).then(echo);
+          const conn = await client.connect({ hostname: HOST, port: listener.addr.port });
+          const data = pattern(3, 200_000);
+          await conn.write(data);
+          await conn.closeWrite();
+          assert.deepEqual(await readAll(conn), data);
+          await served;
+          conn.close();
+        } finally {
+          listener.close();
+        }
+      }
+    });
+
+    describe("TLS", () => {
+      it("verifies the server against `ca`, sends SNI, and rejects an untrusted certificate", async () => {
+        const { cert, key } = await testCert();
+        const names: string[] = [];
+        const server = tls.createServer({
+          cert,
+          key,
+          SNICallback(servername, callback) {
+            names.push(servername);
+            callback(null, tls.createSecureContext({ cert, key }));
+          },
+        }, (socket) => {
+          socket.on("error", () => {});
+          socket.on("data", (chunk) => socket.write(chunk));
+          socket.on("end", () => socket.end());
+        });
+        server.on("tlsClientError", () => {});
+        await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+        try {
+          const port = (server.address() as net.AddressInfo).port;
+          const conn = await adapter.connect({
+            hostname: HOST,
+            port,
+            tls: { ca: cert, serverName: "localhost" },
+          });
+          assert.equal(conn.tls, true);
+          assert.deepEqual(conn.remoteAddr, { hostname: HOST, port });
+          await conn.write(bytes("over tls"));
+          await conn.closeWrite();
+          assert.equal(text(await readAll(conn)), "over tls");
+          conn.close();
+          assert.ok(names.includes("localhost"), `SNI seen by the server: ${names.join(", ")}`);
+
+          await rejectsWith(
+            adapter.connect({ hostname: HOST, port, tls: { serverName: "localhost" } }),
+            "TLS",
+          );
+          await rejectsWith(
+            adapter.connect({ hostname: HOST, port, tls: { ca: cert, serverName: "example.com" } }),
+            "TLS",
+          );
+
+          const insecure = await adapter.connect({ hostname: HOST, port, tls: { insecure: true } });
+          assert.equal(insecure.tls, true);
+          await insecure.write(bytes("unverified"));
+          assert.equal(text(await readExactly(insecure, 10)), "unverified");
+          insecure.close();
+        } finally {
+          server.close();
+        }
+      });
+
+      it("a TLS listener serves verified clients and survives clients that fail the handshake", async () => {
+        const { cert, key } = await testCert();
+        const listener = await adapter.listen({ hostname: HOST, port: 0, tls: { cert, key } });
+        try {
+          assert.equal(listener.tls, true);
+          const first = listener.accept();
+
+          // An untrusting client aborts the handshake; a plain-TCP client speaks garbage.
+          const untrusting = tls.connect({ host: HOST, port: listener.addr.port });
+          const refused = new Promise<string>((resolve) => {
+            untrusting.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+            untrusting.on("secureConnect", () => resolve("connected"));
+          });
+          assert.notEqual(await refused, "connected");
+          const garbage = net.connect(listener.addr.port, HOST);
+          garbage.on("error", () => {});
+          garbage.write("GET / HTTP/1.0\r\n\r\n");
+          await new Promise<void>((resolve) => garbage.once("close", () => resolve()));
+          untrusting.destroy();
+
+          const client = await adapter.connect({
+            hostname: HOST,
+            port: listener.addr.port,
+            tls: { ca: cert, serverName: "localhost" },
+          });
+          const server = await first;
+          assert.ok(server !== null);
+          assert.equal(server.tls, true);
+          assert.equal(client.tls, true);
+          assert.equal(server.remoteAddr.port, client.localAddr.port, "the failed clients were dropped");
+
+          const echoing = echo(server);
+          const data = pattern(11, 2 * 1024 * 1024);
+          const reading = readAll(client);
+          await client.write(data);
+          await client.closeWrite();
+          assert.deepEqual(await reading, data);
+          await echoing;
+          client.close();
+          server.close();
+        } finally {
+          listener.close();
+        }
+      });
+    });
+  });
+}
+
+describe("socket/mod.ts", () => {
+  it("detects the runtime and picks its native adapter, cached", async () => {
+    const g = globalThis as { Deno?: unknown; Bun?: unknown };
+    const expected = g.Deno !== undefined ? "deno" : g.Bun !== undefined ? "bun" : "node";
+    assert.equal(detectRuntime(), expected);
+    const adapter = await defaultAdapter();
+    assert.equal(adapter.name, expected);
+    assert.equal(await defaultAdapter(), adapter);
+  });
+
+  it("connect() and listen() use the given adapter or the default one", async () => {
+    const listener = await listen({ hostname: HOST, port: 0 });
+    try {
+      const served = acceptOne(listener).then(echo);
+      const conn = await connect({ hostname: HOST, port: listener.addr.port, adapter: nodeAdapter });
+      await conn.write(bytes("via mod"));
+      await conn.closeWrite();
+      assert.equal(text(await readAll(conn)), "via mod");
+      await served;
+      conn.close();
+    } finally {
+      listener.close();
+    }
+  });
+});
