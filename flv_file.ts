@@ -92,9 +92,9 @@ export class FlvFileReader {
   #fh: FileHandle;
   #demuxer: FlvDemuxer;
   #header: FlvHeader;
-  #pending: FlvTag[];
+  #leftover: Uint8Array | null;
   #buf: Uint8Array;
-  #eof: FlvDemuxerEnd | null;
+  #eof: FlvDemuxerEnd | null = null;
   #closed = false;
   #closing: Promise<void> | null = null;
 
@@ -102,16 +102,14 @@ export class FlvFileReader {
     fh: FileHandle,
     demuxer: FlvDemuxer,
     header: FlvHeader,
-    pending: FlvTag[],
+    leftover: Uint8Array | null,
     buf: Uint8Array,
-    eof: FlvDemuxerEnd | null,
   ) {
     this.#fh = fh;
     this.#demuxer = demuxer;
     this.#header = header;
-    this.#pending = pending;
+    this.#leftover = leftover;
     this.#buf = buf;
-    this.#eof = eof;
   }
 
   /**
@@ -139,22 +137,25 @@ export class FlvFileReader {
       throw ioError(e, `cannot open FLV file ${String(path)}`);
     }
     const buf = new Uint8Array(readSize);
-    const pending: FlvTag[] = [];
     try {
-      let eof: FlvDemuxerEnd | null = null;
+      // Feed the demuxer only the 9 header bytes here, so that problems with tags surface while
+      // iterating rather than from open().
+      let leftover: Uint8Array | null = null;
       while (demuxer.header === null) {
         const n = await readChunk(fh, buf);
         if (n === 0) {
-          eof = demuxer.end();
+          const { truncatedBytes } = demuxer.end();
           throw new RtmpError(
             "MALFORMED",
-            `FLV file ${String(path)} ends inside the header: got ${eof.truncatedBytes} of ` +
+            `FLV file ${String(path)} ends inside the header: got ${truncatedBytes} of ` +
               `at least 9 bytes`,
           );
         }
-        for (const t of demuxer.push(buf.subarray(0, n))) pending.push(t);
+        const take = Math.min(n, 9 - demuxer.bytesConsumed);
+        demuxer.push(buf.subarray(0, take));
+        if (take < n) leftover = buf.slice(take, n);
       }
-      return new FlvFileReader(fh, demuxer, demuxer.header, pending, buf, eof);
+      return new FlvFileReader(fh, demuxer, demuxer.header, leftover, buf);
     } catch (e) {
       await fh.close().catch(() => {});
       throw ioError(e, `cannot read FLV file ${String(path)}`);
@@ -188,7 +189,11 @@ export class FlvFileReader {
    * `LIMIT_EXCEEDED` for a tag over `maxTagSize`.
    */
   async *tags(): AsyncGenerator<FlvTag, void, undefined> {
-    while (this.#pending.length > 0) yield this.#pending.shift() as FlvTag;
+    if (this.#leftover !== null) {
+      const first = this.#demuxer.push(this.#leftover);
+      this.#leftover = null;
+      for (let i = 0; i < first.length; i++) yield first[i];
+    }
     while (this.#eof === null) {
       if (this.#closed) throw new RtmpError("CLOSED", "FlvFileReader: read after close()");
       let n: number;

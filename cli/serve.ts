@@ -153,8 +153,10 @@ async function consume(session: PublishSession, recordDir: string | undefined, l
     return;
   }
   const dir = join(recordDir, safeName(session.app));
-  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-  const path = join(dir, `${safeName(session.name)}-${stamp}.flv`);
+  // UTC start time to the millisecond plus the server's session id: two publishes of one key
+  // within the same second never overwrite each other.
+  const stamp = new Date(session.stats().startedAt).toISOString().replace(/[-:]/g, "").replace(".", "-");
+  const path = join(dir, `${safeName(session.name)}-${stamp}-${session.id}.flv`);
   try {
     await mkdir(dir, { recursive: true });
   } catch (e) {

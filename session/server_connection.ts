@@ -238,7 +238,7 @@ export class ServerConnection {
           const pub = this.#publishes.get(ev.streamId);
           const packet = pub ? packetFromMessage(ev.message) : null;
           if (pub && packet) {
-            if (this.#session.pendingOutput > 0) await this.#pump.flush();
+            if (this.#session.pendingOutput > 0) await this.#flush();
             await pub.deliver(packet);
           }
           break;
@@ -253,7 +253,20 @@ export class ServerConnection {
         }
       }
     }
-    if (this.#session.pendingOutput > 0) await this.#pump.flush();
+    if (this.#session.pendingOutput > 0) await this.#flush();
+  }
+
+  /**
+   * Writes queued output. A failed write (the peer is gone) must not stop the events already
+   * read from being handled — a publisher that sends FCUnpublish and closes at once still gets
+   * a clean `publisher-closed` — so the failure only closes the socket; the read loop then ends.
+   */
+  async #flush(): Promise<void> {
+    try {
+      await this.#pump.flush();
+    } catch {
+      this.#conn.close();
+    }
   }
 
   async #onConnect(request: ConnectRequest): Promise<void> {
@@ -327,7 +340,7 @@ export class ServerConnection {
     this.#publishes.set(streamId, session);
     this.#everPublished = true;
     this.#deadline = 0;
-    await this.#pump.flush();
+    await this.#flush();
     this.#ctx.log(`${this.#label}: publish ${where} accepted (${publishType})`);
     this.#ctx.started(session);
   }
