@@ -121,7 +121,10 @@ export class FlvFileReader {
    * @throws {RtmpError} `IO` when the file cannot be opened or read; `MALFORMED` when it is not
    * an FLV file or ends inside the header.
    */
-  static async open(path: string | URL, options: FlvFileReaderOptions = {}): Promise<FlvFileReader> {
+  static async open(
+    path: string | URL,
+    options: FlvFileReaderOptions = {},
+  ): Promise<FlvFileReader> {
     const readSize = options.readSize ?? 65536;
     if (!Number.isInteger(readSize) || readSize < 1) {
       throw new RtmpError(

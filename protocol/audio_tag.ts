@@ -556,7 +556,8 @@ function buildMultitrack(
  */
 export function isAudioSequenceHeader(tag: AudioTag): boolean {
   if (!tag.enhanced) {
-    return tag.soundFormat === SoundFormat.Aac && tag.aacPacketType === AacPacketType.SequenceHeader;
+    return tag.soundFormat === SoundFormat.Aac &&
+      tag.aacPacketType === AacPacketType.SequenceHeader;
   }
   return tag.packetType === AudioPacketType.SequenceStart;
 }

@@ -436,7 +436,10 @@ function checkTag(tag: FlvTag): void {
   }
   const reserved = tag.reserved ?? 0;
   if (!Number.isInteger(reserved) || reserved < 0 || reserved > 3) {
-    throw new RtmpError("INVALID_ARGUMENT", `FLV tag reserved bits: expected 0..3, got ${reserved}`);
+    throw new RtmpError(
+      "INVALID_ARGUMENT",
+      `FLV tag reserved bits: expected 0..3, got ${reserved}`,
+    );
   }
 }
 
@@ -774,7 +777,7 @@ export function flvMetadataPatches(
  * ```ts
  * import { ensureFlvMetadataKeys } from "./flv.ts";
  * const meta = new Uint8Array([2, 0, 10, ...new TextEncoder().encode("onMetaData"), 8, 0, 0, 0, 0, 0, 0, 9]);
- * console.log(ensureFlvMetadataKeys(meta, ["duration", "filesize"])!.length); // 54
+ * console.log(ensureFlvMetadataKeys(meta, ["duration", "filesize"])!.length); // 59
  * ```
  *
  * @param scriptData A script tag's data.

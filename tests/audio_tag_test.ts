@@ -213,7 +213,13 @@ describe("enhanced audio tags (E-RTMP v2)", () => {
   });
 
   it("Multitrack ManyTracksManyCodecs with sequence starts", () => {
-    const body = cat(hex("95 20"), asc("Opus"), hex("00 000001 01"), asc("mp4a"), hex("01 000002 1210"));
+    const body = cat(
+      hex("95 20"),
+      asc("Opus"),
+      hex("00 000001 01"),
+      asc("mp4a"),
+      hex("01 000002 1210"),
+    );
     const t = roundTrip(body) as ExAudioTag;
     assert.equal(t.packetType, AudioPacketType.SequenceStart);
     assert.equal(isAudioSequenceHeader(t), true);
@@ -269,8 +275,16 @@ describe("enhanced audio tags (E-RTMP v2)", () => {
 
   it("rejects malformed enhanced bodies", () => {
     throwsCode(() => parseAudioTag(hex("91 4f70")), "MALFORMED", /FourCC/);
-    throwsCode(() => parseAudioTag(cat(hex("94"), asc("Opus"), hex("02 03 00"))), "MALFORMED", /mapping/);
-    throwsCode(() => parseAudioTag(cat(hex("94"), asc("Opus"), hex("01 02 0000"))), "MALFORMED", /flags/);
+    throwsCode(
+      () => parseAudioTag(cat(hex("94"), asc("Opus"), hex("02 03 00"))),
+      "MALFORMED",
+      /mapping/,
+    );
+    throwsCode(
+      () => parseAudioTag(cat(hex("94"), asc("Opus"), hex("01 02 0000"))),
+      "MALFORMED",
+      /flags/,
+    );
     throwsCode(() => parseAudioTag(hex("95 15")), "MALFORMED", /Multitrack/);
     throwsCode(
       () => parseAudioTag(cat(hex("95 11"), asc("Opus"), hex("00 000005 aa"))),

@@ -13,7 +13,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FlvFileReader, FlvFileWriter } from "../flv_file.ts";
 import { AudioPacketType, buildAudioTag, parseAudioTag } from "../protocol/audio_tag.ts";
-import { encodeFlvHeader, encodeFlvTag, FlvDemuxer, flvScriptName, type FlvTag } from "../protocol/flv.ts";
+import {
+  encodeFlvHeader,
+  encodeFlvTag,
+  FlvDemuxer,
+  flvScriptName,
+  type FlvTag,
+} from "../protocol/flv.ts";
 import {
   buildVideoTag,
   isVideoKeyframe,

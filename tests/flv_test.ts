@@ -72,7 +72,14 @@ function num(v: number): Uint8Array {
 
 /** A hand-written FLV: header, an onMetaData tag, an audio tag and a video tag. */
 const HEADER = hex("464c56 01 05 00000009 00000000");
-const SCRIPT_DATA = cat(hex("02"), key("onMetaData"), hex("08 00000001"), key("width"), num(320), hex("000009"));
+const SCRIPT_DATA = cat(
+  hex("02"),
+  key("onMetaData"),
+  hex("08 00000001"),
+  key("width"),
+  num(320),
+  hex("000009"),
+);
 const TAGS: FlvTag[] = [
   { type: 18, timestamp: 0, streamId: 0, data: SCRIPT_DATA },
   { type: 8, timestamp: 0, streamId: 0, data: hex("af 00 1210") },
@@ -116,7 +123,10 @@ describe("FLV serialisation (FLV 10.1 E.2–E.4.1)", () => {
       hex("464c56 01 04 00000009 00000000"),
     );
     assert.equal(FLV_HEADER_SIZE, 13);
-    throwsCode(() => encodeFlvHeader({ version: 256, audio: true, video: true }), "INVALID_ARGUMENT");
+    throwsCode(
+      () => encodeFlvHeader({ version: 256, audio: true, video: true }),
+      "INVALID_ARGUMENT",
+    );
   });
 
   it("encodeFlvTag matches hand-built bytes, extended timestamp included", () => {
@@ -126,7 +136,10 @@ describe("FLV serialisation (FLV 10.1 E.2–E.4.1)", () => {
     const video = encodeFlvTag(TAGS[2]);
     assert.deepEqual(video.subarray(4, 8), hex("020304 01"));
     assert.deepEqual(encodeFlvTagHeader(TAGS[2]), video.subarray(0, 11));
-    assert.deepEqual(encodeFlvPreviousTagSize(TAGS[2].data.length), video.subarray(video.length - 4));
+    assert.deepEqual(
+      encodeFlvPreviousTagSize(TAGS[2].data.length),
+      video.subarray(video.length - 4),
+    );
   });
 
   it("encodeFlvTagInto writes in place", () => {
@@ -140,7 +153,14 @@ describe("FLV serialisation (FLV 10.1 E.2–E.4.1)", () => {
   });
 
   it("filter and reserved bits and the stream id are written", () => {
-    const t: FlvTag = { type: 9, timestamp: 5, streamId: 0x010203, data: hex("aa"), filter: true, reserved: 2 };
+    const t: FlvTag = {
+      type: 9,
+      timestamp: 5,
+      streamId: 0x010203,
+      data: hex("aa"),
+      filter: true,
+      reserved: 2,
+    };
     const b = encodeFlvTag(t);
     assert.equal(b[0], 0x80 | 0x20 | 9);
     assert.deepEqual(b.subarray(8, 11), hex("010203"));
@@ -354,7 +374,13 @@ describe("onMetaData patching", () => {
     assert.equal(grown[3 + 10], 0x03);
     assert.equal(numberAfter(apply(grown, { duration: 2 }), "duration"), 2);
 
-    const sdf = cat(hex("02"), key("@setDataFrame"), hex("02"), key("onMetaData"), hex("08 00000000 000009"));
+    const sdf = cat(
+      hex("02"),
+      key("@setDataFrame"),
+      hex("02"),
+      key("onMetaData"),
+      hex("08 00000000 000009"),
+    );
     assert.equal(flvScriptName(sdf), "@setDataFrame");
     const g2 = ensureFlvMetadataKeys(sdf, ["filesize"])!;
     assert.equal(numberAfter(apply(g2, { filesize: 7 }), "filesize"), 7);

@@ -1,0 +1,220 @@
+// The push client against our own server and against plain sockets that misbehave.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, type Server, type Socket } from "node:net";
+import { RtmpClient } from "../client.ts";
+import { RtmpServer } from "../server.ts";
+import { RtmpError } from "../errors.ts";
+import type { PublishSession } from "../session/publish_session.ts";
+import { collect, readFlvTags, within } from "./support/media.ts";
+import { makeSelfSignedCert } from "./support/tls_cert.ts";
+
+const FIXTURES = new URL("../../shared/fixtures/", import.meta.url);
+const quiet = { log: null } as const;
+
+async function nextSession(server: RtmpServer): Promise<PublishSession> {
+  const r = await server[Symbol.asyncIterator]().next();
+  assert.equal(r.done, false);
+  return r.value;
+}
+
+async function rejectionOf(promise: Promise<unknown>): Promise<RtmpError> {
+  try {
+    await promise;
+  } catch (e) {
+    assert.ok(e instanceof RtmpError, `expected RtmpError, got ${e}`);
+    return e;
+  }
+  assert.fail("expected a rejection");
+}
+
+function listenRaw(onSocket: (s: Socket) => void): Promise<{ server: Server; port: number }> {
+  return new Promise((resolve) => {
+    const server = createServer(onSocket);
+    server.listen(0, "127.0.0.1", () => {
+      const a = server.address();
+      resolve({ server, port: typeof a === "object" && a ? a.port : 0 });
+    });
+  });
+}
+
+describe("RtmpClient against our server", () => {
+  for (const fixture of ["ertmp-av1-opus-testsrc.flv", "ertmp-av1-opus-mptestsrc.flv"]) {
+    it(`publishes the Enhanced RTMP fixture ${fixture} tag for tag, byte-identical`, async () => {
+      const tags = await readFlvTags(new URL(fixture, FIXTURES).pathname);
+      let fourCcList: unknown;
+      await using server = await RtmpServer.listen({
+        hostname: "127.0.0.1",
+        port: 0,
+        ...quiet,
+        onPublish: (info) => {
+          fourCcList = info.connect.fourCcList;
+          return true;
+        },
+      });
+      const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/ertmp`, {
+        enhanced: { video: ["av01"], audio: ["Opus"] },
+      });
+      const session = await nextSession(server);
+      const received = collect(session);
+      for (const tag of tags) await client.sendFlvTag(tag);
+      await client.close();
+      const packets = await received;
+      assert.deepEqual(fourCcList, ["av01", "Opus"]);
+      const media = tags.filter((t) => t.type !== 18);
+      const got = packets.filter((p) => p.type !== "data");
+      assert.equal(got.length, media.length);
+      for (let i = 0; i < media.length; i++) {
+        assert.equal(got[i].timestamp, media[i].timestamp, `tag ${i}`);
+        assert.deepEqual(got[i].payload, media[i].data, `tag ${i}`);
+      }
+      const video = got.find((p) => p.type === "video");
+      assert.ok(video && video.type === "video" && video.tag?.enhanced === true);
+      assert.equal(video.tag.enhanced && video.tag.fourCc, "av01");
+      const audio = got.find((p) => p.type === "audio");
+      assert.ok(audio && audio.type === "audio" && audio.tag?.enhanced === true);
+      assert.equal(audio.tag.enhanced && audio.tag.fourCc, "Opus");
+    });
+  }
+
+  it("sends metadata (AMF0 and AMF3), AVC and AAC with composition times", async () => {
+    await using server = await RtmpServer.listen({ hostname: "127.0.0.1", port: 0, ...quiet });
+    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/api`);
+    const session = await nextSession(server);
+    const received = collect(session);
+    await client.sendMetadata({ width: 640, height: 360, videocodecid: 7 });
+    await client.sendMetadata({ title: "amf3" }, { amf3: true });
+    await client.sendVideoSequenceHeader(new Uint8Array([1, 0x64, 0, 0x1f]));
+    await client.sendAudioSequenceHeader(new Uint8Array([0x11, 0x90]));
+    await client.sendVideo(40, true, new Uint8Array([0, 0, 0, 1, 0x65]), -33);
+    await client.sendAudio(40, new Uint8Array([0x21, 0x10]));
+    await client.close();
+    const packets = await received;
+    assert.deepEqual(packets.map((p) => p.type), ["data", "data", "video", "audio", "video", "audio"]);
+    const meta = packets[0];
+    assert.ok(meta.type === "data" && meta.data?.handler === "@setDataFrame");
+    assert.equal((meta.data.values[1] as Record<string, unknown>).width, 640);
+    assert.equal(session.metadata?.title, "amf3", "the latest onMetaData wins");
+    assert.ok(packets[1].type === "data" && packets[1].amf3);
+    const frame = packets[4];
+    assert.ok(frame.type === "video" && frame.tag && !frame.tag.enhanced);
+    assert.equal(frame.tag.frameType, 1);
+    assert.equal(frame.tag.compositionTime, -33);
+    assert.equal(frame.timestamp, 40);
+    const aac = packets[5];
+    assert.ok(aac.type === "audio" && aac.tag && !aac.tag.enhanced);
+    assert.equal(aac.tag.soundFormat, 10);
+    assert.equal(aac.tag.aacPacketType, 1);
+  });
+
+  it("carries timestamps past 2^24 ms (4 h 40 min) and wraps at 2^32", async () => {
+    await using server = await RtmpServer.listen({ hostname: "127.0.0.1", port: 0, ...quiet });
+    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/long`);
+    const session = await nextSession(server);
+    const received = collect(session);
+    const big = new Uint8Array(10_000).fill(3); // several chunks per message
+    const stamps = [0xfffff0, 0x1000000, 0x1000000, 0x1000020, 0xfffffff0, 2 ** 32 + 16];
+    for (const ts of stamps) await client.sendVideo(ts, false, big);
+    await client.close();
+    const got = (await received).map((p) => p.timestamp);
+    assert.deepEqual(got, stamps.map((t) => t % 2 ** 32));
+  });
+
+  it("rejections carry the server's code; a rejected client never reports success", async () => {
+    await using server = await RtmpServer.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      ...quiet,
+      onPublish: () => ({ accept: false, reason: "nope", code: "NetStream.Publish.Unauthorized" }),
+    });
+    const e = await rejectionOf(RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/x`));
+    assert.equal(e.code, "REJECTED");
+    assert.equal(e.status, "NetStream.Publish.Unauthorized");
+    assert.equal(e.description, "nope");
+  });
+
+  it("rtmps: trusted through options it works; untrusted it fails with TLS", async () => {
+    const { cert, key } = await makeSelfSignedCert();
+    await using server = new RtmpServer(quiet);
+    const addr = await server.listen({ hostname: "127.0.0.1", port: 0, tls: { cert, key } });
+    const e = await rejectionOf(RtmpClient.connect(`rtmps://localhost:${addr.port}/live/k`, { timeout: 5000 }));
+    assert.equal(e.code, "TLS");
+    const client = await RtmpClient.connect(`rtmps://localhost:${addr.port}/live/k`, { tls: { ca: cert } });
+    await client.close();
+  });
+
+  it("the server going away makes the next send reject and ends the events", async () => {
+    const server = await RtmpServer.listen({ hostname: "127.0.0.1", port: 0, ...quiet });
+    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/k`);
+    const events: string[] = [];
+    const watching = (async () => {
+      for await (const ev of client.events()) events.push(ev.type);
+    })();
+    await server.close();
+    await within(client.closed, 5000, "client closed");
+    const e = await rejectionOf(client.sendAudio(0, new Uint8Array([1])));
+    assert.ok(["CONNECTION_CLOSED", "CONNECTION_RESET"].includes(e.code), e.code);
+    await watching;
+    assert.equal(events.at(-1), "closed");
+    await client.close();
+  });
+});
+
+describe("RtmpClient against broken peers", () => {
+  it("a closed port gives CONNECTION_REFUSED", async () => {
+    const { server, port } = await listenRaw((s) => s.destroy());
+    await new Promise((r) => server.close(r));
+    const e = await rejectionOf(RtmpClient.connect(`rtmp://127.0.0.1:${port}/live/k`, { timeout: 3000 }));
+    assert.equal(e.code, "CONNECTION_REFUSED");
+  });
+
+  it("a server that accepts TCP but never answers gives TIMEOUT", async () => {
+    const sockets: Socket[] = [];
+    const { server, port } = await listenRaw((s) => {
+      sockets.push(s);
+      s.on("error", () => {});
+    });
+    try {
+      const started = Date.now();
+      const e = await rejectionOf(RtmpClient.connect(`rtmp://127.0.0.1:${port}/live/k`, { timeout: 400 }));
+      assert.equal(e.code, "TIMEOUT");
+      assert.ok(Date.now() - started < 4000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it("a server that closes after the handshake starts gives CONNECTION_CLOSED", async () => {
+    const { server, port } = await listenRaw((s) => {
+      s.on("error", () => {});
+      s.once("data", () => s.end());
+    });
+    try {
+      const e = await rejectionOf(RtmpClient.connect(`rtmp://127.0.0.1:${port}/live/k`, { timeout: 3000 }));
+      assert.equal(e.code, "CONNECTION_CLOSED");
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it("an aborted signal cancels connecting", async () => {
+    const { server, port } = await listenRaw((s) => s.on("error", () => {}));
+    try {
+      const ac = new AbortController();
+      const p = RtmpClient.connect(`rtmp://127.0.0.1:${port}/live/k`, { signal: ac.signal, timeout: 10_000 });
+      setTimeout(() => ac.abort(), 100);
+      const e = await rejectionOf(p);
+      assert.equal(e.code, "ABORTED");
+    } finally {
+      server.close();
+    }
+  });
+
+  it("bad URLs are INVALID_URL before any connection", async () => {
+    for (const url of ["http://h/live/k", "rtmp://h/live", "rtmp://h:99999/a/b"]) {
+      const e = await rejectionOf(RtmpClient.connect(url));
+      assert.equal(e.code, "INVALID_URL", url);
+    }
+  });
+});
