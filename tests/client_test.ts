@@ -7,9 +7,9 @@ import { RtmpServer } from "../server.ts";
 import { RtmpError } from "../errors.ts";
 import type { PublishSession } from "../session/publish_session.ts";
 import { collect, readFlvTags, within } from "./support/media.ts";
+import { ERTMP_FIXTURES, fixturePath } from "./support/fixtures.ts";
 import { makeSelfSignedCert } from "./support/tls_cert.ts";
 
-const FIXTURES = new URL("../../shared/fixtures/", import.meta.url);
 const quiet = { log: null } as const;
 
 async function nextSession(server: RtmpServer): Promise<PublishSession> {
@@ -39,9 +39,9 @@ function listenRaw(onSocket: (s: Socket) => void): Promise<{ server: Server; por
 }
 
 describe("RtmpClient against our server", () => {
-  for (const fixture of ["ertmp-av1-opus-testsrc.flv", "ertmp-av1-opus-mptestsrc.flv"]) {
+  for (const fixture of ERTMP_FIXTURES) {
     it(`publishes the Enhanced RTMP fixture ${fixture} tag for tag, byte-identical`, async () => {
-      const tags = await readFlvTags(new URL(fixture, FIXTURES).pathname);
+      const tags = await readFlvTags(fixturePath(fixture));
       let fourCcList: unknown;
       await using server = await RtmpServer.listen({
         hostname: "127.0.0.1",

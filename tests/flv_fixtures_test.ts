@@ -2,15 +2,14 @@
  * The Enhanced RTMP fixtures (AV1 + Opus FLV files from veovera/enhanced-rtmp) read tag by tag,
  * every tag parsed and rebuilt, and the whole files rewritten byte for byte.
  *
- * Fixture lookup: $RTMP_FIXTURES, then tests/fixtures/, then /work/shared/fixtures/.
+ * Fixtures: tests/fixtures/ (copied from the E-RTMP project, see its README).
  */
+import { ERTMP_FIXTURES, fixturePath } from "./support/fixtures.ts";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { env } from "node:process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
 import { FlvFileReader, FlvFileWriter } from "../flv_file.ts";
 import { AudioPacketType, buildAudioTag, parseAudioTag } from "../protocol/audio_tag.ts";
 import {
@@ -28,20 +27,10 @@ import {
   VideoPacketType,
 } from "../protocol/video_tag.ts";
 
-const NAMES = ["ertmp-av1-opus-testsrc.flv", "ertmp-av1-opus-mptestsrc.flv"];
+const NAMES = ERTMP_FIXTURES;
 
 function fixtureDir(): string {
-  const candidates = [
-    env.RTMP_FIXTURES,
-    fileURLToPath(new URL("./fixtures/", import.meta.url)),
-    "/work/shared/fixtures",
-  ];
-  for (const c of candidates) {
-    if (c && NAMES.every((n) => existsSync(join(c, n)))) return c;
-  }
-  throw new Error(
-    `E-RTMP fixtures not found; looked in ${candidates.filter(Boolean).join(", ")}`,
-  );
+  return dirname(fixturePath(NAMES[0]));
 }
 
 function prng(seed: number): () => number {

@@ -3,12 +3,10 @@
  * either a value or an RtmpError, never another exception; every value that parses must rebuild
  * to the same bytes.
  */
+import { fixturePath } from "./support/fixtures.ts";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { env } from "node:process";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import { RtmpError } from "../errors.ts";
 import { buildAudioTag, parseAudioTag } from "../protocol/audio_tag.ts";
 import {
@@ -155,16 +153,7 @@ function check(
 }
 
 function fixtureTags(): FlvTag[] {
-  const dirs = [
-    env.RTMP_FIXTURES,
-    fileURLToPath(new URL("./fixtures/", import.meta.url)),
-    "/work/shared/fixtures",
-  ];
-  for (const d of dirs) {
-    const p = d ? join(d, "ertmp-av1-opus-testsrc.flv") : "";
-    if (p && existsSync(p)) return new FlvDemuxer().push(new Uint8Array(readFileSync(p)));
-  }
-  return [];
+  return new FlvDemuxer().push(new Uint8Array(readFileSync(fixturePath("ertmp-av1-opus-testsrc.flv"))));
 }
 
 describe("fuzz: tag codecs", () => {
