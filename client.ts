@@ -20,14 +20,18 @@ import { RtmpError } from "./errors.ts";
 import type { AmfObject, AmfValue } from "./protocol/amf.ts";
 import { type AudioTag, buildAudioTag } from "./protocol/audio_tag.ts";
 import type { ConnectParams } from "./protocol/command.ts";
-import { encodeData, type DataMessage } from "./protocol/data.ts";
+import { type DataMessage, encodeData } from "./protocol/data.ts";
 import { ecmaArray } from "./protocol/amf.ts";
 import type { FlvTag } from "./protocol/flv.ts";
 import { MessageType } from "./protocol/message.ts";
 import { parseRtmpUrl, type RtmpUrl } from "./protocol/url.ts";
 import { buildVideoTag, type VideoTag } from "./protocol/video_tag.ts";
 import { BoundedQueue } from "./session/bounded_queue.ts";
-import { ClientSession, type ClientSessionEvent, type StatusObject } from "./session/client_session.ts";
+import {
+  ClientSession,
+  type ClientSessionEvent,
+  type StatusObject,
+} from "./session/client_session.ts";
 import { OutputPump } from "./session/output_pump.ts";
 import { type MediaPacket, messageTypeOf } from "./session/packet.ts";
 import { defaultAdapter } from "./socket/mod.ts";
@@ -81,7 +85,10 @@ export interface RtmpClientOptions {
  * ```
  */
 export type ClientEvent =
-  | Exclude<ClientSessionEvent, { type: "connected" } | { type: "publishing" } | { type: "rejected" }>
+  | Exclude<
+    ClientSessionEvent,
+    { type: "connected" } | { type: "publishing" } | { type: "rejected" }
+  >
   | { type: "closed"; error: RtmpError | null };
 
 const FOURCC_CAN_ENCODE = 2;
@@ -144,7 +151,10 @@ export class RtmpClient implements AsyncDisposable {
   static async connect(url: string, options: RtmpClientOptions = {}): Promise<RtmpClient> {
     const parsed = parseRtmpUrl(url);
     if (parsed.streamName === "") {
-      throw new RtmpError("INVALID_URL", `no stream name (key) in "${url}": expected rtmp://host/app/key`);
+      throw new RtmpError(
+        "INVALID_URL",
+        `no stream name (key) in "${url}": expected rtmp://host/app/key`,
+      );
     }
     const timeout = options.timeout ?? 15_000;
     const deadline = new AbortController();
@@ -155,7 +165,10 @@ export class RtmpClient implements AsyncDisposable {
     const fail = (): RtmpError =>
       outer?.aborted
         ? new RtmpError("ABORTED", `connecting to ${parsed.hostname}:${parsed.port} was aborted`)
-        : new RtmpError("TIMEOUT", `no NetStream.Publish.Start from ${parsed.hostname}:${parsed.port} within ${timeout} ms`);
+        : new RtmpError(
+          "TIMEOUT",
+          `no NetStream.Publish.Start from ${parsed.hostname}:${parsed.port} within ${timeout} ms`,
+        );
     let conn: Conn | null = null;
     try {
       if (outer?.aborted) throw fail();
@@ -167,7 +180,9 @@ export class RtmpClient implements AsyncDisposable {
         signal: deadline.signal,
         timeout,
       }).catch((e) => {
-        if (deadline.signal.aborted && !(e instanceof RtmpError && e.code !== "ABORTED")) throw fail();
+        if (deadline.signal.aborted && !(e instanceof RtmpError && e.code !== "ABORTED")) {
+          throw fail();
+        }
         throw e;
       });
       const session = new ClientSession({
@@ -184,7 +199,9 @@ export class RtmpClient implements AsyncDisposable {
       try {
         await client.#establish();
       } catch (e) {
-        if (deadline.signal.aborted && !(e instanceof RtmpError && e.code === "REJECTED")) throw fail();
+        if (deadline.signal.aborted && !(e instanceof RtmpError && e.code === "REJECTED")) {
+          throw fail();
+        }
         throw e;
       } finally {
         deadline.signal.removeEventListener("abort", onAbort);
@@ -231,12 +248,17 @@ export class RtmpClient implements AsyncDisposable {
         const events = this.#session.receive(chunk);
         if (this.#session.pendingOutput > 0) await this.#pump.flush();
         for (const ev of events) {
-          if (ev.type === "rejected" || ev.type === "connected" || ev.type === "publishing") continue;
+          if (ev.type === "rejected" || ev.type === "connected" || ev.type === "publishing") {
+            continue;
+          }
           this.#events.pushDropOldest(ev as ClientEvent);
         }
       }
       if (!this.#closing) {
-        this.#error = new RtmpError("CONNECTION_CLOSED", `${this.url.hostname}:${this.url.port} closed the connection`);
+        this.#error = new RtmpError(
+          "CONNECTION_CLOSED",
+          `${this.url.hostname}:${this.url.port} closed the connection`,
+        );
       }
     } catch (e) {
       if (!this.#closing) {
@@ -275,7 +297,11 @@ export class RtmpClient implements AsyncDisposable {
    * @returns Resolves when the OS accepted the bytes.
    */
   sendMetadata(metadata: AmfObject, options: { amf3?: boolean } = {}): Promise<void> {
-    return this.sendData({ handler: "@setDataFrame", values: ["onMetaData", ecmaArray({ ...metadata })] }, 0, options);
+    return this.sendData(
+      { handler: "@setDataFrame", values: ["onMetaData", ecmaArray({ ...metadata })] },
+      0,
+      options,
+    );
   }
 
   /**
@@ -311,8 +337,17 @@ export class RtmpClient implements AsyncDisposable {
    * @param compositionTime Presentation minus decode time (B-frames), milliseconds.
    * @returns Resolves when the OS accepted the bytes.
    */
-  sendVideo(timestamp: number, keyframe: boolean, data: Uint8Array, compositionTime = 0): Promise<void> {
-    return this.#send(MessageType.Video, timestamp, avcTag(keyframe ? 1 : 2, 1, compositionTime, data));
+  sendVideo(
+    timestamp: number,
+    keyframe: boolean,
+    data: Uint8Array,
+    compositionTime = 0,
+  ): Promise<void> {
+    return this.#send(
+      MessageType.Video,
+      timestamp,
+      avcTag(keyframe ? 1 : 2, 1, compositionTime, data),
+    );
   }
 
   /**
@@ -346,7 +381,11 @@ export class RtmpClient implements AsyncDisposable {
    * @returns Resolves when the OS accepted the bytes.
    */
   sendVideoTag(timestamp: number, tag: VideoTag | Uint8Array): Promise<void> {
-    return this.#send(MessageType.Video, timestamp, tag instanceof Uint8Array ? tag : buildVideoTag(tag));
+    return this.#send(
+      MessageType.Video,
+      timestamp,
+      tag instanceof Uint8Array ? tag : buildVideoTag(tag),
+    );
   }
 
   /**
@@ -357,7 +396,11 @@ export class RtmpClient implements AsyncDisposable {
    * @returns Resolves when the OS accepted the bytes.
    */
   sendAudioTag(timestamp: number, tag: AudioTag | Uint8Array): Promise<void> {
-    return this.#send(MessageType.Audio, timestamp, tag instanceof Uint8Array ? tag : buildAudioTag(tag));
+    return this.#send(
+      MessageType.Audio,
+      timestamp,
+      tag instanceof Uint8Array ? tag : buildAudioTag(tag),
+    );
   }
 
   /**
@@ -368,8 +411,14 @@ export class RtmpClient implements AsyncDisposable {
    * @returns Resolves when the OS accepted the bytes.
    */
   sendFlvTag(tag: FlvTag): Promise<void> {
-    if (tag.type !== MessageType.Audio && tag.type !== MessageType.Video && tag.type !== MessageType.DataAmf0) {
-      throw new RtmpError("INVALID_ARGUMENT", `FLV tag type ${tag.type} cannot be published (expected 8, 9 or 18)`);
+    if (
+      tag.type !== MessageType.Audio && tag.type !== MessageType.Video &&
+      tag.type !== MessageType.DataAmf0
+    ) {
+      throw new RtmpError(
+        "INVALID_ARGUMENT",
+        `FLV tag type ${tag.type} cannot be published (expected 8, 9 or 18)`,
+      );
     }
     if (tag.type === MessageType.DataAmf0 && startsWith(tag.data, ON_METADATA_PREFIX)) {
       // A file's onMetaData goes out as `@setDataFrame` like FFmpeg sends it, so servers store
@@ -422,7 +471,10 @@ export class RtmpClient implements AsyncDisposable {
   async #send(type: number, timestamp: number, payload: Uint8Array): Promise<void> {
     this.#check();
     if (!Number.isFinite(timestamp) || timestamp < 0) {
-      throw new RtmpError("INVALID_ARGUMENT", `timestamp must be a non-negative number, got ${timestamp}`);
+      throw new RtmpError(
+        "INVALID_ARGUMENT",
+        `timestamp must be a non-negative number, got ${timestamp}`,
+      );
     }
     this.#session.sendMedia(type, Math.floor(timestamp) % 0x1_0000_0000, payload);
     try {
@@ -430,7 +482,9 @@ export class RtmpClient implements AsyncDisposable {
     } catch (e) {
       this.#error ??= e instanceof RtmpError
         ? e
-        : new RtmpError("CONNECTION_CLOSED", `writing to the server failed: ${String(e)}`, { cause: e });
+        : new RtmpError("CONNECTION_CLOSED", `writing to the server failed: ${String(e)}`, {
+          cause: e,
+        });
       throw this.#error;
     }
   }
@@ -482,8 +536,12 @@ function connectParams(url: RtmpUrl, options: RtmpClientOptions): ConnectParams 
   if (video.length + audio.length > 0) {
     // E-RTMP v1 fourCcList (deprecated but still read by servers) and the v2 capability maps.
     params.fourCcList = [...video, ...audio];
-    if (video.length) params.videoFourCcInfoMap = Object.fromEntries(video.map((c) => [c, FOURCC_CAN_ENCODE]));
-    if (audio.length) params.audioFourCcInfoMap = Object.fromEntries(audio.map((c) => [c, FOURCC_CAN_ENCODE]));
+    if (video.length) {
+      params.videoFourCcInfoMap = Object.fromEntries(video.map((c) => [c, FOURCC_CAN_ENCODE]));
+    }
+    if (audio.length) {
+      params.audioFourCcInfoMap = Object.fromEntries(audio.map((c) => [c, FOURCC_CAN_ENCODE]));
+    }
     params.capsEx = CAPS_EX_MULTITRACK | CAPS_EX_MODEX;
   }
   return params;
@@ -497,18 +555,48 @@ function rejection(stage: string, status: StatusObject): RtmpError {
   });
 }
 
-function avcTag(frameType: number, avcPacketType: number, compositionTime: number, data: Uint8Array): Uint8Array {
-  return buildVideoTag({ enhanced: false, frameType, codecId: 7, avcPacketType, compositionTime, data });
+function avcTag(
+  frameType: number,
+  avcPacketType: number,
+  compositionTime: number,
+  data: Uint8Array,
+): Uint8Array {
+  return buildVideoTag({
+    enhanced: false,
+    frameType,
+    codecId: 7,
+    avcPacketType,
+    compositionTime,
+    data,
+  });
 }
 
 function aacTag(aacPacketType: number, data: Uint8Array): Uint8Array {
   // FLV 10.1 E.4.2.1: AAC is always signalled as 44 kHz, 16-bit, stereo (0xAF).
-  return buildAudioTag({ enhanced: false, soundFormat: 10, soundRate: 3, soundSize: 1, soundType: 1, aacPacketType, data });
+  return buildAudioTag({
+    enhanced: false,
+    soundFormat: 10,
+    soundRate: 3,
+    soundSize: 1,
+    soundType: 1,
+    aacPacketType,
+    data,
+  });
 }
 
 /** AMF0 string "@setDataFrame": the prefix FFmpeg and OBS put before onMetaData on the wire. */
-const SET_DATA_FRAME_PREFIX = new Uint8Array([0x02, 0x00, 0x0d, ...new TextEncoder().encode("@setDataFrame")]);
-const ON_METADATA_PREFIX = new Uint8Array([0x02, 0x00, 0x0a, ...new TextEncoder().encode("onMetaData")]);
+const SET_DATA_FRAME_PREFIX = new Uint8Array([
+  0x02,
+  0x00,
+  0x0d,
+  ...new TextEncoder().encode("@setDataFrame"),
+]);
+const ON_METADATA_PREFIX = new Uint8Array([
+  0x02,
+  0x00,
+  0x0a,
+  ...new TextEncoder().encode("onMetaData"),
+]);
 
 function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   if (bytes.length < prefix.length) return false;

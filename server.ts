@@ -31,12 +31,18 @@ import {
   type ConnectInfo,
   DEFAULT_LIMITS,
   type HookDecision,
-  type ServerContext,
   ServerConnection,
+  type ServerContext,
   type ServerLimits,
 } from "./session/server_connection.ts";
 import { defaultAdapter } from "./socket/mod.ts";
-import type { Conn, Listener, NetAddress, SocketAdapter, TlsListenOptions } from "./socket/types.ts";
+import type {
+  Conn,
+  Listener,
+  NetAddress,
+  SocketAdapter,
+  TlsListenOptions,
+} from "./socket/types.ts";
 
 export type { ConnectInfo, HookDecision, ServerLimits };
 export { DEFAULT_LIMITS };
@@ -152,7 +158,9 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       throw new RtmpError("INVALID_ARGUMENT", `chunkSize must be 128..16777215, got ${chunkSize}`);
     }
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
-    const log = options.log === undefined ? (line: string) => console.error(`[rtmp] ${line}`) : options.log;
+    const log = options.log === undefined
+      ? (line: string) => console.error(`[rtmp] ${line}`)
+      : options.log;
     const conns = this.#live;
     this.#ctx = {
       limits: this.#limits,
@@ -306,7 +314,9 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
         if (n <= 0) this.#perIp.delete(ip);
         else this.#perIp.set(ip, n);
         // Remember the connection for duplicate-key handling only while it lives.
-        for (const [key, entry] of this.#live) if (entry.conn === connection) this.#live.delete(key);
+        for (const [key, entry] of this.#live) {
+          if (entry.conn === connection) this.#live.delete(key);
+        }
       }),
     );
   }
@@ -335,7 +345,11 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     }
     this.#track(
       Promise.resolve().then(() => handler(session)).catch((e) => {
-        this.#ctx.log(`onSession handler failed for "${keyOf(session)}": ${e instanceof Error ? e.message : String(e)}`);
+        this.#ctx.log(
+          `onSession handler failed for "${keyOf(session)}": ${
+            e instanceof Error ? e.message : String(e)
+          }`,
+        );
       }),
     );
   }

@@ -97,7 +97,9 @@ export class KeyStore {
     try {
       text = await readFile(this.#file, "utf8");
     } catch (e) {
-      throw new RtmpError("IO", `cannot read keys file "${this.#file}": ${(e as Error).message}`, { cause: e });
+      throw new RtmpError("IO", `cannot read keys file "${this.#file}": ${(e as Error).message}`, {
+        cause: e,
+      });
     }
     return [...this.#fixed, ...parseKeysFile(text)];
   }

@@ -59,7 +59,9 @@ const PEEK_TAGS = 64;
 export async function runPush(args: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(args, OPTIONS);
   if (positionals.length !== 2) {
-    throw new UsageError(positionals.length < 2 ? "expected INPUT and URL" : `unexpected argument "${positionals[2]}"`);
+    throw new UsageError(
+      positionals.length < 2 ? "expected INPUT and URL" : `unexpected argument "${positionals[2]}"`,
+    );
   }
   const [input, url] = positionals;
   try {
@@ -77,18 +79,25 @@ export async function runPush(args: string[]): Promise<number> {
   if (values.timeout !== undefined) {
     timeout = Number(values.timeout);
     if (!/^\d+$/.test(String(values.timeout)) || timeout <= 0) {
-      throw new UsageError(`--timeout expects a positive number of milliseconds, got "${values.timeout}"`);
+      throw new UsageError(
+        `--timeout expects a positive number of milliseconds, got "${values.timeout}"`,
+      );
     }
   }
   if (input !== "-") {
     const info = await stat(input).catch((e) => {
-      throw new RtmpError("IO", `cannot open "${input}": ${e.code === "ENOENT" ? "no such file" : e.message}`);
+      throw new RtmpError(
+        "IO",
+        `cannot open "${input}": ${e.code === "ENOENT" ? "no such file" : e.message}`,
+      );
     });
     if (!info.isFile()) throw new RtmpError("IO", `"${input}" is not a file`);
   }
-  const ca = values.ca === undefined ? undefined : await readFile(values.ca as string, "utf8").catch((e) => {
-    throw new RtmpError("IO", `--ca: cannot read "${values.ca}": ${e.message}`);
-  });
+  const ca = values.ca === undefined
+    ? undefined
+    : await readFile(values.ca as string, "utf8").catch((e) => {
+      throw new RtmpError("IO", `--ca: cannot read "${values.ca}": ${e.message}`);
+    });
 
   const source = tagSource(input);
   // Peek at the first tags: Enhanced RTMP codecs must be announced in connect (design §3).
@@ -143,7 +152,9 @@ export async function runPush(args: string[]): Promise<number> {
   const s = progress.summary();
   process.stderr.write(
     `pushed ${s.tags} tags, ${s.bytes} bytes, ${(s.mediaMs / 1000).toFixed(1)} s of media in ` +
-      `${(s.elapsedMs / 1000).toFixed(1)} s (${Math.round(s.bytes * 8 / Math.max(s.elapsedMs, 1))} kbit/s)\n`,
+      `${(s.elapsedMs / 1000).toFixed(1)} s (${
+        Math.round(s.bytes * 8 / Math.max(s.elapsedMs, 1))
+      } kbit/s)\n`,
   );
   return 0;
 }
@@ -163,7 +174,9 @@ async function* tagSource(input: string): AsyncGenerator<FlvTag> {
   }
   const { truncatedBytes } = demuxer.end();
   if (truncatedBytes > 0) {
-    process.stderr.write(`warning: "${input}" ends with ${truncatedBytes} bytes of an incomplete tag (ignored)\n`);
+    process.stderr.write(
+      `warning: "${input}" ends with ${truncatedBytes} bytes of an incomplete tag (ignored)\n`,
+    );
   }
 }
 
@@ -226,7 +239,12 @@ class Progress {
   }
 
   summary(): { tags: number; bytes: number; mediaMs: number; elapsedMs: number } {
-    return { tags: this.#tags, bytes: this.#bytes, mediaMs: this.#mediaMs, elapsedMs: performance.now() - this.#start };
+    return {
+      tags: this.#tags,
+      bytes: this.#bytes,
+      mediaMs: this.#mediaMs,
+      elapsedMs: performance.now() - this.#start,
+    };
   }
 }
 

@@ -83,7 +83,10 @@ export async function runServe(
   if (!plain && !secure) throw new UsageError("nothing to listen on: --listen none without TLS");
   const hookTimeout = positiveInt(values["hook-timeout"], "--hook-timeout", 10_000);
   const idleTimeout = positiveInt(values["idle-timeout"], "--idle-timeout", 30_000);
-  const keys = new KeyStore((values.key as string[] | undefined) ?? [], (values["keys-file"] as string | undefined) ?? null);
+  const keys = new KeyStore(
+    (values.key as string[] | undefined) ?? [],
+    (values["keys-file"] as string | undefined) ?? null,
+  );
   const recordDir = values.record as string | undefined;
 
   const log = (line: string): void => {
@@ -97,13 +100,19 @@ export async function runServe(
   }
   let tls: { cert: string; key: string } | undefined;
   if (certFile && keyFile) {
-    tls = { cert: await readText(certFile, "--tls-cert"), key: await readText(keyFile, "--tls-key") };
+    tls = {
+      cert: await readText(certFile, "--tls-cert"),
+      key: await readText(keyFile, "--tls-key"),
+    };
   }
   if (recordDir) {
     try {
       await mkdir(recordDir, { recursive: true });
     } catch (e) {
-      throw new RtmpError("IO", `cannot create recording folder "${recordDir}": ${(e as Error).message}`);
+      throw new RtmpError(
+        "IO",
+        `cannot create recording folder "${recordDir}": ${(e as Error).message}`,
+      );
     }
   }
 
@@ -113,7 +122,9 @@ export async function runServe(
     limits: { hookTimeout, idleTimeout },
     onPublish: keys.enabled
       ? async ({ name }) =>
-        (await keys.check(name)) ? true : { accept: false, reason: "unknown stream key", code: "NetStream.Publish.BadName" }
+        (await keys.check(name))
+          ? true
+          : { accept: false, reason: "unknown stream key", code: "NetStream.Publish.BadName" }
       : undefined,
     onSession: (session) => consume(session, recordDir, log),
   });
@@ -147,7 +158,11 @@ export async function runServe(
   return 0;
 }
 
-async function consume(session: PublishSession, recordDir: string | undefined, log: (l: string) => void): Promise<void> {
+async function consume(
+  session: PublishSession,
+  recordDir: string | undefined,
+  log: (l: string) => void,
+): Promise<void> {
   if (!recordDir) {
     for await (const _ of session) { /* packets are counted in the session's stats */ }
     return;
@@ -155,7 +170,10 @@ async function consume(session: PublishSession, recordDir: string | undefined, l
   const dir = join(recordDir, safeName(session.app));
   // UTC start time to the millisecond plus the server's session id: two publishes of one key
   // within the same second never overwrite each other.
-  const stamp = new Date(session.stats().startedAt).toISOString().replace(/[-:]/g, "").replace(".", "-");
+  const stamp = new Date(session.stats().startedAt).toISOString().replace(/[-:]/g, "").replace(
+    ".",
+    "-",
+  );
   const path = join(dir, `${safeName(session.name)}-${stamp}-${session.id}.flv`);
   try {
     await mkdir(dir, { recursive: true });
@@ -194,7 +212,9 @@ function positiveInt(value: unknown, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (typeof value !== "string" || !/^\d+$/.test(value) || n <= 0) {
-    throw new UsageError(`${flag} expects a positive number of milliseconds, got "${String(value)}"`);
+    throw new UsageError(
+      `${flag} expects a positive number of milliseconds, got "${String(value)}"`,
+    );
   }
   return n;
 }

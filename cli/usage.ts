@@ -42,10 +42,21 @@ export class UsageError extends Error {
 export function parseCommandLine<O extends NonNullable<ParseArgsConfig["options"]>>(
   args: string[],
   options: O,
-): { values: Record<string, string | boolean | string[] | boolean[] | undefined>; positionals: string[] } {
+): {
+  values: Record<string, string | boolean | string[] | boolean[] | undefined>;
+  positionals: string[];
+} {
   try {
-    const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true });
-    return { values: values as Record<string, string | boolean | string[] | undefined>, positionals };
+    const { values, positionals } = parseArgs({
+      args,
+      options,
+      strict: true,
+      allowPositionals: true,
+    });
+    return {
+      values: values as Record<string, string | boolean | string[] | undefined>,
+      positionals,
+    };
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     // Node's messages carry advice like "To specify a positional argument starting with a '-'…";
@@ -68,7 +79,11 @@ export function parseCommandLine<O extends NonNullable<ParseArgsConfig["options"
  * @param defaultHost Host when only a port is given.
  * @returns Host and port.
  */
-export function parseHostPort(text: string, flag: string, defaultHost = "0.0.0.0"): { hostname: string; port: number } {
+export function parseHostPort(
+  text: string,
+  flag: string,
+  defaultHost = "0.0.0.0",
+): { hostname: string; port: number } {
   let host = defaultHost;
   let portText = text;
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]*):(\d+)$/.exec(text);

@@ -56,7 +56,10 @@ const DEFAULT_PORTS = { rtmp: 1935, rtmps: 443 } as const;
  */
 export function parseRtmpUrl(url: string): RtmpUrl {
   if (typeof url !== "string") {
-    throw new RtmpError("INVALID_URL", `expected an rtmp:// or rtmps:// URL string, got ${typeof url}`);
+    throw new RtmpError(
+      "INVALID_URL",
+      `expected an rtmp:// or rtmps:// URL string, got ${typeof url}`,
+    );
   }
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/.exec(url.trim());
   if (!m) {
@@ -81,7 +84,10 @@ export function parseRtmpUrl(url: string): RtmpUrl {
   const hash = path.indexOf("#");
   if (hash >= 0) path = path.slice(0, hash);
   if (!path.startsWith("/") || path.length < 2) {
-    throw new RtmpError("INVALID_URL", `missing application in "${url}": expected rtmp://host/app/stream`);
+    throw new RtmpError(
+      "INVALID_URL",
+      `missing application in "${url}": expected rtmp://host/app/stream`,
+    );
   }
   path = path.slice(1);
   // The query belongs to the stream name (keys like `key?token=…`), so split on "/" only in
@@ -159,7 +165,10 @@ function parseAuthority(
   let port: number = DEFAULT_PORTS[scheme];
   if (portText !== undefined) {
     if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
-      throw new RtmpError("INVALID_URL", `invalid port "${portText}" in "${url}": expected 1..65535`);
+      throw new RtmpError(
+        "INVALID_URL",
+        `invalid port "${portText}" in "${url}": expected 1..65535`,
+      );
     }
     port = Number(portText);
   }

@@ -91,7 +91,13 @@ export interface ClientSessionOptions {
   decoder?: ChunkDecoderOptions;
 }
 
-type Phase = "handshake" | "connecting" | "creating" | "publishing-request" | "publishing" | "closed";
+type Phase =
+  | "handshake"
+  | "connecting"
+  | "creating"
+  | "publishing-request"
+  | "publishing"
+  | "closed";
 
 /**
  * The client side of one publishing connection.
@@ -221,7 +227,11 @@ export class ClientSession {
         this.#streamId = id;
         this.#phase = "publishing-request";
         this.#sendCommand(
-          publishCommand(this.#nextTx++, this.#options.streamName, this.#options.publishType ?? "live"),
+          publishCommand(
+            this.#nextTx++,
+            this.#options.streamName,
+            this.#options.publishType ?? "live",
+          ),
           id,
         );
         return;
@@ -279,7 +289,12 @@ export class ClientSession {
       : type === MessageType.Video
       ? ChunkStreamId.Video
       : ChunkStreamId.Data;
-    this.#channel.send(csid, { type, streamId: this.#streamId, timestamp: timestamp >>> 0, payload });
+    this.#channel.send(csid, {
+      type,
+      streamId: this.#streamId,
+      timestamp: timestamp >>> 0,
+      payload,
+    });
   }
 
   /**
@@ -345,4 +360,3 @@ function fallbackStatus(code: string, cmd: Command, description?: string): Statu
     raw: {},
   };
 }
-

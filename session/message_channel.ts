@@ -137,9 +137,7 @@ export class MessageChannel {
       case "SetPeerBandwidth": {
         // RTMP 1.0 §5.4.5: answer with Window Acknowledgement Size when it differs from the
         // last one we sent. Limit type 2 (dynamic) only applies if the previous was hard.
-        const size = control.limitType === 2 && this.#lastPeerBandwidth < 0
-          ? -1
-          : control.size;
+        const size = control.limitType === 2 && this.#lastPeerBandwidth < 0 ? -1 : control.size;
         if (size > 0 && size !== this.#ourWindow) this.sendWindowAckSize(size);
         if (size > 0) this.#lastPeerBandwidth = size;
         return true;

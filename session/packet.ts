@@ -114,7 +114,13 @@ export function packetFromMessage(message: RtmpMessage): MediaPacket | null {
       } catch {
         // Undecodable script data is still forwarded raw; it must not end the stream.
       }
-      return { type: "data", timestamp, payload, amf3: message.type === MessageType.DataAmf3, data };
+      return {
+        type: "data",
+        timestamp,
+        payload,
+        amf3: message.type === MessageType.DataAmf3,
+        data,
+      };
     }
     default:
       return null;

@@ -233,7 +233,10 @@ export class PublishSession implements AsyncIterable<MediaPacket>, PublishInfo {
    */
   [Symbol.asyncIterator](): AsyncIterator<MediaPacket> {
     if (this.#iterated) {
-      throw new RtmpError("INVALID_ARGUMENT", "a PublishSession's packets can be iterated only once");
+      throw new RtmpError(
+        "INVALID_ARGUMENT",
+        "a PublishSession's packets can be iterated only once",
+      );
     }
     this.#iterated = true;
     return this.#queue[Symbol.asyncIterator]();

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { isRtmpError, RtmpError } from "../errors.ts";
+import { isRtmpError, type RtmpError } from "../errors.ts";
 import { splitStreamName } from "../protocol/url.ts";
 import type { Conn } from "../socket/types.ts";
 import { OutputPump } from "./output_pump.ts";
@@ -152,9 +152,16 @@ export class ServerConnection {
     if (this.#closingReason) return;
     this.#closingReason = reason;
     for (const id of this.#publishes.keys()) {
-      this.#session.endPublish(id, reason === "replaced"
-        ? { level: "error", code: "NetStream.Publish.BadName", description: "another publisher took this stream" }
-        : undefined);
+      this.#session.endPublish(
+        id,
+        reason === "replaced"
+          ? {
+            level: "error",
+            code: "NetStream.Publish.BadName",
+            description: "another publisher took this stream",
+          }
+          : undefined,
+      );
     }
     // Flush the goodbyes, then FIN; the read loop ends when the client closes or lingering ends.
     this.#pump.flush().then(() => this.#conn.closeWrite()).catch(() => this.#conn.close());
@@ -288,7 +295,9 @@ export class ServerConnection {
       }
     }
     this.#session.acceptConnect();
-    this.#ctx.log(`${this.#label}: connect app="${request.app}" flashVer="${request.flashVer ?? ""}"`);
+    this.#ctx.log(
+      `${this.#label}: connect app="${request.app}" flashVer="${request.flashVer ?? ""}"`,
+    );
   }
 
   async #onPublish(streamId: number, streamName: string, publishType: string): Promise<void> {
@@ -354,16 +363,25 @@ export class ServerConnection {
         Promise.resolve().then(run),
         new Promise<"timeout">((resolve) => timer = setTimeout(() => resolve("timeout"), timeout)),
       ]);
-      if (answer === "timeout") return { accept: false, reason: `${stage} hook timed out after ${timeout} ms` };
+      if (answer === "timeout") {
+        return { accept: false, reason: `${stage} hook timed out after ${timeout} ms` };
+      }
       if (answer === true) return { accept: true };
       if (answer === false) return { accept: false, reason: `${stage} hook refused` };
       if (answer && typeof answer === "object" && answer.accept === true) return { accept: true };
       if (answer && typeof answer === "object" && answer.accept === false) {
-        return { accept: false, reason: answer.reason ?? `${stage} hook refused`, code: answer.code };
+        return {
+          accept: false,
+          reason: answer.reason ?? `${stage} hook refused`,
+          code: answer.code,
+        };
       }
       return { accept: false, reason: `${stage} hook returned an invalid decision` };
     } catch (e) {
-      return { accept: false, reason: `${stage} hook failed: ${e instanceof Error ? e.message : String(e)}` };
+      return {
+        accept: false,
+        reason: `${stage} hook failed: ${e instanceof Error ? e.message : String(e)}`,
+      };
     } finally {
       clearTimeout(timer);
     }
@@ -388,7 +406,9 @@ export class ServerConnection {
     this.#ctx.release(pub);
     const s = pub.stats();
     this.#ctx.log(
-      `${this.#label}: unpublish "${pub.app}/${pub.name}" (${reason}) after ${(s.duration / 1000).toFixed(1)} s, ` +
+      `${this.#label}: unpublish "${pub.app}/${pub.name}" (${reason}) after ${
+        (s.duration / 1000).toFixed(1)
+      } s, ` +
         `${s.bytes} bytes, ${Math.round(s.bitrate / 1000)} kbit/s`,
     );
   }

@@ -20,8 +20,8 @@ import {
   parseConnect,
   parsePublish,
   resultCommand,
-  type StatusInfo,
   statusCommand,
+  type StatusInfo,
 } from "../protocol/command.ts";
 import type { ConnectParams } from "../protocol/command.ts";
 import type { ChunkDecoderOptions } from "../protocol/chunk_decoder.ts";
@@ -371,7 +371,11 @@ export class ServerSession {
       properties.audioFourCcInfoMap = { "*": FOURCC_CAN_FORWARD };
       properties.capsEx = CAPS_EX_MULTITRACK | CAPS_EX_MODEX | CAPS_EX_TIMESTAMP_NANO_OFFSET;
     }
-    this.#sendCommand(resultCommand(this.#connectTransaction, properties, info), 0, this.#connectAmf3);
+    this.#sendCommand(
+      resultCommand(this.#connectTransaction, properties, info),
+      0,
+      this.#connectAmf3,
+    );
   }
 
   /**
@@ -412,7 +416,12 @@ export class ServerSession {
     const entry = this.#pending(streamId);
     entry.state = "publishing";
     this.#sendCommand(
-      { name: "onFCPublish", transactionId: 0, commandObject: null, args: [{ code: "NetStream.Publish.Start", description: entry.name }] },
+      {
+        name: "onFCPublish",
+        transactionId: 0,
+        commandObject: null,
+        args: [{ code: "NetStream.Publish.Start", description: entry.name }],
+      },
       0,
       entry.amf3,
     );
@@ -454,11 +463,15 @@ export class ServerSession {
     if (!entry || entry.state !== "publishing") return;
     entry.state = "created";
     this.#channel.sendUserControl({ type: "StreamEOF", streamId });
-    this.#sendStatus(streamId, entry.amf3, info ?? {
-      level: "status",
-      code: "NetStream.Unpublish.Success",
-      description: `${entry.name} is now unpublished.`,
-    });
+    this.#sendStatus(
+      streamId,
+      entry.amf3,
+      info ?? {
+        level: "status",
+        code: "NetStream.Unpublish.Success",
+        description: `${entry.name} is now unpublished.`,
+      },
+    );
   }
 
   /** Streams currently publishing. @returns Their ids. */

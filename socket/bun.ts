@@ -31,8 +31,8 @@ import {
 import type {
   Conn,
   ConnectOptions,
-  ListenOptions,
   Listener,
+  ListenOptions,
   NetAddress,
   SocketAdapter,
 } from "./types.ts";
@@ -400,7 +400,9 @@ class BunListener implements Listener {
       this.#server = bun().listen({
         hostname,
         port: options.port,
-        tls: options.tls === undefined ? undefined : { cert: options.tls.cert, key: options.tls.key },
+        tls: options.tls === undefined
+          ? undefined
+          : { cert: options.tls.cert, key: options.tls.key },
         allowHalfOpen: true,
         socket: handlers,
       });

@@ -35,8 +35,8 @@ import {
 import type {
   Conn,
   ConnectOptions,
-  ListenOptions,
   Listener,
+  ListenOptions,
   NetAddress,
   SocketAdapter,
 } from "./types.ts";

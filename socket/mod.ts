@@ -43,13 +43,13 @@
  * @module
  */
 
-import type { Conn, ConnectOptions, ListenOptions, Listener, SocketAdapter } from "./types.ts";
+import type { Conn, ConnectOptions, Listener, ListenOptions, SocketAdapter } from "./types.ts";
 
 export type {
   Conn,
   ConnectOptions,
-  ListenOptions,
   Listener,
+  ListenOptions,
   NetAddress,
   SocketAdapter,
   TlsConnectOptions,

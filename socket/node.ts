@@ -29,8 +29,8 @@ import {
 import type {
   Conn,
   ConnectOptions,
-  ListenOptions,
   Listener,
+  ListenOptions,
   NetAddress,
   SocketAdapter,
 } from "./types.ts";

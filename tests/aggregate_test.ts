@@ -102,12 +102,14 @@ describe("splitAggregate", () => {
     for (let n = 1; n < whole.length; n++) {
       if (n === 18) continue; // a whole first sub-message is a valid aggregate
       throwsCode(
-        () => splitAggregate({ type: 22, streamId: 1, timestamp: 0, payload: whole.subarray(0, n) }),
+        () =>
+          splitAggregate({ type: 22, streamId: 1, timestamp: 0, payload: whole.subarray(0, n) }),
         "MALFORMED",
       );
     }
     assert.equal(
-      splitAggregate({ type: 22, streamId: 1, timestamp: 0, payload: whole.subarray(0, 18) }).length,
+      splitAggregate({ type: 22, streamId: 1, timestamp: 0, payload: whole.subarray(0, 18) })
+        .length,
       1,
     );
     throwsCode(() => splitAggregate(agg(0, [[9, 0, 0]])), "MALFORMED", /11-byte header/);

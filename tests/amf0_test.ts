@@ -246,7 +246,9 @@ describe("AMF0 malformed and hostile input", () => {
     ];
     for (const w of whole.slice(0, -1)) {
       decodeAmf0(w); // complete input decodes
-      for (let n = 1; n < w.length; n++) throwsCode(() => decodeAmf0(w.subarray(0, n)), "MALFORMED");
+      for (let n = 1; n < w.length; n++) {
+        throwsCode(() => decodeAmf0(w.subarray(0, n)), "MALFORMED");
+      }
     }
     throwsCode(() => decodeAmf0(whole[whole.length - 1]), "MALFORMED");
   });

@@ -162,7 +162,22 @@ describe("AMF3 reference tables (AMF3 §2.2)", () => {
   it("sends repeated strings by reference but never the empty string", () => {
     assert.deepEqual(
       encodeAmf3(["ab", "ab", "", "", "cd", "ab", "cd"]),
-      bytes(0x06, vr("ab"), 0x06, 0x00, 0x06, 0x01, 0x06, 0x01, 0x06, vr("cd"), 0x06, 0x00, 0x06, 0x02),
+      bytes(
+        0x06,
+        vr("ab"),
+        0x06,
+        0x00,
+        0x06,
+        0x01,
+        0x06,
+        0x01,
+        0x06,
+        vr("cd"),
+        0x06,
+        0x00,
+        0x06,
+        0x02,
+      ),
     );
     assert.deepStrictEqual(
       decodeAmf3(bytes(0x06, vr("ab"), 0x06, vr("cd"), 0x06, 0x02, 0x06, 0x00)),
@@ -266,7 +281,8 @@ describe("AMF3 malformed and hostile input", () => {
 
   it("rejects externalizable objects as UNSUPPORTED", () => {
     throwsCode(
-      () => decodeAmf3(bytes(0x0a, 0x07, vr("flex.messaging.io.ArrayCollection"), 0x09, 0x01, 0x01)),
+      () =>
+        decodeAmf3(bytes(0x0a, 0x07, vr("flex.messaging.io.ArrayCollection"), 0x09, 0x01, 0x01)),
       "UNSUPPORTED",
       /externalizable class "flex\.messaging\.io\.ArrayCollection"/,
     );

@@ -309,7 +309,9 @@ describe(`hostile bytes only ever yield values or RtmpError (seed ${SEED})`, () 
       const v0 = mustBeRtmpError(() => decodeAmf0(source), () => `decodeAmf0 ${ctx()}`);
       const v3 = mustBeRtmpError(() => decodeAmf3(source), () => `decodeAmf3 ${ctx()}`);
       // Whatever decoded (cycles and all) must re-encode without crashing, and read back.
-      for (const [v, enc, dec] of [[v0, encodeAmf0, decodeAmf0], [v3, encodeAmf3, decodeAmf3]] as const) {
+      for (
+        const [v, enc, dec] of [[v0, encodeAmf0, decodeAmf0], [v3, encodeAmf3, decodeAmf3]] as const
+      ) {
         if (v === undefined) continue;
         const again = mustBeRtmpError(() => enc(v as AmfValue[]), () => `re-encode ${ctx()}`);
         if (again instanceof Uint8Array) {
@@ -324,7 +326,12 @@ describe(`hostile bytes only ever yield values or RtmpError (seed ${SEED})`, () 
     for (let i = 0; i < N; i++) {
       const amf3 = g.rnd() < 0.5;
       const valid = g.rnd() < 0.5
-        ? encodeCommand({ name: g.name(), transactionId: g.int(10), commandObject: g.value(), args: [g.value()] }, {
+        ? encodeCommand({
+          name: g.name(),
+          transactionId: g.int(10),
+          commandObject: g.value(),
+          args: [g.value()],
+        }, {
           streamId: 0,
           amf3,
         })
@@ -374,10 +381,19 @@ describe(`hostile bytes only ever yield values or RtmpError (seed ${SEED})`, () 
       const subs: RtmpMessage[] = [];
       const n = 1 + g.int(4);
       for (let j = 0; j < n; j++) {
-        subs.push({ type: g.pick([8, 9, 18]), streamId: 1, timestamp: g.int(2 ** 32), payload: g.bytes(20) });
+        subs.push({
+          type: g.pick([8, 9, 18]),
+          streamId: 1,
+          timestamp: g.int(2 ** 32),
+          payload: g.bytes(20),
+        });
       }
       const valid = buildAggregate(subs, 1);
-      const payload = g.rnd() < 0.1 ? g.bytes(64) : g.rnd() < 0.2 ? valid.payload : g.mutate(valid.payload);
+      const payload = g.rnd() < 0.1
+        ? g.bytes(64)
+        : g.rnd() < 0.2
+        ? valid.payload
+        : g.mutate(valid.payload);
       const out = mustBeRtmpError(
         () => splitAggregate({ type: 22, streamId: 1, timestamp: g.int(2 ** 32), payload }),
         () => `splitAggregate case ${i} payload ${toHex(payload)}`,

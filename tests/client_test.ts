@@ -90,7 +90,14 @@ describe("RtmpClient against our server", () => {
     await client.sendAudio(40, new Uint8Array([0x21, 0x10]));
     await client.close();
     const packets = await received;
-    assert.deepEqual(packets.map((p) => p.type), ["data", "data", "video", "audio", "video", "audio"]);
+    assert.deepEqual(packets.map((p) => p.type), [
+      "data",
+      "data",
+      "video",
+      "audio",
+      "video",
+      "audio",
+    ]);
     const meta = packets[0];
     assert.ok(meta.type === "data" && meta.data?.handler === "@setDataFrame");
     assert.equal((meta.data.values[1] as Record<string, unknown>).width, 640);
@@ -137,9 +144,13 @@ describe("RtmpClient against our server", () => {
     const { cert, key } = await makeSelfSignedCert();
     await using server = new RtmpServer(quiet);
     const addr = await server.listen({ hostname: "127.0.0.1", port: 0, tls: { cert, key } });
-    const e = await rejectionOf(RtmpClient.connect(`rtmps://localhost:${addr.port}/live/k`, { timeout: 5000 }));
+    const e = await rejectionOf(
+      RtmpClient.connect(`rtmps://localhost:${addr.port}/live/k`, { timeout: 5000 }),
+    );
     assert.equal(e.code, "TLS");
-    const client = await RtmpClient.connect(`rtmps://localhost:${addr.port}/live/k`, { tls: { ca: cert } });
+    const client = await RtmpClient.connect(`rtmps://localhost:${addr.port}/live/k`, {
+      tls: { ca: cert },
+    });
     await client.close();
   });
 
@@ -164,7 +175,9 @@ describe("RtmpClient against broken peers", () => {
   it("a closed port gives CONNECTION_REFUSED", async () => {
     const { server, port } = await listenRaw((s) => s.destroy());
     await new Promise((r) => server.close(r));
-    const e = await rejectionOf(RtmpClient.connect(`rtmp://127.0.0.1:${port}/live/k`, { timeout: 3000 }));
+    const e = await rejectionOf(
+      RtmpClient.connect(`rtmp://127.0.0.1:${port}/live/k`, { timeout: 3000 }),
+    );
     assert.equal(e.code, "CONNECTION_REFUSED");
   });
 
@@ -176,7 +189,9 @@ describe("RtmpClient against broken peers", () => {
     });
     try {
       const started = Date.now();
-      const e = await rejectionOf(RtmpClient.connect(`rtmp://127.0.0.1:${port}/live/k`, { timeout: 400 }));
+      const e = await rejectionOf(
+        RtmpClient.connect(`rtmp://127.0.0.1:${port}/live/k`, { timeout: 400 }),
+      );
       assert.equal(e.code, "TIMEOUT");
       assert.ok(Date.now() - started < 4000);
     } finally {
@@ -191,7 +206,9 @@ describe("RtmpClient against broken peers", () => {
       s.once("data", () => s.end());
     });
     try {
-      const e = await rejectionOf(RtmpClient.connect(`rtmp://127.0.0.1:${port}/live/k`, { timeout: 3000 }));
+      const e = await rejectionOf(
+        RtmpClient.connect(`rtmp://127.0.0.1:${port}/live/k`, { timeout: 3000 }),
+      );
       assert.equal(e.code, "CONNECTION_CLOSED");
     } finally {
       await new Promise((r) => server.close(r));
@@ -202,7 +219,10 @@ describe("RtmpClient against broken peers", () => {
     const { server, port } = await listenRaw((s) => s.on("error", () => {}));
     try {
       const ac = new AbortController();
-      const p = RtmpClient.connect(`rtmp://127.0.0.1:${port}/live/k`, { signal: ac.signal, timeout: 10_000 });
+      const p = RtmpClient.connect(`rtmp://127.0.0.1:${port}/live/k`, {
+        signal: ac.signal,
+        timeout: 10_000,
+      });
       setTimeout(() => ac.abort(), 100);
       const e = await rejectionOf(p);
       assert.equal(e.code, "ABORTED");

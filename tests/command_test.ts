@@ -241,7 +241,11 @@ describe("server replies", () => {
     const e = errorCommand(1, null, info);
     assert.deepStrictEqual(decodeCommand(encodeCommand(e, { streamId: 0 })), e);
     assert.equal(statusInfoOf(e)?.level, "error");
-    const f = onFcPublishCommand({ level: "status", code: "NetStream.Publish.Start", description: "k" });
+    const f = onFcPublishCommand({
+      level: "status",
+      code: "NetStream.Publish.Start",
+      description: "k",
+    });
     assert.equal(f.name, "onFCPublish");
     assert.equal(f.transactionId, 0);
     assert.deepStrictEqual(decodeCommand(encodeCommand(f, { streamId: 0 })), f);
@@ -361,7 +365,10 @@ describe("connect parameters", () => {
       obj(
         [...key("app"), ...str("live")],
         [...key("fourCcList"), 0x0a, ...u32(2), ...str("hvc1"), ...str("av01")],
-        [...key("videoFourCcInfoMap"), ...obj([...key("*"), ...num(4)], [...key("hvc1"), ...num(3)])],
+        [
+          ...key("videoFourCcInfoMap"),
+          ...obj([...key("*"), ...num(4)], [...key("hvc1"), ...num(3)]),
+        ],
         [...key("capsEx"), ...num(1)],
       ),
     );

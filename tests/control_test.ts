@@ -77,12 +77,18 @@ describe("protocol control messages (RTMP 1.0 §5.4)", () => {
   }
 
   it("accepts the chunk size bounds 1 and 0x7FFFFFFF", () => {
-    assert.deepStrictEqual(decodeControl(msg(1, 0, 0, 0, 1)), { type: "SetChunkSize", chunkSize: 1 });
+    assert.deepStrictEqual(decodeControl(msg(1, 0, 0, 0, 1)), {
+      type: "SetChunkSize",
+      chunkSize: 1,
+    });
     assert.deepStrictEqual(decodeControl(msg(1, 0x7f, 0xff, 0xff, 0xff)), {
       type: "SetChunkSize",
       chunkSize: 0x7fffffff,
     });
-    assert.deepEqual(setChunkSizeMessage(0x7fffffff).payload, Uint8Array.of(0x7f, 0xff, 0xff, 0xff));
+    assert.deepEqual(
+      setChunkSizeMessage(0x7fffffff).payload,
+      Uint8Array.of(0x7f, 0xff, 0xff, 0xff),
+    );
   });
 
   it("rejects a chunk size of 0 or with the top bit set", () => {
@@ -104,11 +110,16 @@ describe("protocol control messages (RTMP 1.0 §5.4)", () => {
   });
 
   it("ignores trailing bytes after the fixed fields", () => {
-    assert.deepStrictEqual(decodeControl(msg(5, 0, 0, 0, 9, 0xaa)), { type: "WindowAckSize", size: 9 });
+    assert.deepStrictEqual(decodeControl(msg(5, 0, 0, 0, 9, 0xaa)), {
+      type: "WindowAckSize",
+      size: 9,
+    });
   });
 
   it("rejects messages of other types with INVALID_ARGUMENT", () => {
-    for (const t of [0, 7, 8, 20, 22]) throwsCode(() => decodeControl(msg(t, 0, 0, 0, 0)), "INVALID_ARGUMENT");
+    for (const t of [0, 7, 8, 20, 22]) {
+      throwsCode(() => decodeControl(msg(t, 0, 0, 0, 0)), "INVALID_ARGUMENT");
+    }
   });
 
   it("puts control messages on stream 0 at timestamp 0", () => {

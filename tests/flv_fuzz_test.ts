@@ -153,7 +153,9 @@ function check(
 }
 
 function fixtureTags(): FlvTag[] {
-  return new FlvDemuxer().push(new Uint8Array(readFileSync(fixturePath("ertmp-av1-opus-testsrc.flv"))));
+  return new FlvDemuxer().push(
+    new Uint8Array(readFileSync(fixturePath("ertmp-av1-opus-testsrc.flv"))),
+  );
 }
 
 describe("fuzz: tag codecs", () => {

@@ -8,7 +8,14 @@ import { RtmpClient } from "../client.ts";
 import { RtmpError } from "../errors.ts";
 import type { PublishSession } from "../session/publish_session.ts";
 import { ffmpegPublish, hasCommand, makeTestFlv } from "./support/peers.ts";
-import { collect, mediaOfPackets, mediaOfTags, readFlvTags, sleep, within } from "./support/media.ts";
+import {
+  collect,
+  mediaOfPackets,
+  mediaOfTags,
+  readFlvTags,
+  sleep,
+  within,
+} from "./support/media.ts";
 import { makeSelfSignedCert } from "./support/tls_cert.ts";
 
 const noFfmpeg = hasCommand("ffmpeg") ? false : "ffmpeg is not installed";
@@ -71,7 +78,9 @@ describe("RtmpServer with real ffmpeg publishers", { skip: noFfmpeg }, () => {
       port: 0,
       ...quiet,
       onPublish: async (info) => {
-        seen.push(`${info.app}/${info.name}?${info.query.get("token") ?? ""}@${info.remoteAddr.hostname}`);
+        seen.push(
+          `${info.app}/${info.name}?${info.query.get("token") ?? ""}@${info.remoteAddr.hostname}`,
+        );
         await sleep(5);
         return info.name === "good" && info.query.get("token") === "t1";
       },
@@ -82,7 +91,10 @@ describe("RtmpServer with real ffmpeg publishers", { skip: noFfmpeg }, () => {
     assert.notEqual(bad.code, 0, "ffmpeg must fail on a rejected key");
     assert.ok(Date.now() - started < 5000, "rejection within 5 s");
     assert.equal(server.streamCount, 0);
-    const [session, ok] = await Promise.all([nextSession(server), ffmpegPublish(source, `${base}/good?token=t1`)]);
+    const [session, ok] = await Promise.all([
+      nextSession(server),
+      ffmpegPublish(source, `${base}/good?token=t1`),
+    ]);
     assert.equal(ok.code, 0, ok.stderr);
     const packets = await collect(session);
     assert.ok(packets.length > 0);
@@ -103,18 +115,28 @@ describe("RtmpServer with real ffmpeg publishers", { skip: noFfmpeg }, () => {
       onSession: (session) => {
         sessions.push((async () => {
           const packets = await collect(session);
-          return { name: session.name, count: mediaOfPackets(packets).length, reason: await session.ended };
+          return {
+            name: session.name,
+            count: mediaOfPackets(packets).length,
+            reason: await session.ended,
+          };
         })());
       },
     });
     const base = `rtmp://127.0.0.1:${server.addr.port}/live`;
     const results = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => ffmpegPublish(source, `${base}/s${i}`, { timeoutMs: 60_000 })),
+      Array.from(
+        { length: 10 },
+        (_, i) => ffmpegPublish(source, `${base}/s${i}`, { timeoutMs: 60_000 }),
+      ),
     );
     results.forEach((r, i) => assert.equal(r.code, 0, `publisher ${i}: ${r.stderr}`));
     const done = await Promise.all(sessions);
     assert.equal(done.length, 10);
-    assert.deepEqual(done.map((d) => d.name).sort(), Array.from({ length: 10 }, (_, i) => `s${i}`).sort());
+    assert.deepEqual(
+      done.map((d) => d.name).sort(),
+      Array.from({ length: 10 }, (_, i) => `s${i}`).sort(),
+    );
     for (const d of done) {
       assert.equal(d.count, expected, `${d.name} packets`);
       assert.equal(d.reason, "publisher-closed");
@@ -174,7 +196,9 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
       },
     });
     const e = await rejectionOf(
-      RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/k?token=x`, { flashVer: "TEST/1.0" }),
+      RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/k?token=x`, {
+        flashVer: "TEST/1.0",
+      }),
     );
     assert.equal(e.status, "NetStream.Publish.Unauthorized");
     assert.equal(e.description, "token expired");
@@ -186,7 +210,8 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
       hostname: "127.0.0.1",
       port: 0,
       ...quiet,
-      onConnect: (info) => info.app === "live" ? true : { accept: false, reason: `no app ${info.app}` },
+      onConnect: (info) =>
+        info.app === "live" ? true : { accept: false, reason: `no app ${info.app}` },
     });
     const e = await rejectionOf(RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/other/k`));
     assert.equal(e.code, "REJECTED");
@@ -230,7 +255,11 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
 
   it("garbage on one connection closes only that connection", async () => {
     const lines: string[] = [];
-    await using server = await RtmpServer.listen({ hostname: "127.0.0.1", port: 0, log: (l) => lines.push(l) });
+    await using server = await RtmpServer.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      log: (l) => lines.push(l),
+    });
     const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/steady`);
     const session = await nextSession(server);
     const received = collect(session);
@@ -289,7 +318,9 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
       limits: { maxConnectionsPerIp: 1 },
     });
     const first = await RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/a`);
-    const e = await rejectionOf(RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/b`, { timeout: 3000 }));
+    const e = await rejectionOf(
+      RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/b`, { timeout: 3000 }),
+    );
     assert.ok(["CONNECTION_CLOSED", "CONNECTION_RESET"].includes(e.code), e.code);
     await first.close();
   });
@@ -299,7 +330,9 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
     const server = new RtmpServer(quiet);
     const addr = await server.listen({ hostname: "127.0.0.1", port: 0, tls: { cert, key } });
     try {
-      const client = await RtmpClient.connect(`rtmps://localhost:${addr.port}/live/secure`, { tls: { ca: cert } });
+      const client = await RtmpClient.connect(`rtmps://localhost:${addr.port}/live/secure`, {
+        tls: { ca: cert },
+      });
       const session = await nextSession(server);
       assert.equal(session.tls, true);
       await client.sendAudio(0, new Uint8Array([0xaf, 1, 2]));

@@ -133,7 +133,10 @@ describe("client and server sessions in memory", () => {
     pump(client, server, rand, (e) => {
       if (e.type === "connect") server.acceptConnect();
       if (e.type === "publish") {
-        server.rejectPublish(e.streamId, { code: "NetStream.Publish.Unauthorized", description: "bad key" });
+        server.rejectPublish(e.streamId, {
+          code: "NetStream.Publish.Unauthorized",
+          description: "bad key",
+        });
       }
     }, (e) => clientEvents.push(e));
     const rejected = clientEvents.find((e) => e.type === "rejected");
@@ -181,7 +184,12 @@ describe("client and server sessions in memory", () => {
     }, () => {});
     assert.ok(streamId > 0);
     const enc = new ChunkEncoder({ chunkSize: 4096 });
-    const bytes = enc.encode(6, { type: MessageType.Video, streamId, timestamp: 0, payload: new Uint8Array([0x17, 1]) });
+    const bytes = enc.encode(6, {
+      type: MessageType.Video,
+      streamId,
+      timestamp: 0,
+      payload: new Uint8Array([0x17, 1]),
+    });
     // The client already switched to chunk size 4096 and csid 6 is fresh; the server must drop it.
     const events = server.receive(bytes);
     assert.equal(events.filter((e) => e.type === "media").length, 0);
@@ -214,9 +222,17 @@ describe("client and server sessions in memory", () => {
     fresh.receive(c2bytes.subarray(0, handshakeLen));
     const rogue = new ChunkEncoder();
     assert.throws(
-      () => fresh.receive(rogue.encode(3, encodeCommand({ name: "createStream", transactionId: 2, commandObject: null, args: [] }, { streamId: 0 }))),
+      () =>
+        fresh.receive(
+          rogue.encode(
+            3,
+            encodeCommand(
+              { name: "createStream", transactionId: 2, commandObject: null, args: [] },
+              { streamId: 0 },
+            ),
+          ),
+        ),
       (e: unknown) => e instanceof RtmpError && e.code === "PROTOCOL",
     );
   });
 });
-

@@ -29,7 +29,9 @@ const candidates: Candidate[] = [
   {
     name: "deno",
     adapter: runtime === "deno" ? (await import("../socket/deno.ts")).denoAdapter : null,
-    skip: runtime === "deno" ? false : `Deno.connect is only available on Deno (this is ${runtime})`,
+    skip: runtime === "deno"
+      ? false
+      : `Deno.connect is only available on Deno (this is ${runtime})`,
   },
   {
     name: "bun",
@@ -565,7 +567,11 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           assert.ok(server !== null);
           assert.equal(server.tls, true);
           assert.equal(client.tls, true);
-          assert.equal(server.remoteAddr.port, client.localAddr.port, "the failed clients were dropped");
+          assert.equal(
+            server.remoteAddr.port,
+            client.localAddr.port,
+            "the failed clients were dropped",
+          );
 
           const echoing = echo(server);
           const data = pattern(11, 2 * 1024 * 1024);
@@ -598,7 +604,11 @@ describe("socket/mod.ts", () => {
     const listener = await listen({ hostname: HOST, port: 0 });
     try {
       const served = acceptOne(listener).then(echo);
-      const conn = await connect({ hostname: HOST, port: listener.addr.port, adapter: nodeAdapter });
+      const conn = await connect({
+        hostname: HOST,
+        port: listener.addr.port,
+        adapter: nodeAdapter,
+      });
       await conn.write(bytes("via mod"));
       await conn.closeWrite();
       assert.equal(text(await readAll(conn)), "via mod");

@@ -13,7 +13,9 @@ export async function readFlvTags(path: string): Promise<FlvTag[]> {
 }
 
 /** Audio and video tags only, as comparable records. */
-export function mediaOfTags(tags: FlvTag[]): Array<{ type: number; timestamp: number; data: Uint8Array }> {
+export function mediaOfTags(
+  tags: FlvTag[],
+): Array<{ type: number; timestamp: number; data: Uint8Array }> {
   return tags.filter((t) => t.type === 8 || t.type === 9).map((t) => ({
     type: t.type,
     timestamp: t.timestamp,
@@ -22,7 +24,9 @@ export function mediaOfTags(tags: FlvTag[]): Array<{ type: number; timestamp: nu
 }
 
 /** Audio and video packets as the same records. */
-export function mediaOfPackets(packets: MediaPacket[]): Array<{ type: number; timestamp: number; data: Uint8Array }> {
+export function mediaOfPackets(
+  packets: MediaPacket[],
+): Array<{ type: number; timestamp: number; data: Uint8Array }> {
   return packets.filter((p) => p.type !== "data").map((p) => ({
     type: p.type === "audio" ? 8 : 9,
     timestamp: p.timestamp,
