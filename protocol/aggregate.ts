@@ -106,7 +106,8 @@ export function splitAggregate(message: RtmpMessage): RtmpMessage[] {
  * @example
  * ```ts
  * import { buildAggregate } from "./aggregate.ts";
- * const agg = buildAggregate([{ type: 8, streamId: 1, timestamp: 5, payload: new Uint8Array([0xaf]) }], 1);
+ * const audio = { type: 8, streamId: 1, timestamp: 5, payload: new Uint8Array([0xaf]) };
+ * const agg = buildAggregate([audio], 1);
  * console.log(agg.type, agg.timestamp, agg.payload.length); // 22 5 16
  * ```
  * @param messages Sub-messages (at least one; none may be an aggregate).

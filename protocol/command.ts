@@ -600,7 +600,8 @@ export function parsePublish(command: Command): { name: string; type: string } {
  * @example
  * ```ts
  * import { parsePlay, playCommand } from "./command.ts";
- * console.log(parsePlay(playCommand(0, "cam"))); // { name: "cam", start: -2, duration: -1, reset: true }
+ * console.log(parsePlay(playCommand(0, "cam")));
+ * // { name: "cam", start: -2, duration: -1, reset: true }
  * ```
  * @param command A `play` command.
  * @returns Stream name, start, duration, reset flag.
@@ -837,7 +838,7 @@ export function playCommand(
  * @example
  * ```ts
  * import { onFcPublishCommand } from "./command.ts";
- * const c = onFcPublishCommand({ level: "status", code: "NetStream.Publish.Start", description: "key" });
+ * const c = onFcPublishCommand({ level: "status", code: "NetStream.Publish.Start" });
  * console.log(c.name); // onFCPublish
  * ```
  * @param info The info object.

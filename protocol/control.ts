@@ -119,7 +119,8 @@ function decodeUserControl(r: ByteReader): UserControlEvent {
  * @example
  * ```ts
  * import { decodeControl } from "./control.ts";
- * const m = decodeControl({ type: 1, streamId: 0, timestamp: 0, payload: new Uint8Array([0, 0, 16, 0]) });
+ * const payload = new Uint8Array([0, 0, 16, 0]);
+ * const m = decodeControl({ type: 1, streamId: 0, timestamp: 0, payload });
  * console.log(m); // { type: "SetChunkSize", chunkSize: 4096 }
  * ```
  * @param message A message of type 1–6.
@@ -155,7 +156,8 @@ export function decodeControl(message: RtmpMessage): ControlMessage {
       if (limitType > 2) {
         throw new RtmpError(
           "MALFORMED",
-          `SetPeerBandwidth: expected limit type 0 (hard), 1 (soft) or 2 (dynamic), got ${limitType}`,
+          "SetPeerBandwidth: expected limit type 0 (hard), 1 (soft) or 2 (dynamic), " +
+            `got ${limitType}`,
         );
       }
       return { type: "SetPeerBandwidth", size, limitType: limitType as 0 | 1 | 2 };

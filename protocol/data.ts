@@ -107,7 +107,8 @@ function metadataObject(v: AmfValue): AmfObject | null {
  * @example
  * ```ts
  * import { metadataOf } from "./data.ts";
- * console.log(metadataOf({ handler: "@setDataFrame", values: ["onMetaData", { width: 640 }] })); // { width: 640 }
+ * const data = { handler: "@setDataFrame", values: ["onMetaData", { width: 640 }] };
+ * console.log(metadataOf(data)); // { width: 640 }
  * ```
  * @param data A decoded data message.
  * @returns The metadata object (plain or ECMA array), or `null` when this is not metadata.

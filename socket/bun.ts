@@ -210,7 +210,9 @@ class BunConn implements Conn {
       return;
     }
     // end() flushes what the kernel has not taken yet, sends FIN and releases the socket; Bun's
-    // terminate() would send RST and could drop a final status message (design §5).
+    // terminate() would send RST and could drop a final status message (design §5). A paused TLS
+    // socket never finishes end() (it waits to read the peer's close_notify), so resume first.
+    if (this.#paused) this.#resume();
     socket.end();
   }
 

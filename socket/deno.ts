@@ -73,8 +73,10 @@ function denoNet(): DenoNet {
 }
 
 function address(addr: Deno.Addr): NetAddress {
-  return addr.transport === "tcp" || addr.transport === "udp"
-    ? { hostname: addr.hostname, port: addr.port }
+  // A TlsConn made by Deno.startTls reports { hostname, port } without `transport`.
+  const { hostname, port } = addr as Partial<Deno.NetAddr>;
+  return typeof hostname === "string" && typeof port === "number"
+    ? { hostname, port }
     : { hostname: "", port: 0 };
 }
 

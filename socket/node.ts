@@ -46,6 +46,15 @@ const READ_LOW_WATER = 256 << 10;
  */
 const WRITE_SLICE = 1 << 20;
 
+/**
+ * Deno's `node:tls` (2.9.6) loses the peer's FIN when it arrives while a TLS socket is paused: the
+ * stream never ends and a reader waits forever. Plain `node:net` on Deno and `node:tls` on Node
+ * and Bun are fine. So on Deno, TLS sockets of this adapter are never paused — reads there are
+ * not bounded by backpressure. Deno's default adapter (`denoAdapter`) reads by pull and has no
+ * such gap; Deno uses this adapter for TLS only when a caller asks for `tls.insecure`.
+ */
+const PAUSE_BREAKS_TLS_EOF = typeof (globalThis as { Deno?: unknown }).Deno === "object";
+
 type Deferred = PromiseWithResolvers<void>;
 
 interface WriteJob {
@@ -72,6 +81,7 @@ class NodeConn implements Conn {
   #chunks: Uint8Array[] = [];
   #queued = 0;
   #paused = false;
+  #mayPause: boolean;
   #eof = false;
   #error: RtmpError | null = null;
   #reader: PromiseWithResolvers<Uint8Array | null> | null = null;
@@ -87,6 +97,7 @@ class NodeConn implements Conn {
   constructor(socket: net.Socket, isTls: boolean) {
     this.#socket = socket;
     this.tls = isTls;
+    this.#mayPause = !(isTls && PAUSE_BREAKS_TLS_EOF);
     this.localAddr = address(socket.localAddress, socket.localPort);
     this.remoteAddr = address(socket.remoteAddress, socket.remotePort);
     const closed = Promise.withResolvers<void>();
@@ -247,7 +258,7 @@ class NodeConn implements Conn {
     }
     this.#chunks.push(chunk);
     this.#queued += chunk.byteLength;
-    if (!this.#paused && this.#queued > READ_HIGH_WATER) {
+    if (!this.#paused && this.#queued > READ_HIGH_WATER && this.#mayPause) {
       this.#paused = true;
       this.#socket.pause();
     }

@@ -375,7 +375,7 @@ describe("connect parameters", () => {
     roundTrip(c, wire);
   });
 
-  it("parses every typed field, ignores wrongly typed ones and collects unknown ones in extra", () => {
+  it("parses typed fields, skips wrongly typed ones, collects unknown ones in extra", () => {
     const params = {
       app: "live",
       tcUrl: "rtmp://h/live",

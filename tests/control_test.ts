@@ -158,7 +158,8 @@ describe("user control events (RTMP 1.0 §6.2, §7.1.7)", () => {
     [{ type: "Unknown", eventType: 0xffff, data: new Uint8Array(0) }, [0xff, 0xff]],
   ];
   for (const [event, payload] of cases) {
-    it(`decodes and builds ${event.type}${event.type === "Unknown" ? ` ${event.eventType}` : ""}`, () => {
+    const label = event.type === "Unknown" ? `Unknown ${event.eventType}` : event.type;
+    it(`decodes and builds ${label}`, () => {
       const wire = msg(4, ...payload);
       assert.deepStrictEqual(decodeControl(wire), { type: "UserControl", event });
       assert.deepEqual(userControlMessage(event), wire);

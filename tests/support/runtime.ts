@@ -1,0 +1,103 @@
+// Runs a project script as a child process on the same runtime that runs the tests.
+import { type ChildProcess, spawn } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+/** Which runtime executes this test file. */
+export function currentRuntime(): "deno" | "bun" | "node" {
+  const g = globalThis as { Deno?: unknown; Bun?: unknown };
+  if (g.Deno) return "deno";
+  if (g.Bun) return "bun";
+  return "node";
+}
+
+/** Absolute path of a file in the repository. */
+export function repoPath(relative: string): string {
+  return fileURLToPath(new URL(`../../${relative}`, import.meta.url));
+}
+
+/** Command and arguments that run `script` with `args` on the current runtime. */
+export function scriptCommand(script: string, args: string[]): [string, string[]] {
+  const path = repoPath(script);
+  return currentRuntime() === "deno"
+    ? [process.execPath, ["run", "-A", path, ...args]]
+    : [process.execPath, [path, ...args]];
+}
+
+/** A running script with its output collected. */
+export interface RunningScript {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code (or the signal name). */
+  exit: Promise<number | string>;
+  /** Resolves once stderr or stdout matches. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+}
+
+/** Starts a script of the project on the current runtime. */
+export function startScript(
+  script: string,
+  args: string[],
+  options: { stdin?: "pipe" | "ignore" } = {},
+): RunningScript {
+  const [cmd, argv] = scriptCommand(script, args);
+  const child = spawn(cmd, argv, {
+    stdio: [options.stdin ?? "ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  let out = "";
+  let err = "";
+  const waiters: Array<() => void> = [];
+  child.stdout!.on("data", (d) => {
+    out += d;
+    waiters.forEach((w) => w());
+  });
+  child.stderr!.on("data", (d) => {
+    err += d;
+    waiters.forEach((w) => w());
+  });
+  const exit = new Promise<number | string>((resolve) => {
+    child.on("exit", (code, signal) => resolve(code ?? signal ?? -1));
+  });
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exit,
+    waitFor(pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
+      return new Promise((resolve, reject) => {
+        const check = (): boolean => {
+          const m = (err + out).match(pattern);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m);
+            return true;
+          }
+          return false;
+        };
+        const timer = setTimeout(
+          () => reject(new Error(`no ${pattern} within ${timeoutMs} ms; output:\n${out}\n${err}`)),
+          timeoutMs,
+        );
+        if (!check()) waiters.push(check);
+        exit.then(() =>
+          setTimeout(
+            () => check() || reject(new Error(`exited before ${pattern}:\n${out}\n${err}`)),
+            50,
+          )
+        );
+      });
+    },
+  };
+}
+
+/** Runs a script to completion. */
+export async function runScript(
+  script: string,
+  args: string[],
+): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const s = startScript(script, args);
+  const code = await s.exit;
+  return { code, stdout: s.stdout(), stderr: s.stderr() };
+}
