@@ -147,8 +147,10 @@ export async function runServe(
 
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+    // Listeners stay registered until exit: removing one on Deno restores the default action,
+    // which can kill the process with the signal before the recordings are finished.
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
     options.signal?.addEventListener("abort", stop, { once: true });
     if (options.signal?.aborted) stop();
   });

@@ -550,6 +550,8 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           assert.notEqual(await refused, "connected");
           const garbage = net.connect(listener.addr.port, HOST);
           garbage.on("error", () => {});
+          // Consume whatever comes back (an alert) so the peer's FIN is seen and 'close' fires.
+          garbage.resume();
           garbage.write("GET / HTTP/1.0\r\n\r\n");
           await new Promise<void>((resolve) => garbage.once("close", () => resolve()));
           untrusting.destroy();
