@@ -272,8 +272,9 @@ export function checkMessageOptions(
  * @param options Nesting bound.
  * @returns The command; `commandObject` is `null` when the message stops after the
  * transaction id.
- * @throws {RtmpError} `MALFORMED` when the body is not AMF or does not start with a string
- * name and a number transaction id; `INVALID_ARGUMENT` for a message of another type.
+ * @throws {RtmpError} `MALFORMED` when the body is not AMF, does not start with a string name,
+ * or has a transaction id that is not a number (a missing one reads as 0);
+ * `INVALID_ARGUMENT` for a message of another type.
  */
 export function decodeCommand(message: RtmpMessage, options?: AmfDecodeOptions): Command {
   const values = decodeMessageValues(message, "command", options);
@@ -286,7 +287,9 @@ export function decodeCommand(message: RtmpMessage, options?: AmfDecodeOptions):
       }`,
     );
   }
-  const transactionId = values[1];
+  // FFmpeg's `-listen` server sends `onFCPublish` as a bare name: a command that stops after its
+  // name is a notification (transaction id 0, RTMP 1.0 §7.2), not an error.
+  const transactionId = values.length < 2 ? 0 : values[1];
   if (typeof transactionId !== "number") {
     throw new RtmpError(
       "MALFORMED",

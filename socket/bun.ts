@@ -490,7 +490,13 @@ async function connect(options: ConnectOptions): Promise<Conn> {
       data: conn,
       socket: BunConn.handlers,
     }).then(
-      (socket) => socket.setNoDelay(options.noDelay ?? true),
+      (socket) => {
+        try {
+          socket.setNoDelay(options.noDelay ?? true);
+        } catch {
+          // The socket closed already; the close handler reports that.
+        }
+      },
       (error) => result.reject(toRtmpError(error, doing, isTls)),
     );
     return await result.promise;

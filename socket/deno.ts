@@ -305,7 +305,11 @@ class DenoListener implements Listener {
       if (this.tls) {
         this.#handshake(conn as Deno.TlsConn);
       } else {
-        (conn as Deno.TcpConn).setNoDelay(true);
+        try {
+          (conn as Deno.TcpConn).setNoDelay(true);
+        } catch {
+          // Already reset by the client; reading it will report that.
+        }
         const wrapped = new DenoConn(conn, false);
         if (!queue.push(wrapped)) wrapped.close();
       }

@@ -313,9 +313,17 @@ describe("decodeCommand errors", () => {
   it("requires a string name and a number transaction id", () => {
     throwsCode(() => decodeCommand(message(20, new Uint8Array(0))), "MALFORMED", /empty body/);
     throwsCode(() => decodeCommand(message(20, bytes(num(1), num(1)))), "MALFORMED", /name/);
-    throwsCode(() => decodeCommand(message(20, bytes(str("x")))), "MALFORMED", /transaction/);
     throwsCode(() => decodeCommand(message(20, bytes(str("x"), str("1")))), "MALFORMED", /string/);
     throwsCode(() => decodeCommand(message(20, bytes(str("x"), 0x42))), "MALFORMED", /0x42/);
+  });
+
+  it("reads a bare name (FFmpeg's onFCPublish) as a notification with transaction id 0", () => {
+    assert.deepStrictEqual(decodeCommand(message(20, bytes(str("onFCPublish")))), {
+      name: "onFCPublish",
+      transactionId: 0,
+      commandObject: null,
+      args: [],
+    });
   });
 
   it("reads a missing command object as null", () => {

@@ -308,6 +308,23 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
       }
     });
 
+    it("a second concurrent read() is refused with INVALID_ARGUMENT", async () => {
+      const listener = await adapter.listen({ hostname: HOST, port: 0 });
+      try {
+        const served = acceptOne(listener);
+        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
+        const server = await served;
+        const first = client.read();
+        await rejectsWith(client.read(), "INVALID_ARGUMENT");
+        await server.write(bytes("one"));
+        assert.equal(text((await first) ?? new Uint8Array()), "one");
+        client.close();
+        server.close();
+      } finally {
+        listener.close();
+      }
+    });
+
     it("a peer reset surfaces as CONNECTION_RESET on read and then on write", async () => {
       const server = net.createServer((socket) => {
         socket.on("error", () => {});
@@ -555,6 +572,11 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           garbage.write("GET / HTTP/1.0\r\n\r\n");
           await new Promise<void>((resolve) => garbage.once("close", () => resolve()));
           untrusting.destroy();
+          // A client that connects and never starts its handshake must not hold up the others
+          // (design §5: one silent client blocked the reference crate's accept loop).
+          const silent = net.connect(listener.addr.port, HOST);
+          silent.on("error", () => {});
+          await new Promise<void>((resolve) => silent.once("connect", resolve));
 
           const client = await adapter.connect({
             hostname: HOST,
@@ -580,6 +602,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           await echoing;
           client.close();
           server.close();
+          silent.destroy();
         } finally {
           listener.close();
         }

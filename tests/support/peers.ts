@@ -556,7 +556,9 @@ async function waitForListening(tracked: Tracked, ports: number[], label: string
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   for (;;) {
     if (tracked.isExited()) {
-      throw new Error(`${label} exited before listening on ${ports.join(", ")}:\n${tracked.stderr}`);
+      throw new Error(
+        `${label} exited before listening on ${ports.join(", ")}:\n${tracked.stderr}`,
+      );
     }
     let all = true;
     for (const port of ports) {
@@ -694,7 +696,9 @@ export async function countPackets(file: string): Promise<PacketCounts> {
   ]);
   const result = await runWithDeadline(tracked, 30_000, "ffprobe");
   if (result.code !== 0) {
-    throw new Error(`countPackets: ffprobe exited with ${result.code} on ${file}:\n${result.stderr}`);
+    throw new Error(
+      `countPackets: ffprobe exited with ${result.code} on ${file}:\n${result.stderr}`,
+    );
   }
   let parsed: {
     streams?: Array<{ codec_type?: string; nb_read_packets?: string }>;
@@ -875,7 +879,9 @@ export async function startNginxRtmp(options: NginxRtmpOptions = {}): Promise<Ng
   }
   for (const value of [options.onPublish ?? "", ...(options.apps ?? [])]) {
     if (/[\s;{}'"]/.test(value)) {
-      throw new Error(`startNginxRtmp: expected a value without spaces, quotes or ;{}, got ${value}`);
+      throw new Error(
+        `startNginxRtmp: expected a value without spaces, quotes or ;{}, got ${value}`,
+      );
     }
   }
   const apps = options.apps ?? ["live"];

@@ -1,0 +1,162 @@
+// The push client against real servers: nginx-rtmp, node-media-server and ffmpeg -listen. What
+// arrives is pulled back (or recorded) by ffmpeg and counted with ffprobe.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { RtmpClient } from "../client.ts";
+import { RtmpError } from "../errors.ts";
+import {
+  countPackets,
+  ffmpegPull,
+  freePort,
+  hasCommand,
+  hasNodeMediaServer,
+  makeTestFlv,
+  nginxRtmpModulePath,
+  removeTempDir,
+  startFfmpegListen,
+  startHttpStatus,
+  startNginxRtmp,
+  startNodeMediaServer,
+  tempDir,
+} from "./support/peers.ts";
+import { readFlvTags } from "./support/media.ts";
+import { makeSelfSignedCert } from "./support/tls_cert.ts";
+
+const noFfmpeg = hasCommand("ffmpeg") && hasCommand("ffprobe")
+  ? false
+  : "ffmpeg/ffprobe not installed";
+const noNginx = hasCommand("nginx") && nginxRtmpModulePath()
+  ? false
+  : "nginx with the rtmp module not installed";
+const noNms = hasNodeMediaServer() ? false : "node-media-server not installed";
+
+let source = "";
+let dir = "";
+
+/** Publishes every tag of `file` through our client, paced by timestamps at `speed`× real time. */
+async function publishFile(
+  url: string,
+  file: string,
+  options: { speed?: number; tls?: { ca: string } } = {},
+): Promise<void> {
+  const tags = await readFlvTags(file);
+  const client = await RtmpClient.connect(url, { timeout: 10_000, tls: options.tls });
+  const speed = options.speed ?? 0;
+  const start = performance.now();
+  for (const tag of tags) {
+    if (speed > 0) {
+      const wait = tag.timestamp / speed - (performance.now() - start);
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    }
+    await client.sendFlvTag(tag);
+  }
+  await client.close();
+}
+
+async function assertSameFrames(got: string, want: string): Promise<void> {
+  const [a, b] = await Promise.all([countPackets(got), countPackets(want)]);
+  assert.deepEqual({ video: a.video, audio: a.audio }, { video: b.video, audio: b.audio });
+}
+
+describe("RtmpClient interop", { skip: noFfmpeg }, () => {
+  before(async () => {
+    source = await makeTestFlv({ seconds: 2 });
+    dir = await tempDir("rtmp-client-interop-");
+  });
+  after(async () => {
+    if (dir) await removeTempDir(dir);
+  });
+
+  it("publishes to ffmpeg -listen 1 with every frame recorded", async () => {
+    const port = await freePort();
+    const out = join(dir, "listen.flv");
+    const listener = await startFfmpegListen(`rtmp://127.0.0.1:${port}/live/key`, out);
+    await publishFile(`rtmp://127.0.0.1:${port}/live/key`, source);
+    const r = await listener.done;
+    assert.equal(r.code, 0, r.stderr);
+    await assertSameFrames(out, source);
+  });
+
+  describe("nginx-rtmp", { skip: noNginx }, () => {
+    it("publishes with every frame reaching a player", async () => {
+      const nginx = await startNginxRtmp();
+      try {
+        const out = join(dir, "nginx.flv");
+        const player = ffmpegPull(nginx.url("live", "k1"), out, {
+          idleTimeoutSec: 3,
+          timeoutMs: 30_000,
+        });
+        await nginx.waitForPlay("k1");
+        await publishFile(nginx.url("live", "k1"), source, { speed: 4 });
+        const r = await player.done;
+        assert.ok(r.code === 0 || /timed out|End of file/i.test(r.stderr), r.stderr);
+        await assertSameFrames(out, source);
+      } finally {
+        await nginx.stop();
+      }
+    });
+
+    it("an on_publish callback answering 403 rejects connect with a typed error", async () => {
+      const hook = await startHttpStatus(403);
+      const nginx = await startNginxRtmp({ onPublish: hook.url });
+      try {
+        const started = Date.now();
+        await assert.rejects(
+          RtmpClient.connect(nginx.url("live", "denied"), { timeout: 10_000 }),
+          (e: unknown) => {
+            assert.ok(e instanceof RtmpError, String(e));
+            assert.ok(
+              ["REJECTED", "CONNECTION_CLOSED", "CONNECTION_RESET"].includes(e.code),
+              e.code,
+            );
+            return true;
+          },
+        );
+        assert.ok(Date.now() - started < 10_000, "no hang until the timeout");
+        assert.ok(hook.requests.some((r) => r.body.includes("name=denied")), "callback was called");
+      } finally {
+        await nginx.stop();
+        await hook.stop();
+      }
+    });
+  });
+
+  describe("node-media-server", { skip: noNms }, () => {
+    it("publishes over RTMP and RTMPS with every frame reaching a player; untrusted RTMPS fails with TLS", async () => {
+      const { cert, dir: certDir } = await makeSelfSignedCert();
+      const nms = await startNodeMediaServer({
+        rtmps: { cert: join(certDir, "cert.pem"), key: join(certDir, "key.pem") },
+        endPlayersOnUnpublish: true,
+      });
+      try {
+        const out = join(dir, "nms.flv");
+        const player = ffmpegPull(nms.url("live", "k2"), out, {
+          idleTimeoutSec: 3,
+          timeoutMs: 30_000,
+        });
+        await nms.waitForPlay("k2");
+        await publishFile(nms.url("live", "k2"), source, { speed: 4 });
+        await player.done;
+        await assertSameFrames(out, source);
+
+        const secureUrl = nms.rtmpsUrl("live", "k3");
+        await assert.rejects(RtmpClient.connect(secureUrl, { timeout: 5000 }), (e: unknown) => {
+          assert.ok(e instanceof RtmpError && e.code === "TLS", String(e));
+          return true;
+        });
+        const out2 = join(dir, "nms-tls.flv");
+        const player2 = ffmpegPull(nms.url("live", "k3"), out2, {
+          idleTimeoutSec: 3,
+          timeoutMs: 30_000,
+        });
+        await nms.waitForPlay("k3");
+        await publishFile(secureUrl, source, { speed: 4, tls: { ca: cert } });
+        await player2.done;
+        await assertSameFrames(out2, source);
+      } finally {
+        await nms.stop();
+      }
+    });
+  });
+});
