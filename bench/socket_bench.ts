@@ -35,7 +35,8 @@ function numberSetting(arg: string | undefined, env: string, fallback: number): 
   return value;
 }
 
-const args = runtime === "deno" ? process.argv.slice(2) : process.argv.slice(2);
+// process.argv is [runtime, script, ...args] on all three runtimes.
+const args = process.argv.slice(2);
 const TOTAL = Math.floor(numberSetting(args[0], "RTMP_BENCH_MIB", 512) * 1024 * 1024);
 const WRITE = Math.floor(numberSetting(args[1], "RTMP_BENCH_WRITE_KIB", 64) * 1024);
 const RUNS = Math.floor(numberSetting(undefined, "RTMP_BENCH_RUNS", 3));

@@ -131,7 +131,6 @@ export class ServerConnection {
   #reading = false;
   #idleSince = 0;
   #closingReason: EndReason | null = null;
-  #everPublished = false;
   readonly #abort = new AbortController();
 
   constructor(conn: Conn, ctx: ServerContext) {
@@ -345,13 +344,13 @@ export class ServerConnection {
       await this.#rejectAndClose();
       return;
     }
-    this.#session.acceptPublish(streamId);
+    const more = this.#session.acceptPublish(streamId);
     this.#publishes.set(streamId, session);
-    this.#everPublished = true;
     this.#deadline = 0;
     await this.#flush();
     this.#ctx.log(`${this.#label}: publish ${where} accepted (${publishType})`);
     this.#ctx.started(session);
+    await this.#handle(more);
   }
 
   /** Runs a hook with the timeout; a throw, a timeout or a malformed answer is a rejection. */
@@ -411,11 +410,6 @@ export class ServerConnection {
       } s, ` +
         `${s.bytes} bytes, ${Math.round(s.bitrate / 1000)} kbit/s`,
     );
-  }
-
-  /** Whether any publish was accepted on this connection. */
-  get everPublished(): boolean {
-    return this.#everPublished;
   }
 }
 

@@ -17,6 +17,7 @@ import {
   decodeCommand,
   encodeCommand,
   errorCommand,
+  onFcPublishCommand,
   parseConnect,
   parsePublish,
   resultCommand,
@@ -76,6 +77,8 @@ export interface ServerSessionOptions {
   maxStreams?: number;
   /** Chunk decoder limits (message size, chunk streams, buffered bytes). */
   decoder?: ChunkDecoderOptions;
+  /** Bytes of messages held while a connect/publish decision is pending. Default 16 MiB. */
+  maxDeferredBytes?: number;
 }
 
 type StreamState = "created" | "pending" | "publishing";
@@ -118,6 +121,8 @@ export class ServerSession {
   #connectAmf3 = false;
   readonly #streams = new Map<number, StreamEntry>();
   #nextStreamId = 1;
+  #deferred: RtmpMessage[] = [];
+  #deferredBytes = 0;
 
   /** @param options Announced sizes and limits. */
   constructor(options: ServerSessionOptions = {}) {
@@ -125,6 +130,7 @@ export class ServerSession {
       chunkSize: options.chunkSize ?? 4096,
       windowAckSize: options.windowAckSize ?? 2_500_000,
       maxStreams: options.maxStreams ?? 8,
+      maxDeferredBytes: options.maxDeferredBytes ?? 16 << 20,
     };
     this.#channel = new MessageChannel({ decoder: options.decoder });
   }
@@ -168,9 +174,50 @@ export class ServerSession {
       bytes = step.remainder;
     }
     for (const event of this.#channel.receive(bytes)) {
-      if (event.kind === "message") this.#onMessage(event.message, events);
+      if (event.kind !== "message") continue;
+      if (this.#awaitingDecision()) this.#defer(event.message);
+      else this.#onMessage(event.message, events);
     }
     return events;
+  }
+
+  /**
+   * Whether a connect or publish decision is outstanding. Messages that arrive meanwhile (an
+   * encoder that pipelines `releaseStream`/`createStream` after `connect`, or sends media
+   * without waiting for `NetStream.Publish.Start`) are held and handled after the decision,
+   * in order, so nothing is lost and nothing runs ahead of the hook.
+   */
+  #awaitingDecision(): boolean {
+    if (this.#pendingConnect) return true;
+    for (const entry of this.#streams.values()) if (entry.state === "pending") return true;
+    return false;
+  }
+
+  #defer(message: RtmpMessage): void {
+    this.#deferredBytes += message.payload.length;
+    if (this.#deferredBytes > this.#options.maxDeferredBytes) {
+      throw new RtmpError(
+        "LIMIT_EXCEEDED",
+        `more than ${this.#options.maxDeferredBytes} bytes arrived while a decision was pending`,
+      );
+    }
+    this.#deferred.push(message);
+  }
+
+  /** Handles held messages until the next decision is needed; returns their events. */
+  #resume(): ServerSessionEvent[] {
+    const events: ServerSessionEvent[] = [];
+    while (this.#deferred.length > 0 && !this.#awaitingDecision()) {
+      const message = this.#deferred.shift()!;
+      this.#deferredBytes -= message.payload.length;
+      this.#onMessage(message, events);
+    }
+    return events;
+  }
+
+  #dropDeferred(): void {
+    this.#deferred = [];
+    this.#deferredBytes = 0;
   }
 
   #onMessage(message: RtmpMessage, events: ServerSessionEvent[]): void {
@@ -347,8 +394,10 @@ export class ServerSession {
   /**
    * Accepts the pending connect: announces window, bandwidth and chunk size and answers
    * `_result` with `NetConnection.Connect.Success` and the Enhanced RTMP capabilities we accept.
+   *
+   * @returns Events of messages that arrived while the decision was pending.
    */
-  acceptConnect(): void {
+  acceptConnect(): ServerSessionEvent[] {
     const request = this.#takeConnect();
     this.#connect = request;
     const ch = this.#channel;
@@ -376,6 +425,7 @@ export class ServerSession {
       0,
       this.#connectAmf3,
     );
+    return this.#resume();
   }
 
   /**
@@ -386,6 +436,7 @@ export class ServerSession {
    */
   rejectConnect(description = "Connection rejected."): void {
     this.#takeConnect();
+    this.#dropDeferred();
     this.#sendCommand(
       errorCommand(this.#connectTransaction, null, {
         level: "error",
@@ -411,17 +462,17 @@ export class ServerSession {
    * `NetStream.Publish.Start`. Media on the stream is reported from now on.
    *
    * @param streamId The stream from the `publish` event.
+   * @returns Events of messages that arrived while the decision was pending (early media).
    */
-  acceptPublish(streamId: number): void {
+  acceptPublish(streamId: number): ServerSessionEvent[] {
     const entry = this.#pending(streamId);
     entry.state = "publishing";
     this.#sendCommand(
-      {
-        name: "onFCPublish",
-        transactionId: 0,
-        commandObject: null,
-        args: [{ code: "NetStream.Publish.Start", description: entry.name }],
-      },
+      onFcPublishCommand({
+        level: "status",
+        code: "NetStream.Publish.Start",
+        description: entry.name,
+      }),
       0,
       entry.amf3,
     );
@@ -432,6 +483,7 @@ export class ServerSession {
       description: `${entry.name} is now published.`,
       details: entry.name,
     });
+    return this.#resume();
   }
 
   /**
@@ -440,8 +492,12 @@ export class ServerSession {
    *
    * @param streamId The stream from the `publish` event.
    * @param options Status code (default `NetStream.Publish.BadName`) and description.
+   * @returns Events of other messages that arrived while the decision was pending.
    */
-  rejectPublish(streamId: number, options: { code?: string; description?: string } = {}): void {
+  rejectPublish(
+    streamId: number,
+    options: { code?: string; description?: string } = {},
+  ): ServerSessionEvent[] {
     const entry = this.#pending(streamId);
     entry.state = "created";
     this.#sendStatus(streamId, entry.amf3, {
@@ -449,6 +505,10 @@ export class ServerSession {
       code: options.code ?? "NetStream.Publish.BadName",
       description: options.description ?? "Publish rejected.",
     });
+    // Early media of the refused stream is dropped; anything else still gets handled.
+    this.#deferred = this.#deferred.filter((m) => m.streamId !== streamId || !isMedia(m.type));
+    this.#deferredBytes = this.#deferred.reduce((n, m) => n + m.payload.length, 0);
+    return this.#resume();
   }
 
   /**
@@ -509,4 +569,10 @@ export class ServerSession {
   takeOutput(): Uint8Array[] {
     return this.#channel.takeOutput();
   }
+}
+
+function isMedia(type: number): boolean {
+  return type === MessageType.Audio || type === MessageType.Video ||
+    type === MessageType.DataAmf0 || type === MessageType.DataAmf3 ||
+    type === MessageType.Aggregate;
 }

@@ -128,8 +128,15 @@ class DenoConn implements Conn {
       n = await this.#conn.read(buffer);
     } catch (error) {
       if (this.#closedLocally) return null;
-      this.#fail(error, "read");
-      throw this.#error;
+      // rustls reports a TLS peer that closed without close_notify as UnexpectedEof; Node and Bun
+      // (OpenSSL/BoringSSL with unexpected EOF ignored) report a plain end of stream, and many
+      // servers close that way. RTMP messages carry their own lengths, so truncation shows anyway.
+      if (this.tls && (error as { name?: unknown } | null)?.name === "UnexpectedEof") {
+        n = null;
+      } else {
+        this.#fail(error, "read");
+        throw this.#error;
+      }
     } finally {
       this.#reading = false;
     }

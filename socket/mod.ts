@@ -8,20 +8,24 @@
  * (`@x/rtmp/socket/deno`, `…/bun`, `…/node`) and can be passed explicitly.
  *
  * Default per runtime, chosen by measurement (`bench/socket_bench.ts`, 127.0.0.1, best of 3,
- * MB/s; Deno 2.9.6, Bun 1.4.5, Node 24.21 on the 2-core development machine):
+ * MB/s, range over repeated runs; Deno 2.9.6, Bun 1.4.5, Node 24.21 on the 2-core development
+ * machine):
  *
- * | runtime | writes | native adapter      | nodeAdapter |
- * |---------|--------|---------------------|-------------|
- * | Deno    | 4 KiB  | 1760 (denoAdapter)  | 1216        |
- * | Deno    | 64 KiB | 2704 (denoAdapter)  | 2545        |
- * | Deno    | 1 MiB  | 2895 (denoAdapter)  | 1811        |
- * | Bun     | 4 KiB  | 1522 (bunAdapter)   | 1145        |
- * | Bun     | 64 KiB | 1889 (bunAdapter)   | 1626        |
- * | Bun     | 1 MiB  | 2581 (bunAdapter)   | 1998        |
- * | Node    | 64 KiB | —                   | 1753        |
+ * | runtime | writes | native adapter             | nodeAdapter |
+ * |---------|--------|----------------------------|-------------|
+ * | Deno    | 4 KiB  | 1760 (denoAdapter)         | 1216        |
+ * | Deno    | 64 KiB | 2704–2792 (denoAdapter)    | 1935–2801   |
+ * | Deno    | 1 MiB  | 2895 (denoAdapter)         | 1811        |
+ * | Bun     | 4 KiB  | 1522–1734 (bunAdapter)     | 1145–1320   |
+ * | Bun     | 64 KiB | 1889–2056 (bunAdapter)     | 1626–1944   |
+ * | Bun     | 1 MiB  | 2581–3114 (bunAdapter)     | 1998–2714   |
+ * | Node    | 64 KiB | —                          | 1753–1976   |
  *
  * Design §2 expected `node:net` to win on Bun (≈ 2.6 vs 1.5–2 GB/s on an earlier Bun); on Bun
- * 1.4.5 `Bun.connect` is faster at every write size, so Bun defaults to {@linkcode bunAdapter}.
+ * 1.4.5 `Bun.connect` came out ahead in most runs at every write size, most clearly at the small
+ * writes RTMP makes,
+ * so Bun defaults to `bunAdapter`. On Deno, `denoAdapter` is also the only one whose TLS reads
+ * keep backpressure (see `node.ts`).
  *
  * @example Echo server and client on whatever runtime runs this
  * ```ts

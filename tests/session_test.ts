@@ -7,6 +7,7 @@ import { ServerSession, type ServerSessionEvent } from "../session/server_sessio
 import { MessageType } from "../protocol/message.ts";
 import { encodeCommand } from "../protocol/command.ts";
 import { ChunkEncoder } from "../protocol/chunk_encoder.ts";
+import { setChunkSizeMessage } from "../protocol/control.ts";
 import { RtmpError } from "../errors.ts";
 
 function splitRandomly(bytes: Uint8Array, rand: () => number): Uint8Array[] {
@@ -36,19 +37,25 @@ function lcg(seed: number): () => number {
   return () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
 }
 
-/** Moves bytes both ways until nothing is left, collecting events. */
+/**
+ * Moves bytes both ways until nothing is left. `onServer` sees every server event; when it
+ * returns events (those a decision released), they are handled next, in order.
+ */
 function pump(
   client: ClientSession,
   server: ServerSession,
   rand: () => number,
-  onServer: (e: ServerSessionEvent) => void,
+  onServer: (e: ServerSessionEvent) => ServerSessionEvent[] | void,
   onClient: (e: ClientSessionEvent) => void,
 ): void {
+  const handle = (events: ServerSessionEvent[]): void => {
+    for (const e of events) handle(onServer(e) ?? []);
+  };
   for (let rounds = 0; rounds < 100; rounds++) {
     const c2s = concat(client.takeOutput());
     const s2c = concat(server.takeOutput());
     if (c2s.length === 0 && s2c.length === 0) return;
-    for (const part of splitRandomly(c2s, rand)) server.receive(part).forEach(onServer);
+    for (const part of splitRandomly(c2s, rand)) handle(server.receive(part));
     for (const part of splitRandomly(s2c, rand)) client.receive(part).forEach(onClient);
   }
   throw new Error("sessions did not settle");
@@ -70,13 +77,13 @@ describe("client and server sessions in memory", () => {
       const server = new ServerSession();
       const serverEvents: ServerSessionEvent[] = [];
       const clientEvents: ClientSessionEvent[] = [];
-      const onServer = (e: ServerSessionEvent): void => {
+      const onServer = (e: ServerSessionEvent): ServerSessionEvent[] | void => {
         serverEvents.push(e);
-        if (e.type === "connect") server.acceptConnect();
+        if (e.type === "connect") return server.acceptConnect();
         if (e.type === "publish") {
           // Nothing may be announced before the decision: no output queued by the publish.
           assert.equal(server.pendingOutput, 0);
-          server.acceptPublish(e.streamId);
+          return server.acceptPublish(e.streamId);
         }
       };
       pump(client, server, rand, onServer, (e) => clientEvents.push(e));
@@ -131,13 +138,14 @@ describe("client and server sessions in memory", () => {
     const server = new ServerSession();
     const clientEvents: ClientSessionEvent[] = [];
     pump(client, server, rand, (e) => {
-      if (e.type === "connect") server.acceptConnect();
+      if (e.type === "connect") return server.acceptConnect();
       if (e.type === "publish") {
-        server.rejectPublish(e.streamId, {
+        return server.rejectPublish(e.streamId, {
           code: "NetStream.Publish.Unauthorized",
           description: "bad key",
         });
       }
+      return [];
     }, (e) => clientEvents.push(e));
     const rejected = clientEvents.find((e) => e.type === "rejected");
     assert.ok(rejected && rejected.type === "rejected");
@@ -166,40 +174,99 @@ describe("client and server sessions in memory", () => {
     const server2 = new ServerSession();
     const events2: ClientSessionEvent[] = [];
     pump(client2, server2, lcg(5), (e) => {
-      if (e.type === "connect") server2.acceptConnect();
-      if (e.type === "publish") server2.rejectPublish(e.streamId);
+      if (e.type === "connect") return server2.acceptConnect();
+      if (e.type === "publish") return server2.rejectPublish(e.streamId);
+      return [];
     }, (e) => events2.push(e));
     const r2 = events2.find((e) => e.type === "rejected");
     assert.ok(r2 && r2.type === "rejected");
     assert.equal(r2.status.code, "NetStream.Publish.BadName");
   });
 
-  it("media before the publish is accepted is not reported", () => {
+  it("messages that arrive while a decision is pending are held, then handled in order", () => {
+    for (const accept of [true, false]) {
+      const client = newClient("k");
+      const server = new ServerSession();
+      let streamId = 0;
+      pump(client, server, lcg(9), (e) => {
+        if (e.type === "connect") return server.acceptConnect();
+        if (e.type === "publish") streamId = e.streamId; // undecided for now
+        return [];
+      }, () => {});
+      assert.ok(streamId > 0);
+      // An encoder that does not wait for Publish.Start: media right behind the publish.
+      const enc = new ChunkEncoder({ chunkSize: 4096 });
+      const early = enc.encode(6, {
+        type: MessageType.Video,
+        streamId,
+        timestamp: 0,
+        payload: new Uint8Array([0x17, 0]),
+      });
+      const events = server.receive(
+        concat([new ChunkEncoder().encode(2, setChunkSizeMessage(4096)), early]),
+      );
+      assert.equal(
+        events.filter((e) => e.type === "media").length,
+        0,
+        "nothing before the decision",
+      );
+      if (accept) {
+        const more = server.acceptPublish(streamId);
+        assert.equal(more.filter((e) => e.type === "media").length, 1, "early media after accept");
+      } else {
+        const more = server.rejectPublish(streamId);
+        assert.equal(more.length, 0, "early media of a refused stream is dropped");
+      }
+    }
+  });
+
+  it("commands pipelined behind connect wait for the connect decision", () => {
     const client = newClient("k");
     const server = new ServerSession();
-    let streamId = 0;
-    pump(client, server, lcg(9), (e) => {
-      if (e.type === "connect") server.acceptConnect();
-      if (e.type === "publish") streamId = e.streamId; // undecided
-    }, () => {});
-    assert.ok(streamId > 0);
+    // Handshake, then connect + releaseStream + FCPublish + createStream + publish in one burst.
+    server.receive(concat(client.takeOutput()));
+    client.receive(concat(server.takeOutput()));
+    const burst: Uint8Array[] = [concat(client.takeOutput())];
     const enc = new ChunkEncoder({ chunkSize: 4096 });
-    const bytes = enc.encode(6, {
-      type: MessageType.Video,
-      streamId,
-      timestamp: 0,
-      payload: new Uint8Array([0x17, 1]),
-    });
-    // The client already switched to chunk size 4096 and csid 6 is fresh; the server must drop it.
-    const events = server.receive(bytes);
-    assert.equal(events.filter((e) => e.type === "media").length, 0);
+    for (
+      const [name, tx] of [["releaseStream", 2], ["FCPublish", 3], ["createStream", 4]] as const
+    ) {
+      burst.push(
+        enc.encode(
+          3,
+          encodeCommand({
+            name,
+            transactionId: tx,
+            commandObject: null,
+            args: name === "createStream" ? [] : ["k"],
+          }, { streamId: 0 }),
+        ),
+      );
+    }
+    burst.push(
+      enc.encode(
+        8,
+        encodeCommand({
+          name: "publish",
+          transactionId: 5,
+          commandObject: null,
+          args: ["k", "live"],
+        }, { streamId: 1 }),
+      ),
+    );
+    const events = server.receive(concat(burst));
+    assert.deepEqual(events.map((e) => e.type), ["handshake", "connect"]);
+    const after = server.acceptConnect();
+    assert.deepEqual(after.map((e) => e.type), ["publish"]);
   });
 
   it("answers unknown commands with _error and commands before connect are a protocol error", () => {
     const client = newClient("k");
     const server = new ServerSession();
     pump(client, server, lcg(10), (e) => {
-      if (e.type === "connect") server.acceptConnect();
+      if (e.type === "connect") return server.acceptConnect();
+      if (e.type === "publish") return server.acceptPublish(e.streamId);
+      return [];
     }, () => {});
     const tx = client.call("someRpc", 1);
     const events: ClientSessionEvent[] = [];

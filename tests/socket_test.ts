@@ -413,6 +413,16 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
         });
         setTimeout(() => controller.abort(), 100);
         await rejectsWith(connecting, "ABORTED");
+
+        // Aborted right after the call, before any I/O completed.
+        const immediate = new AbortController();
+        const racing = adapter.connect({
+          hostname: HOST,
+          port: silent.port,
+          signal: immediate.signal,
+        });
+        immediate.abort();
+        await rejectsWith(racing, "ABORTED");
       } finally {
         silent.close();
       }
@@ -546,6 +556,31 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           await insecure.write(bytes("unverified"));
           assert.equal(text(await readExactly(insecure, 10)), "unverified");
           insecure.close();
+        } finally {
+          server.close();
+        }
+      });
+
+      it("a TLS peer that closes without close_notify ends the stream like a FIN", async () => {
+        const { cert, key } = await testCert();
+        // The TLS layer rides on a raw socket that is destroyed under it, so no close_notify
+        // alert is ever sent: only the TCP FIN.
+        const server = net.createServer((raw) => {
+          raw.on("error", () => {});
+          const secure = new tls.TLSSocket(raw, { isServer: true, cert, key });
+          secure.on("error", () => {});
+          secure.on("secure", () => secure.write("last words", () => raw.destroy()));
+        });
+        await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+        try {
+          const port = (server.address() as net.AddressInfo).port;
+          const conn = await adapter.connect({
+            hostname: HOST,
+            port,
+            tls: { ca: cert, serverName: "localhost" },
+          });
+          assert.equal(text(await readAll(conn)), "last words");
+          conn.close();
         } finally {
           server.close();
         }

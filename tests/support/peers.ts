@@ -296,6 +296,13 @@ function spawnTracked(command: string, args: string[], cwd?: string): Tracked {
   installExitHook();
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], cwd });
   liveChildren.add(child);
+  // A peer a test forgot to stop must not keep Node's event loop (and so `node --test`) alive
+  // forever: unreferenced, the process can exit and the exit hook kills the peer. Every wait on a
+  // peer in this file holds a timer, which keeps the loop alive while someone is waiting.
+  child.unref();
+  for (const pipe of [child.stdout, child.stderr]) {
+    (pipe as { unref?: () => void } | null)?.unref?.();
+  }
   const stdout = new Tail();
   const stderr = new Tail();
   let finished = false;
@@ -355,7 +362,8 @@ async function terminate(tracked: Tracked, graceMs: number = KILL_GRACE_MS): Pro
   tracked.child.kill("SIGTERM");
   await sleep(graceMs, tracked.exited);
   if (!tracked.isExited()) tracked.child.kill("SIGKILL");
-  await tracked.exited;
+  // The timer keeps the event loop alive until the exit is reported (the child is unref'd).
+  await sleep(60_000, tracked.exited);
 }
 
 /**
