@@ -147,6 +147,11 @@ class NodeConn implements Conn {
     return done.promise;
   }
 
+  /**
+   * `end()` after pending writes. On Deno 2.9.6, `node:net` turns an `end()` into a full close
+   * (the peer's next write fails with EPIPE) when bytes are still arriving at that moment;
+   * `denoAdapter`, Deno's default, half-closes correctly.
+   */
   closeWrite(): Promise<void> {
     if (this.#writeEnded === null) this.#writeEnded = this.#endWrite();
     return this.#writeEnded;

@@ -285,6 +285,34 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
       }
     });
 
+    it("closeWrite() while the peer is still sending keeps the peer's direction open", {
+      // Deno 2.9.6's node:net turns end() into a full close when bytes are arriving (EPIPE).
+      skip: name === "node" && runtime === "deno" ? "Deno node:net half-close bug" : false,
+    }, async () => {
+      // The ingest-server reject path (design §4): status sent, write side closed, while the
+      // encoder is still pushing media.
+      const listener = await adapter.listen({ hostname: HOST, port: 0 });
+      try {
+        const served = acceptOne(listener);
+        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
+        const server = await served;
+        const upstream = pattern(5, 8 * 1024 * 1024);
+        const writing = client.write(upstream);
+        await sleep(50);
+        await server.write(bytes("status"));
+        await server.closeWrite();
+        assert.equal(text(await readAll(client)), "status");
+        const received = readAll(server);
+        await writing;
+        await client.closeWrite();
+        assert.deepEqual(await received, upstream);
+        client.close();
+        server.close();
+      } finally {
+        listener.close();
+      }
+    });
+
     it("close() is idempotent; afterwards reads end and writes fail with CONNECTION_CLOSED", async () => {
       const listener = await adapter.listen({ hostname: HOST, port: 0 });
       try {

@@ -5,9 +5,9 @@
  */
 
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { tempDir } from "./peers.ts";
 
 /**
  * Generates a fresh RSA-2048 key and a self-signed certificate for `localhost` and `127.0.0.1`
@@ -30,7 +30,8 @@ import { join } from "node:path";
  * @returns The certificate and key in PEM form and the directory holding `cert.pem`/`key.pem`.
  */
 export async function makeSelfSignedCert(): Promise<{ cert: string; key: string; dir: string }> {
-  const dir = await mkdtemp(join(tmpdir(), "rtmp-test-cert-"));
+  // tempDir() removes the folder when the test process exits, whoever forgets to.
+  const dir = await tempDir("rtmp-test-cert-");
   const certPath = join(dir, "cert.pem");
   const keyPath = join(dir, "key.pem");
   try {
