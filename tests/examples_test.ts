@@ -1,0 +1,148 @@
+// The examples run as written, as child processes on the runtime running this file.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import { RtmpServer } from "../server.ts";
+import type { PublishSession } from "../session/publish_session.ts";
+import {
+  countPackets,
+  ffmpegPublish,
+  freePort,
+  hasCommand,
+  makeTestFlv,
+  removeTempDir,
+  tempDir,
+} from "./support/peers.ts";
+import { collect, mediaOfTags, readFlvTags } from "./support/media.ts";
+import { currentRuntime, type RunningScript, startScript } from "./support/runtime.ts";
+
+const noFfmpeg = hasCommand("ffmpeg") && hasCommand("ffprobe")
+  ? false
+  : "ffmpeg/ffprobe not installed";
+
+function stop(script: RunningScript): Promise<number | string> {
+  // By pid: see cli_test.ts for why child.kill() is avoided on Deno.
+  if (script.child.exitCode === null) process.kill(script.child.pid!, "SIGTERM");
+  return script.exit;
+}
+
+describe("examples", { skip: noFfmpeg }, () => {
+  let source = "";
+  let dir = "";
+  before(async () => {
+    source = await makeTestFlv({ seconds: 2 });
+    dir = await tempDir("rtmp-examples-");
+  });
+  after(async () => {
+    await removeTempDir(dir);
+  });
+
+  it("push.ts publishes a file to a server", async () => {
+    const sessions: Promise<{ session: PublishSession; count: number }>[] = [];
+    await using server = await RtmpServer.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      log: null,
+      onSession: (session) =>
+        void sessions.push(collect(session).then((p) => ({ session, count: p.length }))),
+    });
+    const push = startScript("examples/push.ts", [
+      `rtmp://127.0.0.1:${server.addr.port}/live/ex`,
+      source,
+    ]);
+    assert.equal(await push.exit, 0, push.stderr());
+    assert.match(push.stdout(), /sent \d+ tags/);
+    const [{ session, count }] = await Promise.all(sessions);
+    assert.equal(session.name, "ex");
+    const tags = await readFlvTags(source);
+    assert.equal(count, tags.filter((t) => t.type === 8 || t.type === 9 || t.type === 18).length);
+  });
+
+  it("ingest.ts checks keys from a file and prints per-stream stats", async () => {
+    const keys = join(dir, "keys.txt");
+    await writeFile(keys, "# studio keys\nalpha\n");
+    const ingest = startScript("examples/ingest.ts", [
+      "--keys",
+      keys,
+      "--port",
+      "0",
+      "--host",
+      "127.0.0.1",
+    ]);
+    try {
+      const m = await ingest.waitFor(/listening on rtmp:\/\/127\.0\.0\.1:(\d+)/);
+      const base = `rtmp://127.0.0.1:${m[1]}/live`;
+      const bad = await ffmpegPublish(source, `${base}/beta`);
+      assert.notEqual(bad.code, 0);
+      const ok = await ffmpegPublish(source, `${base}/alpha`);
+      assert.equal(ok.code, 0, ok.stderr);
+      // The stats count RTMP messages, sequence headers included: compare with the FLV's tags.
+      const tags = mediaOfTags(await readFlvTags(source));
+      const line = await ingest.waitFor(
+        /live\/alpha from 127\.0\.0\.1 ended \(publisher-closed\): (\d+) video .* (\d+) audio/,
+      );
+      assert.equal(Number(line[1]), tags.filter((t) => t.type === 9).length);
+      assert.equal(Number(line[2]), tags.filter((t) => t.type === 8).length);
+    } finally {
+      await stop(ingest);
+    }
+  });
+
+  it("restream.ts feeds every destination independently, even when one is down", async () => {
+    const received: Promise<number>[] = [];
+    await using dest = await RtmpServer.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      log: null,
+      onSession: (s) =>
+        void received.push(collect(s).then((p) => p.filter((x) => x.type !== "data").length)),
+    });
+    const downPort = await freePort(); // nothing listens here
+    const port = await freePort();
+    const restream = startScript("examples/restream.ts", [
+      "--port",
+      String(port),
+      "--host",
+      "127.0.0.1",
+      "--key",
+      "in",
+      `rtmp://127.0.0.1:${dest.addr.port}/live/a`,
+      `rtmp://127.0.0.1:${downPort}/live/b`,
+      `rtmp://127.0.0.1:${dest.addr.port}/live/c`,
+    ]);
+    try {
+      await restream.waitFor(/restream: rtmp/);
+      const r = await ffmpegPublish(source, `rtmp://127.0.0.1:${port}/live/in`, { realtime: true });
+      assert.equal(r.code, 0, r.stderr);
+      await restream.waitFor(/ingest ended/);
+      const counts = await Promise.all(received);
+      assert.equal(counts.length, 2, "both live destinations got a stream");
+      const want = mediaOfTags(await readFlvTags(source)).length;
+      for (const c of counts) assert.equal(c, want);
+      assert.match(restream.stderr(), /127\.0\.0\.1:\d+\/live\/b: .*refused/i);
+    } finally {
+      await stop(restream);
+    }
+  });
+
+  it("bun_ingest.ts records on Bun's own sockets", {
+    skip: currentRuntime() === "bun" ? false : "Bun only",
+  }, async () => {
+    const out = join(dir, "bun");
+    const port = await freePort();
+    const ingest = startScript("examples/bun_ingest.ts", [String(port), out]);
+    try {
+      await ingest.waitFor(/bun ingest on/);
+      const r = await ffmpegPublish(source, `rtmp://127.0.0.1:${port}/live/bun-demo`);
+      assert.equal(r.code, 0, r.stderr);
+      await ingest.waitFor(/bun-demo: \d+ tags written/);
+      const [file] = await readdir(out);
+      const [got, want] = await Promise.all([countPackets(join(out, file)), countPackets(source)]);
+      assert.deepEqual([got.video, got.audio], [want.video, want.audio]);
+    } finally {
+      await stop(ingest);
+    }
+  });
+});
