@@ -14,7 +14,6 @@
 import { RtmpError } from "../errors.ts";
 import { ByteReader, ByteWriter } from "./bytes.ts";
 import {
-  AvMultitrackType,
   checkRange,
   type ModEx,
   readFourCc,
@@ -23,6 +22,7 @@ import {
   writeFourCc,
   writeModExChain,
 } from "./fourcc.ts";
+import { readMultitrack, trackKind, writeMultitrack } from "./multitrack.ts";
 
 export { AvMultitrackType, FourCc, type ModEx, ModExType } from "./fourcc.ts";
 
@@ -285,50 +285,13 @@ export function parseAudioTag(body: Uint8Array): AudioTag {
 
 function parseEnhanced(r: ByteReader, b0: number): ExAudioTag {
   const chain = readModExChain(r, b0 & 0x0f, AudioPacketType.ModEx, "audio");
-  let packetType = chain.packetType;
+  const packetType = chain.packetType;
   const tag: ExAudioTag = { enhanced: true, packetType };
   if (chain.modEx.length > 0) tag.modEx = chain.modEx;
   if (chain.timestampOffsetNano !== undefined) tag.timestampOffsetNano = chain.timestampOffsetNano;
 
   if (packetType === AudioPacketType.Multitrack) {
-    const b = r.u8("audio multitrack type / packet type");
-    const type = b >> 4;
-    packetType = b & 0x0f;
-    tag.packetType = packetType;
-    if (packetType === AudioPacketType.Multitrack) {
-      throw new RtmpError(
-        "MALFORMED",
-        "audio multitrack: the per-track packet type must not be Multitrack (5) again",
-      );
-    }
-    if (type > AvMultitrackType.ManyTracksManyCodecs) {
-      // Reserved multitrack type: its layout is unknown, keep the rest opaque.
-      tag.multitrack = { type, tracks: [] };
-      tag.data = r.rest();
-      return tag;
-    }
-    const multitrack: AudioMultitrack = { type, tracks: [] };
-    let shared = "";
-    if (type !== AvMultitrackType.ManyTracksManyCodecs) {
-      shared = readFourCc(r, "audio multitrack FourCC");
-      multitrack.fourCc = shared;
-    }
-    do {
-      const fourCc = type === AvMultitrackType.ManyTracksManyCodecs
-        ? readFourCc(r, "audio track FourCC")
-        : shared;
-      const trackId = r.u8("audio track id");
-      const tr = type === AvMultitrackType.OneTrack
-        ? r
-        : new ByteReader(r.view(r.u24("audio track size"), "audio track body"));
-      const track: AudioTrack = { trackId, fourCc, data: EMPTY };
-      if (packetType === AudioPacketType.MultichannelConfig) {
-        track.multichannelConfig = readMultichannel(tr);
-      }
-      track.data = tr.rest();
-      multitrack.tracks.push(track);
-    } while (r.remaining > 0);
-    tag.multitrack = multitrack;
+    readMultitrack(r, tag, AUDIO_TRACKS);
     return tag;
   }
   tag.fourCc = readFourCc(r, "audio FourCC");
@@ -428,7 +391,7 @@ function buildEnhanced(w: ByteWriter, tag: ExAudioTag): void {
   writeModExChain(w, chain, outer, AudioPacketType.ModEx, "audio");
 
   if (mt !== undefined) {
-    buildMultitrack(w, tag.packetType, mt, tag.data);
+    writeMultitrack(w, tag.packetType, mt, tag.data, AUDIO_TRACKS);
     return;
   }
   if (tag.fourCc === undefined) {
@@ -486,58 +449,20 @@ function writeMultichannel(
   }
 }
 
-function buildMultitrack(
-  w: ByteWriter,
-  packetType: number,
-  mt: AudioMultitrack,
-  opaque: Uint8Array | undefined,
-): void {
-  checkRange(mt.type, 0, 15, "audio multitrack type");
-  if (packetType === AudioPacketType.Multitrack) {
-    throw new RtmpError("INVALID_ARGUMENT", "audio multitrack: per-track packet type cannot be 5");
-  }
-  w.u8((mt.type << 4) | packetType);
-  if (mt.type > AvMultitrackType.ManyTracksManyCodecs) {
-    w.bytes(opaque ?? EMPTY);
-    return;
-  }
-  const tracks = mt.tracks;
-  if (tracks.length === 0) {
-    throw new RtmpError("INVALID_ARGUMENT", "audio multitrack: at least one track is needed");
-  }
-  if (mt.type === AvMultitrackType.OneTrack && tracks.length !== 1) {
-    throw new RtmpError(
-      "INVALID_ARGUMENT",
-      `audio multitrack OneTrack: expected exactly 1 track, got ${tracks.length}`,
-    );
-  }
-  const manyCodecs = mt.type === AvMultitrackType.ManyTracksManyCodecs;
-  if (!manyCodecs) {
-    const shared = mt.fourCc ?? tracks[0].fourCc;
-    for (const t of tracks) {
-      if (t.fourCc !== shared) {
-        throw new RtmpError(
-          "INVALID_ARGUMENT",
-          `audio multitrack type ${mt.type} shares one FourCC (${shared}), ` +
-            `but track ${t.trackId} has ${t.fourCc}`,
-        );
-      }
+/** Audio tracks start with the MultichannelConfig of a MultichannelConfig packet. */
+const AUDIO_TRACKS = trackKind<AudioTrack>("audio", AudioPacketType.Multitrack, {
+  readHead(r: ByteReader, packetType: number, track: AudioTrack): void {
+    if (packetType === AudioPacketType.MultichannelConfig) {
+      track.multichannelConfig = readMultichannel(r);
     }
-    writeFourCc(w, shared, "audio multitrack FourCC");
-  }
-  for (const t of tracks) {
-    if (manyCodecs) writeFourCc(w, t.fourCc, "audio track FourCC");
-    checkRange(t.trackId, 0, 255, "audio track id");
-    w.u8(t.trackId);
-    if (mt.type !== AvMultitrackType.OneTrack) {
-      const size = multichannelLength(t.multichannelConfig) + t.data.length;
-      checkRange(size, 0, 0xffffff, "audio track size");
-      w.u24(size);
-    }
-    writeMultichannel(w, packetType, t.multichannelConfig);
-    w.bytes(t.data);
-  }
-}
+  },
+  headLength(_packetType: number, track: AudioTrack): number {
+    return multichannelLength(track.multichannelConfig);
+  },
+  writeHead(w: ByteWriter, packetType: number, track: AudioTrack): void {
+    writeMultichannel(w, packetType, track.multichannelConfig);
+  },
+});
 
 /**
  * Whether the tag carries decoder configuration that must be kept for late joiners: a legacy AAC

@@ -14,7 +14,6 @@
 import { RtmpError } from "../errors.ts";
 import { ByteReader, ByteWriter } from "./bytes.ts";
 import {
-  AvMultitrackType,
   checkRange,
   type ModEx,
   readFourCc,
@@ -23,6 +22,7 @@ import {
   writeFourCc,
   writeModExChain,
 } from "./fourcc.ts";
+import { readMultitrack, trackKind, writeMultitrack } from "./multitrack.ts";
 
 export { AvMultitrackType, FourCc, type ModEx, ModExType } from "./fourcc.ts";
 
@@ -301,7 +301,7 @@ function parseLegacy(r: ByteReader, b0: number): LegacyVideoTag {
 function parseEnhanced(r: ByteReader, b0: number): ExVideoTag {
   const frameType = (b0 >> 4) & 0x07;
   const chain = readModExChain(r, b0 & 0x0f, VideoPacketType.ModEx, "video");
-  let packetType = chain.packetType;
+  const packetType = chain.packetType;
   const tag: ExVideoTag = { enhanced: true, frameType, packetType };
   if (chain.modEx.length > 0) tag.modEx = chain.modEx;
   if (chain.timestampOffsetNano !== undefined) tag.timestampOffsetNano = chain.timestampOffsetNano;
@@ -312,44 +312,7 @@ function parseEnhanced(r: ByteReader, b0: number): ExVideoTag {
     return tag;
   }
   if (packetType === VideoPacketType.Multitrack) {
-    const b = r.u8("video multitrack type / packet type");
-    const type = b >> 4;
-    packetType = b & 0x0f;
-    tag.packetType = packetType;
-    if (packetType === VideoPacketType.Multitrack) {
-      throw new RtmpError(
-        "MALFORMED",
-        "video multitrack: the per-track packet type must not be Multitrack (6) again",
-      );
-    }
-    if (type > AvMultitrackType.ManyTracksManyCodecs) {
-      // Reserved multitrack type: its layout is unknown, keep the rest opaque.
-      tag.multitrack = { type, tracks: [] };
-      tag.data = r.rest();
-      return tag;
-    }
-    const multitrack: VideoMultitrack = { type, tracks: [] };
-    let shared = "";
-    if (type !== AvMultitrackType.ManyTracksManyCodecs) {
-      shared = readFourCc(r, "video multitrack FourCC");
-      multitrack.fourCc = shared;
-    }
-    do {
-      const fourCc = type === AvMultitrackType.ManyTracksManyCodecs
-        ? readFourCc(r, "video track FourCC")
-        : shared;
-      const trackId = r.u8("video track id");
-      const tr = type === AvMultitrackType.OneTrack
-        ? r
-        : new ByteReader(r.view(r.u24("video track size"), "video track body"));
-      const track: VideoTrack = { trackId, fourCc, data: EMPTY };
-      if (hasCompositionTime(packetType, fourCc)) {
-        track.compositionTime = tr.s24("video track composition time");
-      }
-      track.data = tr.rest();
-      multitrack.tracks.push(track);
-    } while (r.remaining > 0);
-    tag.multitrack = multitrack;
+    readMultitrack(r, tag, VIDEO_TRACKS);
     return tag;
   }
   const fourCc = readFourCc(r, "video FourCC");
@@ -472,7 +435,7 @@ function buildEnhanced(w: ByteWriter, tag: ExVideoTag): void {
     );
   }
   if (mt !== undefined) {
-    buildMultitrack(w, tag.packetType, mt, tag.data);
+    writeMultitrack(w, tag.packetType, mt, tag.data, VIDEO_TRACKS);
     return;
   }
   if (tag.fourCc === undefined) {
@@ -487,63 +450,23 @@ function buildEnhanced(w: ByteWriter, tag: ExVideoTag): void {
   w.bytes(tag.data ?? EMPTY);
 }
 
-function buildMultitrack(
-  w: ByteWriter,
-  packetType: number,
-  mt: VideoMultitrack,
-  opaque: Uint8Array | undefined,
-): void {
-  checkRange(mt.type, 0, 15, "video multitrack type");
-  if (packetType === VideoPacketType.Multitrack) {
-    throw new RtmpError("INVALID_ARGUMENT", "video multitrack: per-track packet type cannot be 6");
-  }
-  w.u8((mt.type << 4) | packetType);
-  if (mt.type > AvMultitrackType.ManyTracksManyCodecs) {
-    w.bytes(opaque ?? EMPTY);
-    return;
-  }
-  const tracks = mt.tracks;
-  if (tracks.length === 0) {
-    throw new RtmpError("INVALID_ARGUMENT", "video multitrack: at least one track is needed");
-  }
-  if (mt.type === AvMultitrackType.OneTrack && tracks.length !== 1) {
-    throw new RtmpError(
-      "INVALID_ARGUMENT",
-      `video multitrack OneTrack: expected exactly 1 track, got ${tracks.length}`,
-    );
-  }
-  const manyCodecs = mt.type === AvMultitrackType.ManyTracksManyCodecs;
-  if (!manyCodecs) {
-    const shared = mt.fourCc ?? tracks[0].fourCc;
-    for (const t of tracks) {
-      if (t.fourCc !== shared) {
-        throw new RtmpError(
-          "INVALID_ARGUMENT",
-          `video multitrack type ${mt.type} shares one FourCC (${shared}), ` +
-            `but track ${t.trackId} has ${t.fourCc}`,
-        );
-      }
+/** Video tracks of CodedFrames in AVC, HEVC and VVC start with an SI24 composition time. */
+const VIDEO_TRACKS = trackKind<VideoTrack>("video", VideoPacketType.Multitrack, {
+  readHead(r: ByteReader, packetType: number, track: VideoTrack): void {
+    if (hasCompositionTime(packetType, track.fourCc)) {
+      track.compositionTime = r.s24("video track composition time");
     }
-    writeFourCc(w, shared, "video multitrack FourCC");
-  }
-  for (const t of tracks) {
-    if (manyCodecs) writeFourCc(w, t.fourCc, "video track FourCC");
-    checkRange(t.trackId, 0, 255, "video track id");
-    w.u8(t.trackId);
-    const ct = hasCompositionTime(packetType, t.fourCc);
-    if (mt.type !== AvMultitrackType.OneTrack) {
-      const size = (ct ? 3 : 0) + t.data.length;
-      checkRange(size, 0, 0xffffff, "video track size");
-      w.u24(size);
-    }
-    if (ct) {
-      const v = t.compositionTime ?? 0;
-      checkRange(v, -0x800000, 0x7fffff, "video track composition time");
-      w.u24(v);
-    }
-    w.bytes(t.data);
-  }
-}
+  },
+  headLength(packetType: number, track: VideoTrack): number {
+    return hasCompositionTime(packetType, track.fourCc) ? 3 : 0;
+  },
+  writeHead(w: ByteWriter, packetType: number, track: VideoTrack): void {
+    if (!hasCompositionTime(packetType, track.fourCc)) return;
+    const v = track.compositionTime ?? 0;
+    checkRange(v, -0x800000, 0x7fffff, "video track composition time");
+    w.u24(v);
+  },
+});
 
 /**
  * Whether the tag is a key frame (frame type 1). Enhanced Metadata packets ignore the frame

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Conn } from "./types.ts";
+import type { Conn, Listener, NetAddress } from "./types.ts";
 
 /** Accepted connections held for a caller that is not asking; more are closed on arrival. */
 export const ACCEPT_BACKLOG = 128;
@@ -125,4 +125,81 @@ export class AcceptQueue {
       room.resolve();
     }
   }
+}
+
+/**
+ * What the three adapters' listeners share: an {@linkcode AcceptQueue} behind `accept()` and
+ * async iteration, and a `close()` that runs once, on call or when the abort signal fires.
+ * Subclasses feed {@linkcode QueuedListener.queue}, call {@linkcode QueuedListener.watch} last in
+ * their constructor, and stop their runtime's server in {@linkcode QueuedListener.stop}.
+ *
+ * @example
+ * ```ts
+ * import { QueuedListener } from "./accept_queue.ts";
+ * class Idle extends QueuedListener {
+ *   readonly addr = { hostname: "127.0.0.1", port: 0 };
+ *   protected override stop(): void {}
+ * }
+ * const l = new Idle(false);
+ * l.close();
+ * console.log(await l.accept()); // null
+ * ```
+ */
+export abstract class QueuedListener implements Listener {
+  abstract readonly addr: NetAddress;
+  readonly tls: boolean;
+  /** Accepted connections waiting for `accept()`. */
+  protected readonly queue: AcceptQueue = new AcceptQueue();
+  #signal: AbortSignal | undefined;
+
+  /**
+   * @param isTls Whether accepted connections are TLS.
+   */
+  constructor(isTls: boolean) {
+    this.tls = isTls;
+  }
+
+  accept(): Promise<Conn | null> {
+    return this.queue.accept();
+  }
+
+  close(): void {
+    if (this.queue.closed) return;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.queue.close();
+    this.stop();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Conn> {
+    return this.queue.iterate();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
+  /**
+   * Closes the listener when `signal` aborts (at once if it already has). Called at the end of
+   * the subclass constructor, once {@linkcode QueuedListener.stop} can run.
+   *
+   * @param signal The caller's abort signal.
+   * @returns `false` when the listener is closed already.
+   */
+  protected watch(signal: AbortSignal | undefined): boolean {
+    this.#signal = signal;
+    if (signal?.aborted) {
+      this.close();
+      return false;
+    }
+    signal?.addEventListener("abort", this.#onAbort, { once: true });
+    return true;
+  }
+
+  /** Stops the runtime's server from accepting; runs once, from `close()`. */
+  protected abstract stop(): void;
+
+  #onAbort = (): void => {
+    this.close();
+  };
 }

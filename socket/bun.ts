@@ -19,7 +19,7 @@
  */
 
 import { RtmpError } from "../errors.ts";
-import { AcceptQueue, TLS_HANDSHAKE_TIMEOUT_MS } from "./accept_queue.ts";
+import { QueuedListener, TLS_HANDSHAKE_TIMEOUT_MS } from "./accept_queue.ts";
 import {
   abortedError,
   checkEndpoint,
@@ -28,6 +28,7 @@ import {
   timeoutError,
   toRtmpError,
 } from "./errors.ts";
+import { ReadQueue } from "./read_queue.ts";
 import type {
   Conn,
   ConnectOptions,
@@ -37,10 +38,6 @@ import type {
   SocketAdapter,
 } from "./types.ts";
 
-/** Received bytes queued for a reader that does not keep up; above this the socket pauses. */
-const READ_HIGH_WATER = 1 << 20;
-/** Queue level at which a paused socket resumes. */
-const READ_LOW_WATER = 256 << 10;
 /** How long `close()` lets a TLS socket finish its graceful shutdown before cutting it. */
 const TLS_CLOSE_LINGER_MS = 5_000;
 
@@ -136,13 +133,11 @@ class BunConn implements Conn {
   #resolveClosed: () => void;
   #onReady: ReadyCallback | null;
   #abandoned = false;
-  #chunks: Uint8Array[] = [];
-  #queued = 0;
-  #paused = false;
+  /** Its source is set when the socket opens. */
+  #rx = new ReadQueue(null);
   #eof = false;
   #error: RtmpError | null = null;
   #socketClosed = false;
-  #reader: PromiseWithResolvers<Uint8Array | null> | null = null;
   #closedLocally = false;
   #writeEnded: Promise<void> | null = null;
   #jobs: WriteJob[] = [];
@@ -159,22 +154,7 @@ class BunConn implements Conn {
   }
 
   read(): Promise<Uint8Array | null> {
-    const chunk = this.#chunks.shift();
-    if (chunk !== undefined) {
-      this.#queued -= chunk.byteLength;
-      if (this.#paused && this.#queued <= READ_LOW_WATER) this.#resume();
-      return Promise.resolve(chunk);
-    }
-    if (this.#error !== null) return Promise.reject(this.#error);
-    if (this.#eof || this.#closedLocally || this.#socketClosed) return Promise.resolve(null);
-    if (this.#reader !== null) {
-      return Promise.reject(
-        new RtmpError("INVALID_ARGUMENT", "read: expected one pending read() at most, got two"),
-      );
-    }
-    if (this.#paused) this.#resume();
-    this.#reader = Promise.withResolvers<Uint8Array | null>();
-    return this.#reader.promise;
+    return this.#rx.read(this.#error, this.#eof || this.#closedLocally || this.#socketClosed);
   }
 
   write(bytes: Uint8Array): Promise<void> {
@@ -207,7 +187,7 @@ class BunConn implements Conn {
     if (this.#closedLocally) return;
     this.#closedLocally = true;
     this.#failWrites(closedError("write"));
-    this.#settleReader();
+    this.#rx.settle(this.#error);
     const socket = this.#socket;
     if (socket === null || this.#socketClosed) {
       if (socket === null) this.#abandoned = true;
@@ -217,7 +197,7 @@ class BunConn implements Conn {
     // end() flushes what the kernel has not taken yet, sends FIN and releases the socket; Bun's
     // terminate() would send RST and could drop a final status message (design §5). A paused TLS
     // socket never finishes end() (it waits to read the peer's close_notify), so resume first.
-    if (this.#paused) this.#resume();
+    this.#rx.resume();
     socket.end();
     if (this.tls) {
       // A TLS end() waits for the peer's close_notify or FIN, reading and dropping data until
@@ -248,24 +228,11 @@ class BunConn implements Conn {
     this.#socket?.shutdown();
   }
 
-  #resume(): void {
-    this.#paused = false;
-    this.#socket?.resume();
-  }
-
   #failWrites(error: RtmpError): void {
     for (const job of this.#jobs.splice(0)) job.done.reject(error);
     const drained = this.#drained;
     this.#drained = null;
     drained?.resolve();
-  }
-
-  #settleReader(): void {
-    const reader = this.#reader;
-    if (reader === null) return;
-    this.#reader = null;
-    if (this.#error !== null) reader.reject(this.#error);
-    else reader.resolve(null);
   }
 
   #ready(error: RtmpError | null): void {
@@ -298,6 +265,7 @@ class BunConn implements Conn {
       const conn = socket.data;
       if (conn === undefined) return;
       conn.#socket = socket;
+      conn.#rx.source = socket;
       if (conn.#abandoned) {
         // Cancelled before it opened: nothing was written, so no graceful close is owed.
         socket.terminate();
@@ -322,18 +290,7 @@ class BunConn implements Conn {
     data(socket: BunSocket, chunk: Uint8Array): void {
       const conn = socket.data;
       if (conn === undefined || conn.#closedLocally) return;
-      const reader = conn.#reader;
-      if (reader !== null) {
-        conn.#reader = null;
-        reader.resolve(chunk);
-        return;
-      }
-      conn.#chunks.push(chunk);
-      conn.#queued += chunk.byteLength;
-      if (!conn.#paused && conn.#queued > READ_HIGH_WATER) {
-        conn.#paused = true;
-        socket.pause();
-      }
+      conn.#rx.push(chunk);
     },
     drain(socket: BunSocket): void {
       const conn = socket.data;
@@ -359,7 +316,7 @@ class BunConn implements Conn {
       const conn = socket.data;
       if (conn === undefined) return;
       conn.#eof = true;
-      conn.#settleReader();
+      conn.#rx.settle(conn.#error);
     },
     error(socket: BunSocket, error: Error): void {
       const conn = socket.data;
@@ -367,7 +324,7 @@ class BunConn implements Conn {
       if (conn.#error === null && !conn.#closedLocally) {
         conn.#error = toRtmpError(error, "connection", conn.tls);
       }
-      conn.#settleReader();
+      conn.#rx.settle(conn.#error);
     },
     close(socket: BunSocket, error?: Error): void {
       const conn = socket.data;
@@ -381,7 +338,7 @@ class BunConn implements Conn {
         conn.#error ?? new RtmpError("CONNECTION_CLOSED", "connect: closed before it was ready"),
       );
       conn.#failWrites(conn.#error ?? closedError("write"));
-      conn.#settleReader();
+      conn.#rx.settle(conn.#error);
       conn.#resolveClosed();
     },
     connectError(_socket: BunSocket, _error: Error): void {
@@ -391,20 +348,17 @@ class BunConn implements Conn {
 }
 
 /** A listener over `Bun.listen`. */
-class BunListener implements Listener {
+class BunListener extends QueuedListener {
   readonly addr: NetAddress;
-  readonly tls: boolean;
 
   #server: BunServer | null = null;
-  #queue = new AcceptQueue();
-  #signal: AbortSignal | undefined;
 
   constructor(options: ListenOptions, hostname: string) {
     const isTls = options.tls !== undefined;
-    this.tls = isTls;
+    super(isTls);
     const onReady: ReadyCallback = (conn, error) => {
       if (error !== null) return;
-      if (!this.#queue.push(conn)) conn.close();
+      if (!this.queue.push(conn)) conn.close();
     };
     const handlers: BunHandlers = {
       ...BunConn.handlers,
@@ -430,35 +384,13 @@ class BunListener implements Listener {
       throw toRtmpError(error, `listen on ${hostname}:${options.port}`, isTls);
     }
     this.addr = { hostname: this.#server.hostname, port: this.#server.port };
-    this.#signal = options.signal;
-    if (options.signal?.aborted) this.close();
-    else options.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.watch(options.signal);
   }
 
-  accept(): Promise<Conn | null> {
-    return this.#queue.accept();
-  }
-
-  close(): void {
-    if (this.#queue.closed) return;
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#queue.close();
+  protected override stop(): void {
     // false: stop accepting but leave connections already handed out alone.
     this.#server?.stop(false);
   }
-
-  [Symbol.asyncIterator](): AsyncIterator<Conn> {
-    return this.#queue.iterate();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    this.close();
-    return Promise.resolve();
-  }
-
-  #onAbort = (): void => {
-    this.close();
-  };
 }
 
 async function bunTls(options: ConnectOptions): Promise<BunConnectTls | undefined> {

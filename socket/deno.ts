@@ -23,7 +23,7 @@
  */
 
 import { RtmpError } from "../errors.ts";
-import { AcceptQueue, TLS_HANDSHAKE_TIMEOUT_MS } from "./accept_queue.ts";
+import { QueuedListener, TLS_HANDSHAKE_TIMEOUT_MS } from "./accept_queue.ts";
 import {
   abortedError,
   checkEndpoint,
@@ -235,50 +235,25 @@ class DenoConn implements Conn {
 }
 
 /** A listener over `Deno.TcpListener` or `Deno.TlsListener`. */
-class DenoListener implements Listener {
+class DenoListener extends QueuedListener {
   readonly addr: NetAddress;
-  readonly tls: boolean;
 
   #listener: Deno.Listener;
-  #queue = new AcceptQueue();
-  #signal: AbortSignal | undefined;
   #handshaking = 0;
 
   constructor(listener: Deno.Listener, isTls: boolean, signal: AbortSignal | undefined) {
+    super(isTls);
     this.#listener = listener;
-    this.tls = isTls;
     this.addr = address(listener.addr);
-    this.#signal = signal;
-    if (signal?.aborted) {
-      this.close();
-      return;
-    }
-    signal?.addEventListener("abort", this.#onAbort, { once: true });
-    this.#acceptLoop();
+    if (this.watch(signal)) this.#acceptLoop();
   }
 
-  accept(): Promise<Conn | null> {
-    return this.#queue.accept();
-  }
-
-  close(): void {
-    if (this.#queue.closed) return;
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#queue.close();
+  protected override stop(): void {
     try {
       this.#listener.close();
     } catch {
       // Already closed.
     }
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<Conn> {
-    return this.#queue.iterate();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    this.close();
-    return Promise.resolve();
   }
 
   /**
@@ -287,7 +262,7 @@ class DenoListener implements Listener {
    * hold up the others (design §5, "one silent client blocks the accept loop").
    */
   async #acceptLoop(): Promise<void> {
-    const queue = this.#queue;
+    const queue = this.queue;
     let backoff = 0;
     while (!queue.closed) {
       if (!queue.hasRoom(this.#handshaking)) {
@@ -341,12 +316,8 @@ class DenoListener implements Listener {
       this.#handshaking--;
     }
     const wrapped = new DenoConn(conn, true);
-    if (!this.#queue.push(wrapped)) wrapped.close();
+    if (!this.queue.push(wrapped)) wrapped.close();
   }
-
-  #onAbort = (): void => {
-    this.close();
-  };
 }
 
 function normalizeCa(ca: string | string[] | undefined): string[] | undefined {

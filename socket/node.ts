@@ -16,8 +16,8 @@
 
 import * as net from "node:net";
 import * as tls from "node:tls";
-import { RtmpError } from "../errors.ts";
-import { ACCEPT_BACKLOG, AcceptQueue, TLS_HANDSHAKE_TIMEOUT_MS } from "./accept_queue.ts";
+import type { RtmpError } from "../errors.ts";
+import { ACCEPT_BACKLOG, QueuedListener, TLS_HANDSHAKE_TIMEOUT_MS } from "./accept_queue.ts";
 import {
   abortedError,
   checkEndpoint,
@@ -26,6 +26,7 @@ import {
   timeoutError,
   toRtmpError,
 } from "./errors.ts";
+import { ReadQueue } from "./read_queue.ts";
 import type {
   Conn,
   ConnectOptions,
@@ -35,10 +36,6 @@ import type {
   SocketAdapter,
 } from "./types.ts";
 
-/** Received bytes queued for a reader that does not keep up; above this the socket pauses. */
-const READ_HIGH_WATER = 1 << 20;
-/** Queue level at which a paused socket resumes. */
-const READ_LOW_WATER = 256 << 10;
 /**
  * Larger writes are handed to the socket in slices of this size, each after the previous one
  * drained: Node would otherwise hold the whole write (and, for TLS, its whole ciphertext) in user
@@ -78,13 +75,9 @@ class NodeConn implements Conn {
 
   #socket: net.Socket;
   #resolveClosed: () => void;
-  #chunks: Uint8Array[] = [];
-  #queued = 0;
-  #paused = false;
-  #mayPause: boolean;
+  #rx: ReadQueue;
   #eof = false;
   #error: RtmpError | null = null;
-  #reader: PromiseWithResolvers<Uint8Array | null> | null = null;
   #closedLocally = false;
   #writeEnded: Promise<void> | null = null;
   /** Write callbacks fire in write order, so one FIFO of deferreds serves every write. */
@@ -97,7 +90,7 @@ class NodeConn implements Conn {
   constructor(socket: net.Socket, isTls: boolean) {
     this.#socket = socket;
     this.tls = isTls;
-    this.#mayPause = !(isTls && PAUSE_BREAKS_TLS_EOF);
+    this.#rx = new ReadQueue(socket, !(isTls && PAUSE_BREAKS_TLS_EOF));
     this.localAddr = address(socket.localAddress, socket.localPort);
     this.remoteAddr = address(socket.remoteAddress, socket.remotePort);
     const closed = Promise.withResolvers<void>();
@@ -112,22 +105,7 @@ class NodeConn implements Conn {
   }
 
   read(): Promise<Uint8Array | null> {
-    const chunk = this.#chunks.shift();
-    if (chunk !== undefined) {
-      this.#queued -= chunk.byteLength;
-      if (this.#paused && this.#queued <= READ_LOW_WATER) this.#resume();
-      return Promise.resolve(chunk);
-    }
-    if (this.#error !== null) return Promise.reject(this.#error);
-    if (this.#eof || this.#closedLocally) return Promise.resolve(null);
-    if (this.#reader !== null) {
-      return Promise.reject(
-        new RtmpError("INVALID_ARGUMENT", "read: expected one pending read() at most, got two"),
-      );
-    }
-    if (this.#paused) this.#resume();
-    this.#reader = Promise.withResolvers<Uint8Array | null>();
-    return this.#reader.promise;
+    return this.#rx.read(this.#error, this.#eof || this.#closedLocally);
   }
 
   write(bytes: Uint8Array): Promise<void> {
@@ -162,7 +140,7 @@ class NodeConn implements Conn {
     this.#closedLocally = true;
     this.#socket.destroy();
     this.#failWrites(closedError("write"));
-    this.#settleReader();
+    this.#rx.settle(this.#error);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -225,11 +203,6 @@ class NodeConn implements Conn {
     }
   }
 
-  #resume(): void {
-    this.#paused = false;
-    this.#socket.resume();
-  }
-
   #failWrites(error: RtmpError): void {
     // Jobs still queued have not handed their last slice to Node, so no callback will settle them.
     for (const job of this.#jobs.splice(0)) job.done.reject(error);
@@ -237,14 +210,6 @@ class NodeConn implements Conn {
     const drain = this.#drain;
     this.#drain = null;
     drain?.resolve();
-  }
-
-  #settleReader(): void {
-    const reader = this.#reader;
-    if (reader === null) return;
-    this.#reader = null;
-    if (this.#error !== null) reader.reject(this.#error);
-    else reader.resolve(null);
   }
 
   #onFlushed = (error?: Error | null): void => {
@@ -255,30 +220,19 @@ class NodeConn implements Conn {
   };
 
   #onData = (chunk: Uint8Array): void => {
-    const reader = this.#reader;
-    if (reader !== null) {
-      this.#reader = null;
-      reader.resolve(chunk);
-      return;
-    }
-    this.#chunks.push(chunk);
-    this.#queued += chunk.byteLength;
-    if (!this.#paused && this.#queued > READ_HIGH_WATER && this.#mayPause) {
-      this.#paused = true;
-      this.#socket.pause();
-    }
+    this.#rx.push(chunk);
   };
 
   #onEnd = (): void => {
     this.#eof = true;
-    this.#settleReader();
+    this.#rx.settle(this.#error);
   };
 
   #onError = (error: Error): void => {
     if (this.#error === null && !this.#closedLocally) {
       this.#error = toRtmpError(error, "connection", this.tls);
     }
-    this.#settleReader();
+    this.#rx.settle(this.#error);
   };
 
   #onDrain = (): void => {
@@ -293,23 +247,20 @@ class NodeConn implements Conn {
       this.#eof = true;
     }
     this.#failWrites(this.#error ?? closedError("write"));
-    this.#settleReader();
+    this.#rx.settle(this.#error);
     this.#resolveClosed();
   };
 }
 
 /** A listener over `net.Server` or `tls.Server`. */
-class NodeListener implements Listener {
+class NodeListener extends QueuedListener {
   readonly addr: NetAddress;
-  readonly tls: boolean;
 
   #server: net.Server;
-  #queue = new AcceptQueue();
-  #signal: AbortSignal | undefined;
 
   constructor(server: net.Server, isTls: boolean, signal: AbortSignal | undefined) {
+    super(isTls);
     this.#server = server;
-    this.tls = isTls;
     const bound = server.address();
     this.addr = typeof bound === "object" && bound !== null
       ? { hostname: bound.address, port: bound.port }
@@ -319,41 +270,17 @@ class NodeListener implements Listener {
     if (isTls) server.on("tlsClientError", ignore);
     // After binding, Node reports only per-accept failures (e.g. EMFILE) and keeps listening.
     server.on("error", ignore);
-    this.#signal = signal;
-    if (signal !== undefined) {
-      if (signal.aborted) this.close();
-      else signal.addEventListener("abort", this.#onAbort, { once: true });
-    }
+    this.watch(signal);
   }
 
-  accept(): Promise<Conn | null> {
-    return this.#queue.accept();
-  }
-
-  close(): void {
-    if (this.#queue.closed) return;
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#queue.close();
+  protected override stop(): void {
     this.#server.close();
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<Conn> {
-    return this.#queue.iterate();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    this.close();
-    return Promise.resolve();
   }
 
   #onConnection = (socket: net.Socket): void => {
     socket.setNoDelay(true);
     const conn = new NodeConn(socket, this.tls);
-    if (!this.#queue.push(conn)) conn.close();
-  };
-
-  #onAbort = (): void => {
-    this.close();
+    if (!this.queue.push(conn)) conn.close();
   };
 }
 

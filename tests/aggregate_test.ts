@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { buildAggregate, splitAggregate } from "../protocol/aggregate.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
-import { RtmpError, type RtmpErrorCode } from "../errors.ts";
+import { throwsCode, u32 } from "./support/util.ts";
 
 /** One sub-message in the FLV-tag layout of RTMP 1.0 §7.1.6, written by hand. */
 function sub(
@@ -29,22 +29,12 @@ function sub(
     ...u32(opts.back ?? 11 + size),
   ];
 }
-const u32 = (n: number): number[] => [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
 const agg = (timestamp: number, parts: number[][], streamId = 1): RtmpMessage => ({
   type: 22,
   streamId,
   timestamp,
   payload: Uint8Array.from(parts.flat()),
 });
-
-function throwsCode(fn: () => unknown, code: RtmpErrorCode, pattern?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof RtmpError, `expected RtmpError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 describe("splitAggregate", () => {
   it("splits three sub-messages and renormalises their timestamps to the aggregate's", () => {

@@ -14,33 +14,10 @@ import {
   isEcmaArray,
 } from "../protocol/amf.ts";
 import { ByteReader } from "../protocol/bytes.ts";
-import { RtmpError, type RtmpErrorCode } from "../errors.ts";
+import { bytes, f64, throwsCode, u16, u32, utf8 } from "./support/util.ts";
+import { END, key, num, str } from "./support/amf_layout.ts";
 
 // Hand-written AMF0 layout (AMF0 §2), independent of the encoder under test.
-const te = new TextEncoder();
-const utf8 = (s: string): number[] => [...te.encode(s)];
-const u16 = (n: number): number[] => [(n >>> 8) & 0xff, n & 0xff];
-const u32 = (n: number): number[] => [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
-const f64 = (n: number): number[] => {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setFloat64(0, n);
-  return [...b];
-};
-const num = (n: number): number[] => [0x00, ...f64(n)];
-const str = (s: string): number[] => [0x02, ...u16(utf8(s).length), ...utf8(s)];
-const key = (k: string): number[] => [...u16(utf8(k).length), ...utf8(k)];
-const END = [0x00, 0x00, 0x09];
-const bytes = (...parts: (number | number[])[]): Uint8Array => Uint8Array.from(parts.flat());
-
-function throwsCode(fn: () => unknown, code: RtmpErrorCode, pattern?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof RtmpError, `expected RtmpError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  });
-}
-
 function nested(levels: number): AmfValue {
   let v: AmfValue = 1;
   for (let i = 0; i < levels; i++) v = [v];

@@ -13,29 +13,10 @@ import {
   ecmaArray,
 } from "../protocol/amf.ts";
 import { ByteReader } from "../protocol/bytes.ts";
-import { RtmpError, type RtmpErrorCode } from "../errors.ts";
+import { bytes, f64, throwsCode } from "./support/util.ts";
+import { vr } from "./support/amf_layout.ts";
 
 // Hand-written AMF3 layout (AMF3 §1.3, §3), independent of the encoder under test.
-const te = new TextEncoder();
-const utf8 = (s: string): number[] => [...te.encode(s)];
-const f64 = (n: number): number[] => {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setFloat64(0, n);
-  return [...b];
-};
-/** An inline UTF-8-vr of a short ASCII string (length < 64, so the U29 is one byte). */
-const vr = (s: string): number[] => [(utf8(s).length << 1) | 1, ...utf8(s)];
-const bytes = (...parts: (number | number[])[]): Uint8Array => Uint8Array.from(parts.flat());
-
-function throwsCode(fn: () => unknown, code: RtmpErrorCode, pattern?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof RtmpError, `expected RtmpError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  });
-}
-
 describe("AMF3 U29 and integers (AMF3 §1.3.1, §3.6)", () => {
   const cases: [number, number[]][] = [
     [0, [0x00]],

@@ -27,24 +27,13 @@ import {
 import { buildAggregate, splitAggregate } from "../protocol/aggregate.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
 import { RtmpError } from "../errors.ts";
+import { prng } from "./support/util.ts";
 
 // Reproduce a failure with AMF_FUZZ_SEED=<seed printed below>.
 const SEED = process.env.AMF_FUZZ_SEED !== undefined
   ? Number(process.env.AMF_FUZZ_SEED) >>> 0
   : (Math.random() * 2 ** 32) >>> 0;
 console.log(`amf_fuzz_test seed: ${SEED} (set AMF_FUZZ_SEED=${SEED} to reproduce)`);
-
-/** mulberry32: small, fast, good enough for test-case generation. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   rnd: () => number;

@@ -1,8 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ChunkDecoder } from "../protocol/chunk_decoder.ts";
-import { RtmpError, type RtmpErrorCode } from "../errors.ts";
+import { RtmpError } from "../errors.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
+import { throwsCode, u24, u32 } from "./support/util.ts";
 
 type Part = number | number[] | Uint8Array;
 
@@ -16,8 +17,6 @@ function b(...parts: Part[]): Uint8Array {
   return new Uint8Array(out);
 }
 
-const u24 = (v: number): number[] => [(v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
-const u32 = (v: number): number[] => [v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
 const le32 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
 const fill = (n: number, seed = 1): Uint8Array =>
   new Uint8Array(n).map((_, i) => (i * seed + 7) & 0xff);
@@ -43,15 +42,6 @@ function decodeBoth(bytes: Uint8Array, make = () => new ChunkDecoder()): RtmpMes
   for (let i = 0; i < bytes.length; i++) single.push(...d.push(bytes.subarray(i, i + 1)));
   assert.deepEqual(single, whole, "byte-at-a-time decoding differs from one push");
   return whole;
-}
-
-function throwsCode(fn: () => unknown, code: RtmpErrorCode, includes?: string): void {
-  assert.throws(fn, (e) => {
-    assert.ok(e instanceof RtmpError, `expected RtmpError, got ${e}`);
-    assert.equal(e.code, code, e.message);
-    if (includes) assert.ok(e.message.includes(includes), e.message);
-    return true;
-  });
 }
 
 function summary(m: RtmpMessage): [number, number, number, number] {

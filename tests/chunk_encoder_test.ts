@@ -2,11 +2,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ChunkEncoder } from "../protocol/chunk_encoder.ts";
 import { ChunkDecoder } from "../protocol/chunk_decoder.ts";
-import { RtmpError } from "../errors.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
+import { throwsCode, u24, u32 } from "./support/util.ts";
 
-const u24 = (v: number): number[] => [(v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
-const u32 = (v: number): number[] => [v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
 const fill = (n: number, seed = 1): Uint8Array =>
   new Uint8Array(n).map((_, i) => (i * seed + 3) & 0xff);
 
@@ -28,7 +26,7 @@ function roundTrip(
 }
 
 function invalidArgument(fn: () => unknown): void {
-  assert.throws(fn, (e) => e instanceof RtmpError && e.code === "INVALID_ARGUMENT");
+  throwsCode(fn, "INVALID_ARGUMENT");
 }
 
 describe("ChunkEncoder regressions (design §5)", () => {

@@ -5,24 +5,13 @@ import { ChunkEncoder } from "../protocol/chunk_encoder.ts";
 import { ChunkDecoder } from "../protocol/chunk_decoder.ts";
 import { RtmpError } from "../errors.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
+import { concat, prng } from "./support/util.ts";
 
 // A fresh seed each run widens coverage over time; a failure prints it, and
 // RTMP_PROPERTY_SEED=<n> replays it.
 const BASE_SEED = process.env.RTMP_PROPERTY_SEED !== undefined
   ? Number(process.env.RTMP_PROPERTY_SEED) >>> 0
   : (Date.now() ^ (Math.random() * 0x100000000)) >>> 0;
-
-/** mulberry32: small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rand {
   next: () => number;
@@ -59,18 +48,6 @@ function withSeed(label: string, seed: number, fn: (r: Rand) => void): void {
       { cause: e },
     );
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** Random split sizes: all 1-byte, small, or large pieces. */

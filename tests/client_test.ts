@@ -4,29 +4,12 @@ import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { RtmpClient } from "../client.ts";
 import { RtmpServer } from "../server.ts";
-import { RtmpError } from "../errors.ts";
-import type { PublishSession } from "../session/publish_session.ts";
 import { collect, readFlvTags, within } from "./support/media.ts";
 import { ERTMP_FIXTURES, fixturePath } from "./support/fixtures.ts";
 import { makeSelfSignedCert } from "./support/tls_cert.ts";
+import { nextSession, rejectionOf } from "./support/util.ts";
 
 const quiet = { log: null } as const;
-
-async function nextSession(server: RtmpServer): Promise<PublishSession> {
-  const r = await server[Symbol.asyncIterator]().next();
-  assert.equal(r.done, false);
-  return r.value;
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<RtmpError> {
-  try {
-    await promise;
-  } catch (e) {
-    assert.ok(e instanceof RtmpError, `expected RtmpError, got ${e}`);
-    return e;
-  }
-  assert.fail("expected a rejection");
-}
 
 function listenRaw(onSocket: (s: Socket) => void): Promise<{ server: Server; port: number }> {
   return new Promise((resolve) => {

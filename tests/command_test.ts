@@ -27,43 +27,19 @@ import {
 import { decodeData, encodeData, metadataOf } from "../protocol/data.ts";
 import { type AmfObject, AmfTypedObject, isEcmaArray } from "../protocol/amf.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
-import { RtmpError, type RtmpErrorCode } from "../errors.ts";
+import { bytes, hex, throwsCode, u32 } from "./support/util.ts";
+import { END, key, num, str, vr } from "./support/amf_layout.ts";
 
 // Hand-written AMF0/AMF3 layout (AMF0 §2, AMF3 §3), independent of the encoders under test.
-const te = new TextEncoder();
-const utf8 = (s: string): number[] => [...te.encode(s)];
-const u16 = (n: number): number[] => [(n >>> 8) & 0xff, n & 0xff];
-const u32 = (n: number): number[] => [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
-const f64 = (n: number): number[] => {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setFloat64(0, n);
-  return [...b];
-};
-const num = (n: number): number[] => [0x00, ...f64(n)];
-const str = (s: string): number[] => [0x02, ...u16(utf8(s).length), ...utf8(s)];
-const key = (k: string): number[] => [...u16(utf8(k).length), ...utf8(k)];
 const bool = (b: boolean): number[] => [0x01, b ? 1 : 0];
 const NULL = [0x05];
-const END = [0x00, 0x00, 0x09];
 const obj = (...props: number[][]): number[] => [0x03, ...props.flat(), ...END];
-const vr = (s: string): number[] => [(utf8(s).length << 1) | 1, ...utf8(s)];
-const bytes = (...parts: (number | number[])[]): Uint8Array => Uint8Array.from(parts.flat());
-const hex = (h: string): Uint8Array => Uint8Array.from(h.match(/../g)!.map((x) => parseInt(x, 16)));
 const message = (type: number, payload: Uint8Array, streamId = 0): RtmpMessage => ({
   type,
   streamId,
   timestamp: 0,
   payload,
 });
-
-function throwsCode(fn: () => unknown, code: RtmpErrorCode, pattern?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof RtmpError, `expected RtmpError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 function roundTrip(c: Command, wire: Uint8Array, streamId = 0): void {
   const m = encodeCommand(c, { streamId });

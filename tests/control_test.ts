@@ -12,7 +12,7 @@ import {
   windowAckSizeMessage,
 } from "../protocol/control.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
-import { RtmpError, type RtmpErrorCode } from "../errors.ts";
+import { throwsCode } from "./support/util.ts";
 
 const msg = (type: number, ...payload: number[]): RtmpMessage => ({
   type,
@@ -20,15 +20,6 @@ const msg = (type: number, ...payload: number[]): RtmpMessage => ({
   timestamp: 0,
   payload: Uint8Array.from(payload),
 });
-
-function throwsCode(fn: () => unknown, code: RtmpErrorCode, pattern?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof RtmpError, `expected RtmpError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 describe("protocol control messages (RTMP 1.0 §5.4)", () => {
   const cases: [string, RtmpMessage, ControlMessage, () => RtmpMessage][] = [

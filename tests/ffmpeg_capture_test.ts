@@ -10,12 +10,12 @@ import { parseVideoTag } from "../protocol/video_tag.ts";
 import { parseAudioTag } from "../protocol/audio_tag.ts";
 import { fixturePath } from "./support/fixtures.ts";
 import { mediaOfTags, readFlvTags } from "./support/media.ts";
+import { prng } from "./support/util.ts";
 
 const capture = new Uint8Array(readFileSync(fixturePath("ffmpeg_publish.bin")));
 
 function replay(seed: number): ServerSessionEvent[] {
-  let s = seed >>> 0;
-  const rand = (): number => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+  const rand = prng(seed);
   const session = new ServerSession();
   const events: ServerSessionEvent[] = [];
   for (let i = 0; i < capture.length;) {

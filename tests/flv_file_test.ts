@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import { RtmpError } from "../errors.ts";
 import { FlvFileReader, FlvFileWriter } from "../flv_file.ts";
 import { encodeFlvHeader, encodeFlvTag, FlvDemuxer, type FlvTag } from "../protocol/flv.ts";
+import { rejectsCode } from "./support/util.ts";
 
 const run = promisify(execFile);
 
@@ -101,15 +102,6 @@ async function readAll(path: string): Promise<{ tags: FlvTag[]; reader: FlvFileR
   for await (const t of reader) tags.push(t);
   await reader.close();
   return { tags, reader };
-}
-
-function rejectsCode(p: Promise<unknown>, code: string, pattern?: RegExp): Promise<void> {
-  return assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof RtmpError, `expected RtmpError, got ${String(e)}`);
-    assert.equal(e.code, code);
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  });
 }
 
 /** A hand-built onMetaData without duration or filesize. */

@@ -26,32 +26,12 @@ import {
   parseVideoTag,
   VideoPacketType,
 } from "../protocol/video_tag.ts";
+import { concat, prng } from "./support/util.ts";
 
 const NAMES = ERTMP_FIXTURES;
 
 function fixtureDir(): string {
   return dirname(fixturePath(NAMES[0]));
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function cat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 function load(name: string): Uint8Array {
@@ -150,7 +130,7 @@ for (const name of NAMES) {
       const file = load(name);
       const d = new FlvDemuxer();
       const tags = d.push(file);
-      const out = cat([encodeFlvHeader(d.header!), ...tags.map(encodeFlvTag)]);
+      const out = concat([encodeFlvHeader(d.header!), ...tags.map(encodeFlvTag)]);
       assert.equal(out.length, file.length);
       assert.deepEqual(out, file);
     });

@@ -18,24 +18,7 @@ import {
   type FlvTag,
 } from "../protocol/flv.ts";
 import { buildVideoTag, parseVideoTag } from "../protocol/video_tag.ts";
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function hex(s: string): Uint8Array {
-  const c = s.replace(/\s+/g, "");
-  const out = new Uint8Array(c.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(c.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
+import { hex, prng, toHex } from "./support/util.ts";
 
 const FOURCCS = ["avc1", "hvc1", "vvc1", "av01", "vp09", "Opus", "mp4a", "fLaC"].map((s) =>
   Uint8Array.from(s, (c) => c.charCodeAt(0))
@@ -76,10 +59,6 @@ const AUDIO_SEEDS = [
   "97 02 0001f4 01 4f707573 fc",
   "95 f1 010203",
 ].map(hex);
-
-function toHex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
 
 function mutate(seed: Uint8Array, rnd: () => number): Uint8Array {
   let b = Array.from(seed);

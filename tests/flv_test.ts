@@ -1,6 +1,5 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { RtmpError } from "../errors.ts";
 import {
   encodeFlvHeader,
   encodeFlvPreviousTagSize,
@@ -15,48 +14,7 @@ import {
   type FlvTag,
   FlvTagType,
 } from "../protocol/flv.ts";
-
-function hex(s: string): Uint8Array {
-  const c = s.replace(/\s+/g, "");
-  const out = new Uint8Array(c.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(c.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-function asc(s: string): Uint8Array {
-  return Uint8Array.from(s, (ch) => ch.charCodeAt(0));
-}
-
-function cat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-function throwsCode(fn: () => unknown, code: string, pattern?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof RtmpError, `expected RtmpError, got ${String(e)}`);
-    assert.equal(e.code, code);
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  });
-}
-
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { asc, cat, hex, prng, throwsCode } from "./support/util.ts";
 
 /** AMF0 string as used for script names and property keys (without the 0x02 marker). */
 function key(name: string): Uint8Array {

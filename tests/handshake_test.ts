@@ -8,22 +8,7 @@ import { hmacSha256, Sha256, sha256 } from "../protocol/sha256.ts";
 import { ChunkDecoder } from "../protocol/chunk_decoder.ts";
 import { RtmpError } from "../errors.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
-
-/** mulberry32: small seeded PRNG so failures can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString("hex");
-}
+import { concat, prng, toHex } from "./support/util.ts";
 
 function nodeHmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
   const h = createHmac("sha256", key);
@@ -63,16 +48,6 @@ function feed(
   return { send, done, remainder };
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 const KEY_TAIL = Buffer.from(
   "f0eec24a8068bee82e00d0d1029e7e576eec5d2d29806fab93b8e636cfeb31ae",
   "hex",
@@ -97,7 +72,7 @@ function digestAt(packet: Uint8Array, offset: number, key: Uint8Array): Uint8Arr
 function schemeOf(packet: Uint8Array, key: Uint8Array): number {
   for (const [scheme, base] of [[0, 8], [1, 772]]) {
     const off = offsetFor(packet, base);
-    if (hex(digestAt(packet, off, key)) === hex(packet.subarray(off, off + 32))) return scheme;
+    if (toHex(digestAt(packet, off, key)) === toHex(packet.subarray(off, off + 32))) return scheme;
   }
   return -1;
 }
@@ -109,16 +84,16 @@ describe("sha256 / hmacSha256", () => {
       const len = n < 200 ? n : Math.floor(rnd() * 5000);
       const data = new Uint8Array(len).map(() => Math.floor(rnd() * 256));
       const expected = createHash("sha256").update(data).digest("hex");
-      assert.equal(hex(sha256(data)), expected, `sha256 length ${len}`);
+      assert.equal(toHex(sha256(data)), expected, `sha256 length ${len}`);
       const cut = Math.floor(rnd() * (len + 1));
-      assert.equal(hex(sha256(data.subarray(0, cut), data.subarray(cut))), expected);
+      assert.equal(toHex(sha256(data.subarray(0, cut), data.subarray(cut))), expected);
       const h = new Sha256();
       for (const p of randomPieces(data, rnd, 70)) h.update(p);
-      assert.equal(hex(h.digest()), expected);
+      assert.equal(toHex(h.digest()), expected);
       const key = new Uint8Array(Math.floor(rnd() * 150)).map(() => Math.floor(rnd() * 256));
       assert.equal(
-        hex(hmacSha256(key, data.subarray(0, cut), data.subarray(cut))),
-        hex(nodeHmac(key, data)),
+        toHex(hmacSha256(key, data.subarray(0, cut), data.subarray(cut))),
+        toHex(nodeHmac(key, data)),
         `hmac key ${key.length} data ${len}`,
       );
     }

@@ -10,6 +10,7 @@ import { ClientHandshake } from "../protocol/handshake.ts";
 import { MessageType, type RtmpMessage } from "../protocol/message.ts";
 import { ClientSession, type ClientSessionEvent } from "../session/client_session.ts";
 import { ServerSession, type ServerSessionEvent } from "../session/server_session.ts";
+import { concat } from "./support/util.ts";
 
 /** A hand-driven client: handshake done, then raw messages in and decoded messages out. */
 class RawClient {
@@ -39,16 +40,6 @@ class RawClient {
       .filter((m) => m.type === MessageType.CommandAmf0 || m.type === MessageType.CommandAmf3)
       .map((m) => decodeCommand(m));
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }
 
 const connect = (tx = 1): Command => ({

@@ -6,7 +6,6 @@ import { connect as tcpConnect } from "node:net";
 import { RtmpServer } from "../server.ts";
 import { RtmpClient } from "../client.ts";
 import { RtmpError } from "../errors.ts";
-import type { PublishSession } from "../session/publish_session.ts";
 import { ffmpegPublish, hasCommand, makeTestFlv } from "./support/peers.ts";
 import {
   collect,
@@ -17,27 +16,10 @@ import {
   within,
 } from "./support/media.ts";
 import { makeSelfSignedCert } from "./support/tls_cert.ts";
+import { nextSession, rejectionOf } from "./support/util.ts";
 
 const noFfmpeg = hasCommand("ffmpeg") ? false : "ffmpeg is not installed";
 const quiet = { log: null } as const;
-
-/** Waits for the next session the server yields. */
-async function nextSession(server: RtmpServer): Promise<PublishSession> {
-  const it = server[Symbol.asyncIterator]();
-  const r = await it.next();
-  assert.equal(r.done, false, "server yielded no session");
-  return r.value;
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<RtmpError> {
-  try {
-    await promise;
-  } catch (e) {
-    assert.ok(e instanceof RtmpError, `expected RtmpError, got ${e}`);
-    return e;
-  }
-  assert.fail("expected a rejection");
-}
 
 describe("RtmpServer with real ffmpeg publishers", { skip: noFfmpeg }, () => {
   let source = "";

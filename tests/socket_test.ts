@@ -9,11 +9,11 @@ import assert from "node:assert/strict";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { rm } from "node:fs/promises";
-import { isRtmpError, type RtmpErrorCode } from "../errors.ts";
 import { nodeAdapter } from "../socket/node.ts";
 import { connect, defaultAdapter, detectRuntime, listen } from "../socket/mod.ts";
 import type { Conn, Listener, SocketAdapter } from "../socket/types.ts";
 import { makeSelfSignedCert } from "./support/tls_cert.ts";
+import { concat, rejectsCode } from "./support/util.ts";
 
 const HOST = "127.0.0.1";
 const runtime = detectRuntime();
@@ -74,18 +74,6 @@ function pattern(start: number, length: number): Uint8Array {
   return out;
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const c of chunks) length += c.byteLength;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
-}
-
 /** Reads until EOF, copying each chunk (views may be reused by the next read). */
 async function readAll(conn: Conn): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
@@ -106,18 +94,6 @@ async function readExactly(conn: Conn, n: number): Promise<Uint8Array> {
   const all = concat(chunks);
   assert.equal(all.byteLength, n, "read more than was sent");
   return all;
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: RtmpErrorCode): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(
-      isRtmpError(error, code),
-      `expected RtmpError ${code}, got ${
-        isRtmpError(error) ? `RtmpError ${error.code}: ${error.message}` : String(error)
-      }`,
-    );
-    return true;
-  });
 }
 
 /** A port nothing listens on: bound by the OS, then released. */
@@ -265,7 +241,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
         const writing = client.write(upstream);
         const closing = client.closeWrite();
         assert.equal(client.closeWrite(), closing, "closeWrite() is idempotent");
-        await rejectsWith(client.write(bytes("late")), "CONNECTION_CLOSED");
+        await rejectsCode(client.write(bytes("late")), "CONNECTION_CLOSED");
         assert.deepEqual(await readAll(server), upstream);
         await writing;
         await closing;
@@ -325,7 +301,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
         assert.equal(await pending, null);
         await client.closed;
         assert.equal(await client.read(), null);
-        await rejectsWith(client.write(bytes("x")), "CONNECTION_CLOSED");
+        await rejectsCode(client.write(bytes("x")), "CONNECTION_CLOSED");
         await client.closeWrite();
         // The peer sees the end of the stream.
         assert.equal((await readAll(server)).byteLength, 0);
@@ -343,7 +319,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
         const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
         const server = await served;
         const first = client.read();
-        await rejectsWith(client.read(), "INVALID_ARGUMENT");
+        await rejectsCode(client.read(), "INVALID_ARGUMENT");
         await server.write(bytes("one"));
         assert.equal(text((await first) ?? new Uint8Array()), "one");
         client.close();
@@ -363,8 +339,8 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
         const port = (server.address() as net.AddressInfo).port;
         const client = await adapter.connect({ hostname: HOST, port });
         await client.write(bytes("hello"));
-        await rejectsWith(client.read(), "CONNECTION_RESET");
-        await rejectsWith(client.write(bytes("again")), "CONNECTION_RESET");
+        await rejectsCode(client.read(), "CONNECTION_RESET");
+        await rejectsCode(client.write(bytes("again")), "CONNECTION_RESET");
         await client.closed;
         client.close();
       } finally {
@@ -382,7 +358,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
       try {
         const port = (server.address() as net.AddressInfo).port;
         const client = await adapter.connect({ hostname: HOST, port });
-        await rejectsWith(client.write(new Uint8Array(64 * 1024 * 1024)), "CONNECTION_RESET");
+        await rejectsCode(client.write(new Uint8Array(64 * 1024 * 1024)), "CONNECTION_RESET");
         client.close();
         await client.closed;
       } finally {
@@ -399,7 +375,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
         await new Promise<void>((resolve) => socket.once("connect", resolve));
         const conn = await served;
         socket.resetAndDestroy();
-        await rejectsWith(readAll(conn), "CONNECTION_RESET");
+        await rejectsCode(readAll(conn), "CONNECTION_RESET");
         conn.close();
         await conn.closed;
       } finally {
@@ -409,13 +385,13 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
 
     it("connecting to a closed port rejects with CONNECTION_REFUSED", async () => {
       const port = await closedPort();
-      await rejectsWith(adapter.connect({ hostname: HOST, port }), "CONNECTION_REFUSED");
+      await rejectsCode(adapter.connect({ hostname: HOST, port }), "CONNECTION_REFUSED");
     });
 
     it("the connect timeout covers the TLS handshake (TIMEOUT)", async () => {
       const silent = await silentServer();
       try {
-        await rejectsWith(
+        await rejectsCode(
           adapter.connect({ hostname: HOST, port: silent.port, tls: true, timeout: 300 }),
           "TIMEOUT",
         );
@@ -428,7 +404,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
     it("an AbortSignal cancels connect, whether aborted before or during it (ABORTED)", async () => {
       const silent = await silentServer();
       try {
-        await rejectsWith(
+        await rejectsCode(
           adapter.connect({ hostname: HOST, port: silent.port, signal: AbortSignal.abort() }),
           "ABORTED",
         );
@@ -440,7 +416,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           signal: controller.signal,
         });
         setTimeout(() => controller.abort(), 100);
-        await rejectsWith(connecting, "ABORTED");
+        await rejectsCode(connecting, "ABORTED");
 
         // Aborted right after the call, before any I/O completed.
         const immediate = new AbortController();
@@ -450,20 +426,20 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           signal: immediate.signal,
         });
         immediate.abort();
-        await rejectsWith(racing, "ABORTED");
+        await rejectsCode(racing, "ABORTED");
       } finally {
         silent.close();
       }
     });
 
     it("rejects invalid arguments with INVALID_ARGUMENT", async () => {
-      await rejectsWith(adapter.connect({ hostname: HOST, port: 70000 }), "INVALID_ARGUMENT");
-      await rejectsWith(adapter.connect({ hostname: "", port: 1935 }), "INVALID_ARGUMENT");
-      await rejectsWith(
+      await rejectsCode(adapter.connect({ hostname: HOST, port: 70000 }), "INVALID_ARGUMENT");
+      await rejectsCode(adapter.connect({ hostname: "", port: 1935 }), "INVALID_ARGUMENT");
+      await rejectsCode(
         adapter.connect({ hostname: HOST, port: 1935, timeout: -1 }),
         "INVALID_ARGUMENT",
       );
-      await rejectsWith(adapter.listen({ hostname: HOST, port: -1 }), "INVALID_ARGUMENT");
+      await rejectsCode(adapter.listen({ hostname: HOST, port: -1 }), "INVALID_ARGUMENT");
     });
 
     it("an AbortSignal closes a listener: accept() resolves null", async () => {
@@ -510,7 +486,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
     it("binding a port in use rejects with ADDRESS_IN_USE", async () => {
       const listener = await adapter.listen({ hostname: HOST, port: 0 });
       try {
-        await rejectsWith(
+        await rejectsCode(
           adapter.listen({ hostname: HOST, port: listener.addr.port }),
           "ADDRESS_IN_USE",
         );
@@ -570,11 +546,11 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           conn.close();
           assert.ok(names.includes("localhost"), `SNI seen by the server: ${names.join(", ")}`);
 
-          await rejectsWith(
+          await rejectsCode(
             adapter.connect({ hostname: HOST, port, tls: { serverName: "localhost" } }),
             "TLS",
           );
-          await rejectsWith(
+          await rejectsCode(
             adapter.connect({ hostname: HOST, port, tls: { ca: cert, serverName: "example.com" } }),
             "TLS",
           );

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { parseRtmpUrl, splitStreamName } from "../protocol/url.ts";
-import { RtmpError } from "../errors.ts";
+import { throwsCode } from "./support/util.ts";
 
 describe("parseRtmpUrl", () => {
   it("parses a plain rtmp URL with the default port", () => {
@@ -72,12 +72,7 @@ describe("parseRtmpUrl", () => {
     ] as const
   ) {
     it(`rejects ${JSON.stringify(bad)} with INVALID_URL`, () => {
-      assert.throws(() => parseRtmpUrl(bad), (e: unknown) => {
-        assert.ok(e instanceof RtmpError);
-        assert.equal(e.code, "INVALID_URL");
-        assert.match(e.message, new RegExp(fragment));
-        return true;
-      });
+      throwsCode(() => parseRtmpUrl(bad), "INVALID_URL", new RegExp(fragment));
     });
   }
 });

@@ -1,6 +1,5 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { RtmpError } from "../errors.ts";
 import {
   AvcPacketType,
   AvMultitrackType,
@@ -17,43 +16,12 @@ import {
   VideoPacketType,
   type VideoTag,
 } from "../protocol/video_tag.ts";
-
-/** Hex string (spaces allowed) → bytes. */
-function hex(s: string): Uint8Array {
-  const c = s.replace(/\s+/g, "");
-  const out = new Uint8Array(c.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(c.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-/** ASCII → bytes. */
-function asc(s: string): Uint8Array {
-  return Uint8Array.from(s, (ch) => ch.charCodeAt(0));
-}
-
-function cat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+import { asc, cat, hex, throwsCode } from "./support/util.ts";
 
 function roundTrip(body: Uint8Array): VideoTag {
   const tag = parseVideoTag(body);
   assert.deepEqual(buildVideoTag(tag), body, "build(parse(x)) must equal x");
   return tag;
-}
-
-function throwsCode(fn: () => unknown, code: string, pattern?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof RtmpError, `expected RtmpError, got ${String(e)}`);
-    assert.equal(e.code, code);
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  });
 }
 
 describe("legacy video tags (FLV 10.1 E.4.3)", () => {

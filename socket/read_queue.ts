@@ -1,0 +1,128 @@
+/**
+ * The receive side of the push-based adapters (`node:net` and Bun), whose runtimes hand over
+ * chunks as they arrive: a chunk goes straight to a waiting `read()`, or waits in a FIFO. Above
+ * 1 MiB of waiting bytes the socket is paused, so a slow reader holds the peer back through TCP
+ * flow control; it resumes once the FIFO is down to 256 KiB or a reader waits.
+ *
+ * @module
+ */
+
+import { RtmpError } from "../errors.ts";
+
+/** Received bytes queued for a reader that does not keep up; above this the socket pauses. */
+const READ_HIGH_WATER = 1 << 20;
+/** Queue level at which a paused socket resumes. */
+const READ_LOW_WATER = 256 << 10;
+
+/**
+ * What a {@linkcode ReadQueue} pauses and resumes: the socket that feeds it.
+ *
+ * @example
+ * ```ts
+ * import type { Pausable } from "./read_queue.ts";
+ * const source: Pausable = { pause() {}, resume() {} };
+ * source.pause();
+ * ```
+ */
+export interface Pausable {
+  /** Stops the runtime from delivering more data. */
+  pause(): unknown;
+  /** Lets it deliver again. */
+  resume(): unknown;
+}
+
+/**
+ * Chunks received but not yet read, plus the one pending reader.
+ *
+ * @example
+ * ```ts
+ * import { ReadQueue } from "./read_queue.ts";
+ * const q = new ReadQueue(null);
+ * q.push(new Uint8Array([1, 2]));
+ * console.log(await q.read(null, false)); // Uint8Array [1, 2]
+ * ```
+ */
+export class ReadQueue {
+  /** The socket to pause; `null` until it exists (Bun creates the connection first). */
+  source: Pausable | null;
+  #mayPause: boolean;
+  #chunks: Uint8Array[] = [];
+  #queued = 0;
+  #paused = false;
+  #reader: PromiseWithResolvers<Uint8Array | null> | null = null;
+
+  /**
+   * Creates an empty queue.
+   * @param source The socket to pause when too much waits.
+   * @param mayPause `false` where pausing breaks the socket, leaving reads unbounded.
+   */
+  constructor(source: Pausable | null, mayPause = true) {
+    this.source = source;
+    this.#mayPause = mayPause;
+  }
+
+  /**
+   * The next chunk; otherwise `error`, or `null` when `ended`, or a promise for the next chunk.
+   *
+   * @param error The connection's failure, if any.
+   * @param ended Whether no more data will come (FIN received or closed).
+   * @returns The chunk, or `null` at the end.
+   * @throws {RtmpError} `INVALID_ARGUMENT` (as a rejection) when a read is already pending.
+   */
+  read(error: RtmpError | null, ended: boolean): Promise<Uint8Array | null> {
+    const chunk = this.#chunks.shift();
+    if (chunk !== undefined) {
+      this.#queued -= chunk.byteLength;
+      if (this.#paused && this.#queued <= READ_LOW_WATER) this.resume();
+      return Promise.resolve(chunk);
+    }
+    if (error !== null) return Promise.reject(error);
+    if (ended) return Promise.resolve(null);
+    if (this.#reader !== null) {
+      return Promise.reject(
+        new RtmpError("INVALID_ARGUMENT", "read: expected one pending read() at most, got two"),
+      );
+    }
+    this.resume();
+    this.#reader = Promise.withResolvers<Uint8Array | null>();
+    return this.#reader.promise;
+  }
+
+  /**
+   * Hands a received chunk (kept, not copied) to the pending reader or queues it.
+   * @param chunk Bytes from the runtime.
+   */
+  push(chunk: Uint8Array): void {
+    const reader = this.#reader;
+    if (reader !== null) {
+      this.#reader = null;
+      reader.resolve(chunk);
+      return;
+    }
+    this.#chunks.push(chunk);
+    this.#queued += chunk.byteLength;
+    if (!this.#paused && this.#queued > READ_HIGH_WATER && this.#mayPause) {
+      this.#paused = true;
+      this.source?.pause();
+    }
+  }
+
+  /**
+   * Ends the pending read, if any: rejects with `error`, or resolves `null`.
+   * @param error The connection's failure, or `null` for end of stream.
+   */
+  settle(error: RtmpError | null): void {
+    const reader = this.#reader;
+    if (reader === null) return;
+    this.#reader = null;
+    if (error !== null) reader.reject(error);
+    else reader.resolve(null);
+  }
+
+  /** Resumes the source if this queue paused it. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.source?.resume();
+  }
+}
