@@ -5,22 +5,15 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
 import { FlvFileReader } from "../flv_file.ts";
 import { RtmpServer } from "../server.ts";
 import { countPackets, ffmpegPublish, hasCommand, makeTestFlv, tempDir } from "./support/peers.ts";
 import { makeSelfSignedCert } from "./support/tls_cert.ts";
-import { type RunningScript, runScript, startScript } from "./support/runtime.ts";
+import { type RunningScript, runScript, startScript, stopScript } from "./support/runtime.ts";
 
 const noPeers = hasCommand("ffmpeg") && hasCommand("ffprobe")
   ? false
   : "ffmpeg/ffprobe not installed";
-
-async function stop(script: RunningScript): Promise<number | string> {
-  // By pid: Deno's child.kill() misreports the exit of a child that handles the signal.
-  if (script.child.exitCode === null) process.kill(script.child.pid!, "SIGTERM");
-  return await script.exit;
-}
 
 async function finishedRecording(serve: RunningScript, folder: string): Promise<string> {
   const m = await serve.waitFor(/recorded (\S+\.flv): \d+ tags/);
@@ -65,7 +58,7 @@ describe("cli serve/push edge cases", { skip: noPeers }, () => {
       assert.deepEqual([got.video, got.audio], [want.video, want.audio]);
       assert.match(serve.stderr(), /rtmps 127\.0\.0\.1:\d+: publish "live\/k" accepted/);
     } finally {
-      assert.equal(await stop(serve), 0, serve.stderr());
+      assert.equal(await stopScript(serve), 0, serve.stderr());
     }
   });
 
@@ -95,7 +88,7 @@ describe("cli serve/push edge cases", { skip: noPeers }, () => {
         `partial video ${got.video}/${full.video}`,
       );
     } finally {
-      assert.equal(await stop(serve), 0, serve.stderr());
+      assert.equal(await stopScript(serve), 0, serve.stderr());
     }
   });
 
@@ -115,7 +108,7 @@ describe("cli serve/push edge cases", { skip: noPeers }, () => {
       assert.ok((await countPackets(file)).video > 0);
       assert.deepEqual(await readdir(join(rec, "live")), [file.split("/").pop()]);
     } finally {
-      assert.equal(await stop(serve), 0, serve.stderr());
+      assert.equal(await stopScript(serve), 0, serve.stderr());
     }
   });
 
@@ -144,7 +137,7 @@ describe("cli serve/push edge cases", { skip: noPeers }, () => {
     try {
       await enough;
     } finally {
-      await stop(push);
+      await stopScript(push);
     }
     for (let i = 1; i < stamps.length; i++) {
       assert.ok(

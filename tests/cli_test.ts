@@ -6,12 +6,11 @@ import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import process from "node:process";
 import { join } from "node:path";
 import { countPackets, ffmpegPublish, hasCommand, makeTestFlv } from "./support/peers.ts";
 import { fixturePath } from "./support/fixtures.ts";
 import { readFlvTags } from "./support/media.ts";
-import { type RunningScript, runScript, startScript } from "./support/runtime.ts";
+import { type RunningScript, runScript, startScript, stopScript } from "./support/runtime.ts";
 
 const noPeers = hasCommand("ffmpeg") && hasCommand("ffprobe")
   ? false
@@ -152,10 +151,7 @@ describe("cli serve and push with real peers", { skip: noPeers }, () => {
   });
 
   after(async () => {
-    // process.kill, not child.kill: Deno's node:child_process reports a child it signalled
-    // through child.kill() as killed by that signal even when the child handled it and exited 0.
-    process.kill(serve.child.pid!, "SIGTERM");
-    const code = await serve.exit;
+    const code = await stopScript(serve);
     assert.equal(code, 0, serve.stderr());
     assert.match(serve.stderr(), /stopped/);
     await rm(dir, { recursive: true, force: true });

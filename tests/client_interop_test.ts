@@ -97,6 +97,32 @@ describe("RtmpClient interop", { skip: noFfmpeg }, () => {
       }
     });
 
+    it("a server killed mid-stream makes the next sends reject with a typed error", async () => {
+      const nginx = await startNginxRtmp();
+      let stopped = false;
+      try {
+        const client = await RtmpClient.connect(nginx.url("live", "dies"), { timeout: 10_000 });
+        await client.sendAudio(0, new Uint8Array([0x21, 0]));
+        await nginx.stop();
+        stopped = true;
+        let error: unknown = null;
+        // Bytes may still be accepted by the kernel until the peer's reset or FIN is seen.
+        for (let i = 1; i <= 200 && !error; i++) {
+          try {
+            await client.sendAudio(i * 20, new Uint8Array(1000));
+          } catch (e) {
+            error = e;
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.ok(error instanceof RtmpError, `expected RtmpError, got ${error}`);
+        assert.ok(["CONNECTION_CLOSED", "CONNECTION_RESET"].includes(error.code), error.code);
+        await client.close();
+      } finally {
+        if (!stopped) await nginx.stop();
+      }
+    });
+
     it("an on_publish callback answering 403 rejects connect with a typed error", async () => {
       const hook = await startHttpStatus(403);
       const nginx = await startNginxRtmp({ onPublish: hook.url });

@@ -3,7 +3,6 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
 import { RtmpServer } from "../server.ts";
 import type { PublishSession } from "../session/publish_session.ts";
 import {
@@ -16,17 +15,11 @@ import {
   tempDir,
 } from "./support/peers.ts";
 import { collect, mediaOfTags, readFlvTags } from "./support/media.ts";
-import { currentRuntime, type RunningScript, startScript } from "./support/runtime.ts";
+import { currentRuntime, startScript, stopScript } from "./support/runtime.ts";
 
 const noFfmpeg = hasCommand("ffmpeg") && hasCommand("ffprobe")
   ? false
   : "ffmpeg/ffprobe not installed";
-
-function stop(script: RunningScript): Promise<number | string> {
-  // By pid: see cli_test.ts for why child.kill() is avoided on Deno.
-  if (script.child.exitCode === null) process.kill(script.child.pid!, "SIGTERM");
-  return script.exit;
-}
 
 describe("examples", { skip: noFfmpeg }, () => {
   let source = "";
@@ -86,7 +79,7 @@ describe("examples", { skip: noFfmpeg }, () => {
       assert.equal(Number(line[1]), tags.filter((t) => t.type === 9).length);
       assert.equal(Number(line[2]), tags.filter((t) => t.type === 8).length);
     } finally {
-      await stop(ingest);
+      await stopScript(ingest);
     }
   });
 
@@ -123,7 +116,7 @@ describe("examples", { skip: noFfmpeg }, () => {
       for (const c of counts) assert.equal(c, want);
       assert.match(restream.stderr(), /127\.0\.0\.1:\d+\/live\/b: .*refused/i);
     } finally {
-      await stop(restream);
+      await stopScript(restream);
     }
   });
 
@@ -142,7 +135,7 @@ describe("examples", { skip: noFfmpeg }, () => {
       const [got, want] = await Promise.all([countPackets(join(out, file)), countPackets(source)]);
       assert.deepEqual([got.video, got.audio], [want.video, want.audio]);
     } finally {
-      await stop(ingest);
+      await stopScript(ingest);
     }
   });
 });

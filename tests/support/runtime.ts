@@ -101,3 +101,13 @@ export async function runScript(
   const code = await s.exit;
   return { code, stdout: s.stdout(), stderr: s.stderr() };
 }
+
+/**
+ * Sends SIGTERM to a running script (unless it already exited) and waits for its exit.
+ * By pid, not `child.kill()`: Deno's node:child_process reports a child it signalled through
+ * `kill()` as killed by that signal even when the child handled it and exited 0.
+ */
+export async function stopScript(script: RunningScript): Promise<number | string> {
+  if (script.child.exitCode === null) process.kill(script.child.pid!, "SIGTERM");
+  return await script.exit;
+}
