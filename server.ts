@@ -71,7 +71,7 @@ export interface RtmpServerOptions {
    * Decides each publish before anything about the stream is announced. Throwing, timing
    * out (`limits.hookTimeout`) or answering `false` rejects with an error `onStatus`
    * (`NetStream.Publish.BadName` unless the decision names another code). The signal aborts
-   * when the connection goes away. Without a hook every key is accepted.
+   * when the hook times out or the connection goes away. Without a hook every key is accepted.
    */
   onPublish?: (info: PublishInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
   /** Decides each `connect`; a refusal answers `_error` `NetConnection.Connect.Rejected`. */

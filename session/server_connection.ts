@@ -6,7 +6,7 @@
  * @module
  */
 
-import { isRtmpError, type RtmpError } from "../errors.ts";
+import { isRtmpError, RtmpError } from "../errors.ts";
 import { splitStreamName } from "../protocol/url.ts";
 import type { Conn } from "../socket/types.ts";
 import { OutputPump } from "./output_pump.ts";
@@ -144,6 +144,8 @@ export class ServerConnection {
       decoder: { maxMessageSize: limits.maxMessageSize, maxChunkStreams: limits.maxChunkStreams },
     });
     this.#pump = new OutputPump(conn, () => this.#session.takeOutput());
+    // A reset noticed by the socket while a hook runs (reading is paused then) cancels the hook.
+    conn.closed.then(() => this.#abort.abort());
   }
 
   /** Ends the connection from the server side (server closing, key replaced). */
@@ -285,7 +287,7 @@ export class ServerConnection {
         remoteAddr: this.#conn.remoteAddr,
         tls: this.#conn.tls,
       };
-      const decision = await this.#decide("connect", () => hook(info, this.#abort.signal));
+      const decision = await this.#decide("connect", (signal) => hook(info, signal));
       if (!decision.accept) {
         this.#ctx.log(`${this.#label}: connect to "${request.app}" rejected: ${decision.reason}`);
         this.#session.rejectConnect(decision.reason);
@@ -319,7 +321,7 @@ export class ServerConnection {
       decision = { accept: false, reason: "empty stream name" };
     } else if (this.#ctx.onPublish) {
       const hook = this.#ctx.onPublish;
-      decision = await this.#decide("publish", () => hook(info, this.#abort.signal));
+      decision = await this.#decide("publish", (signal) => hook(info, signal));
     } else {
       decision = { accept: true };
     }
@@ -354,13 +356,28 @@ export class ServerConnection {
   }
 
   /** Runs a hook with the timeout; a throw, a timeout or a malformed answer is a rejection. */
-  async #decide(stage: string, run: () => HookDecision | Promise<HookDecision>): Promise<Decision> {
+  async #decide(
+    stage: string,
+    run: (signal: AbortSignal) => HookDecision | Promise<HookDecision>,
+  ): Promise<Decision> {
     const timeout = this.#ctx.limits.hookTimeout;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // The hook's signal aborts when it times out or the connection goes away, so a database or
+    // HTTP lookup inside it can be cancelled.
+    const hookAbort = new AbortController();
+    const onConnectionGone = (): void => hookAbort.abort(this.#abort.signal.reason);
+    this.#abort.signal.addEventListener("abort", onConnectionGone, { once: true });
     try {
       const answer = await Promise.race([
-        Promise.resolve().then(run),
-        new Promise<"timeout">((resolve) => timer = setTimeout(() => resolve("timeout"), timeout)),
+        Promise.resolve(hookAbort.signal).then(run),
+        new Promise<"timeout">((resolve) => {
+          timer = setTimeout(() => {
+            hookAbort.abort(
+              new RtmpError("TIMEOUT", `${stage} hook timed out after ${timeout} ms`),
+            );
+            resolve("timeout");
+          }, timeout);
+        }),
       ]);
       if (answer === "timeout") {
         return { accept: false, reason: `${stage} hook timed out after ${timeout} ms` };
@@ -383,6 +400,7 @@ export class ServerConnection {
       };
     } finally {
       clearTimeout(timer);
+      this.#abort.signal.removeEventListener("abort", onConnectionGone);
     }
   }
 

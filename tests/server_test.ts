@@ -148,13 +148,17 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
     await client.close();
   });
 
-  it("a hook that never resolves rejects at the hook timeout", async () => {
+  it("a hook that never resolves rejects at the hook timeout, and its signal aborts", async () => {
+    let hookSignal: AbortSignal | null = null;
     await using server = await RtmpServer.listen({
       hostname: "127.0.0.1",
       port: 0,
       ...quiet,
       limits: { hookTimeout: 300 },
-      onPublish: () => new Promise<boolean>(() => {}),
+      onPublish: (_info, signal) => {
+        hookSignal = signal;
+        return new Promise<boolean>(() => {});
+      },
     });
     const started = Date.now();
     const e = await rejectionOf(
@@ -164,6 +168,9 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
     assert.equal(e.status, "NetStream.Publish.BadName");
     assert.match(e.description ?? "", /timed out after 300 ms/);
     assert.ok(Date.now() - started < 5000, "well before the client's own timeout");
+    const signal = hookSignal as AbortSignal | null;
+    assert.ok(signal?.aborted, "the hook can cancel its lookup");
+    assert.ok(signal.reason instanceof RtmpError && signal.reason.code === "TIMEOUT");
   });
 
   it("the hook's own status code reaches the client, and the hook gets the connect info", async () => {
