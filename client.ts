@@ -113,6 +113,10 @@ export class RtmpClient implements AsyncDisposable {
   readonly #session: ClientSession;
   readonly #pump: OutputPump;
   readonly #events = new BoundedQueue<ClientEvent>({ limit: 256 });
+  readonly #calls = new Map<
+    number,
+    { settle: (ev: ClientSessionEvent) => void; fail: (e: RtmpError) => void }
+  >();
   #error: RtmpError | null = null;
   #closing: Promise<void> | null = null;
   #readLoop: Promise<void> = Promise.resolve();
@@ -232,12 +236,28 @@ export class RtmpClient implements AsyncDisposable {
       }
       const events = this.#session.receive(chunk);
       await this.#pump.flush();
+      let publishing = false;
       for (const ev of events) {
-        if (ev.type === "publishing") return;
         if (ev.type === "rejected") throw rejection(ev.stage, ev.status);
-        if (ev.type !== "connected") this.#events.pushDropOldest(ev as ClientEvent);
+        if (ev.type === "publishing") publishing = true;
+        this.#dispatch(ev);
+      }
+      if (publishing) return;
+    }
+  }
+
+  /** Routes a session event: answers to `call()` go to their caller, the rest to `events()`. */
+  #dispatch(ev: ClientSessionEvent): void {
+    if (ev.type === "connected" || ev.type === "publishing" || ev.type === "rejected") return;
+    if (ev.type === "result" || ev.type === "error-result") {
+      const waiter = this.#calls.get(ev.transactionId);
+      if (waiter) {
+        this.#calls.delete(ev.transactionId);
+        waiter.settle(ev);
+        return;
       }
     }
+    this.#events.pushDropOldest(ev);
   }
 
   async #runReadLoop(): Promise<void> {
@@ -247,12 +267,7 @@ export class RtmpClient implements AsyncDisposable {
         if (chunk === null) break;
         const events = this.#session.receive(chunk);
         if (this.#session.pendingOutput > 0) await this.#pump.flush();
-        for (const ev of events) {
-          if (ev.type === "rejected" || ev.type === "connected" || ev.type === "publishing") {
-            continue;
-          }
-          this.#events.pushDropOldest(ev as ClientEvent);
-        }
+        for (const ev of events) this.#dispatch(ev);
       }
       if (!this.#closing) {
         this.#error = new RtmpError(
@@ -267,6 +282,10 @@ export class RtmpClient implements AsyncDisposable {
           : new RtmpError("PROTOCOL", `reading from the server failed: ${String(e)}`, { cause: e });
       }
     } finally {
+      const gone = this.#error ??
+        new RtmpError("CONNECTION_CLOSED", "the connection closed before the answer");
+      for (const waiter of this.#calls.values()) waiter.fail(gone);
+      this.#calls.clear();
       this.#events.pushDropOldest({ type: "closed", error: this.#error });
       this.#events.end();
       this.#conn.close();
@@ -452,15 +471,23 @@ export class RtmpClient implements AsyncDisposable {
   async call(name: string, ...args: AmfValue[]): Promise<AmfValue[]> {
     this.#check();
     const tx = this.#session.call(name, ...args);
-    await this.#pump.flush();
-    for await (const ev of this.#events) {
-      if ((ev.type === "result" || ev.type === "error-result") && ev.transactionId === tx) {
-        if (ev.type === "result") return ev.values;
-        throw new RtmpError("REJECTED", `${name} failed on the server`);
-      }
-      if (ev.type === "closed") break;
-    }
-    throw this.#error ?? new RtmpError("CONNECTION_CLOSED", "connection closed before the answer");
+    const answer = new Promise<ClientSessionEvent>((settle, fail) =>
+      this.#calls.set(tx, { settle, fail })
+    );
+    await this.#flushOrFail();
+    const ev = await answer;
+    if (ev.type === "result") return ev.values;
+    const info = ev.type === "error-result" ? ev.values[1] : null;
+    const status = info && typeof info === "object" && "code" in info
+      ? String(info.code)
+      : undefined;
+    throw new RtmpError(
+      "REJECTED",
+      `${name} failed on the server${status ? ` with ${status}` : ""}`,
+      {
+        status,
+      },
+    );
   }
 
   #check(): void {
@@ -477,6 +504,11 @@ export class RtmpClient implements AsyncDisposable {
       );
     }
     this.#session.sendMedia(type, Math.floor(timestamp) % 0x1_0000_0000, payload);
+    await this.#flushOrFail();
+  }
+
+  /** Writes queued bytes; a write failure becomes the client's error for every later send. */
+  async #flushOrFail(): Promise<void> {
     try {
       await this.#pump.flush();
     } catch (e) {

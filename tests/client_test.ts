@@ -110,6 +110,24 @@ describe("RtmpClient against our server", () => {
     assert.deepEqual(got, stamps.map((t) => t % 2 ** 32));
   });
 
+  it("call() gets its own answer without taking events from events()", async () => {
+    await using server = await RtmpServer.listen({ hostname: "127.0.0.1", port: 0, ...quiet });
+    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/rpc`);
+    const length = await client.call("getStreamLength", "rpc");
+    assert.deepEqual(length, [null, 0]);
+    const e = await rejectionOf(client.call("noSuchMethod"));
+    assert.equal(e.code, "REJECTED");
+    assert.equal(e.status, "NetConnection.Call.Failed");
+    const seen: string[] = [];
+    const watching = (async () => {
+      for await (const ev of client.events()) seen.push(ev.type);
+    })();
+    await client.close();
+    await watching;
+    assert.equal(seen.at(-1), "closed");
+    assert.ok(seen.includes("stream-begin"), `events kept for events(): ${seen.join(",")}`);
+  });
+
   it("rejections carry the server's code; a rejected client never reports success", async () => {
     await using server = await RtmpServer.listen({
       hostname: "127.0.0.1",
