@@ -7,7 +7,16 @@ import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { FlvFileReader } from "../flv_file.ts";
 import { RtmpServer } from "../server.ts";
-import { countPackets, ffmpegPublish, hasCommand, makeTestFlv, tempDir } from "./support/peers.ts";
+import {
+  countPackets,
+  ffmpegPublish,
+  ffmpegPull,
+  hasCommand,
+  makeTestFlv,
+  nginxRtmpModulePath,
+  startNginxRtmp,
+  tempDir,
+} from "./support/peers.ts";
 import { makeSelfSignedCert } from "./support/tls_cert.ts";
 import { type RunningScript, runScript, startScript, stopScript } from "./support/runtime.ts";
 
@@ -109,6 +118,31 @@ describe("cli serve/push edge cases", { skip: noPeers }, () => {
       assert.deepEqual(await readdir(join(rec, "live")), [file.split("/").pop()]);
     } finally {
       assert.equal(await stopScript(serve), 0, serve.stderr());
+    }
+  });
+
+  it("push --fast to nginx-rtmp arrives complete at a player", {
+    skip: nginxRtmpModulePath() ? false : "nginx rtmp module not installed",
+  }, async () => {
+    const source = await makeTestFlv({ seconds: 2 });
+    const out = await tempDir("rtmp-cli-nginx-");
+    const nginx = await startNginxRtmp();
+    try {
+      const player = ffmpegPull(nginx.url("live", "cli"), join(out, "got.flv"), {
+        idleTimeoutSec: 3,
+        timeoutMs: 30_000,
+      });
+      await nginx.waitForPlay("cli");
+      const push = await runScript("cli.ts", ["push", "--fast", source, nginx.url("live", "cli")]);
+      assert.equal(push.code, 0, push.stderr);
+      await player.done;
+      const [got, want] = await Promise.all([
+        countPackets(join(out, "got.flv")),
+        countPackets(source),
+      ]);
+      assert.deepEqual([got.video, got.audio], [want.video, want.audio]);
+    } finally {
+      await nginx.stop();
     }
   });
 
