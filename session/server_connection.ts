@@ -164,6 +164,10 @@ export class ServerConnection {
           : undefined,
       );
     }
+    // End the sessions now: their consumers get what is queued, and a read loop blocked on a
+    // full queue (a consumer that stopped reading) is released instead of holding close().
+    for (const pub of this.#publishes.values()) this.#endPublish(pub, reason);
+    this.#publishes.clear();
     // Flush the goodbyes, then FIN; the read loop ends when the client closes or lingering ends.
     this.#pump.flush().then(() => this.#conn.closeWrite()).catch(() => this.#conn.close());
     this.#setDeadline(this.#ctx.limits.lingerTimeout, "linger");

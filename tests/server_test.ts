@@ -299,6 +299,30 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
     await client.close();
   });
 
+  it("close() finishes even when a session's consumer stopped reading", async () => {
+    const server = await RtmpServer.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      ...quiet,
+      limits: { maxQueuedBytes: 64 * 1024, lingerTimeout: 500 },
+    });
+    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/stuck`);
+    const session = await nextSession(server); // never iterated
+    const frame = new Uint8Array(64 * 1024);
+    const sending = (async () => {
+      try {
+        for (let i = 0; i < 2000; i++) await client.sendVideo(i * 40, false, frame);
+      } catch {
+        // The server goes away mid-send: expected.
+      }
+    })();
+    await sleep(500);
+    await within(server.close(), 10_000, "server.close()");
+    assert.equal(await session.ended, "server-closed");
+    await within(sending, 10_000, "the publisher notices");
+    await client.close();
+  });
+
   it("limits connections per IP", async () => {
     await using server = await RtmpServer.listen({
       hostname: "127.0.0.1",
