@@ -78,7 +78,8 @@ export interface RtmpServerOptions {
   onConnect?: (info: ConnectInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
   /**
    * Receives every accepted publish. Without it, iterate the server (or
-   * {@linkcode RtmpServer.sessions}) to get them.
+   * {@linkcode RtmpServer.sessions}) to get them. Iterate each session's packets: a session
+   * nobody reads slows its publisher to a stop once `limits.maxQueuedBytes` are queued.
    */
   onSession?: (session: PublishSession) => void | Promise<void>;
   /**
