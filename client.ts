@@ -37,7 +37,7 @@ import { type MediaPacket, messageTypeOf } from "./session/packet.ts";
 import { defaultAdapter } from "./socket/mod.ts";
 import type { Conn, SocketAdapter, TlsConnectOptions } from "./socket/types.ts";
 
-export type { StatusObject };
+export type { ClientSessionEvent, StatusObject };
 
 /**
  * Options for {@linkcode RtmpClient.connect}.

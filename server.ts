@@ -45,6 +45,7 @@ import type {
 } from "./socket/types.ts";
 
 export type { ConnectInfo, HookDecision, ServerLimits };
+export type { ConnectRequest } from "./session/server_session.ts";
 export { DEFAULT_LIMITS };
 export type { EndReason, PublishInfo, SessionStats } from "./session/publish_session.ts";
 export { PublishSession } from "./session/publish_session.ts";
@@ -145,7 +146,11 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   /** Resolves once the server is closed and every connection has ended. */
   readonly closed: Promise<void>;
 
-  /** @param options Hooks, policy, limits, logging. */
+  /**
+   * Creates a server; call {@linkcode RtmpServer.listen} or {@linkcode RtmpServer.serve} next.
+   *
+   * @param options Hooks, policy, limits, logging.
+   */
   constructor(options: RtmpServerOptions = {}) {
     this.#options = options;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };

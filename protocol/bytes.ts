@@ -60,6 +60,8 @@ export class ByteReader {
   #view: DataView;
 
   /**
+   * Creates a reader over `bytes` (no copy).
+   *
    * @param bytes Bytes to read.
    * @param offset Starting offset.
    */
@@ -196,7 +198,11 @@ export class ByteWriter {
   #view: DataView;
   #len = 0;
 
-  /** @param capacity Initial capacity in bytes. */
+  /**
+   * Creates an empty writer.
+   *
+   * @param capacity Initial capacity in bytes.
+   */
   constructor(capacity = 64) {
     this.#buf = new Uint8Array(Math.max(16, capacity));
     this.#view = new DataView(this.#buf.buffer);

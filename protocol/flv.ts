@@ -165,7 +165,11 @@ export class FlvDemuxer {
   #firstMismatch = -1;
   #tagCount = 0;
 
-  /** @param options Size limit and back-pointer policy. */
+  /**
+   * Creates a demuxer waiting for the 9-byte FLV header.
+   *
+   * @param options Size limit and back-pointer policy.
+   */
   constructor(options: FlvDemuxerOptions = {}) {
     const max = options.maxTagSize ?? FLV_MAX_TAG_DATA;
     if (!Number.isInteger(max) || max < 0) {

@@ -23,6 +23,7 @@
  */
 
 export * from "./message.ts";
+export * from "./bytes.ts";
 export * from "./handshake.ts";
 export * from "./chunk_decoder.ts";
 export * from "./chunk_encoder.ts";
