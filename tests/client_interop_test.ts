@@ -54,6 +54,25 @@ async function publishFile(
   await client.close();
 }
 
+/**
+ * Attaches an ffmpeg player to `server` for `key`, publishes the source to `publishUrl` with our
+ * client, and checks the player recorded every frame.
+ */
+async function publishToPlayer(
+  server: { url(app: string, key: string): string; waitForPlay(key: string): Promise<void> },
+  key: string,
+  publishUrl: string,
+  tls?: { ca: string },
+): Promise<void> {
+  const out = join(dir, `${key}.flv`);
+  const player = ffmpegPull(server.url("live", key), out, { idleTimeoutSec: 3, timeoutMs: 30_000 });
+  await server.waitForPlay(key);
+  await publishFile(publishUrl, source, { speed: 4, tls });
+  const r = await player.done;
+  assert.ok(r.code === 0 || /timed out|End of file/i.test(r.stderr), r.stderr);
+  await assertSameFrames(out, source);
+}
+
 async function assertSameFrames(got: string, want: string): Promise<void> {
   const [a, b] = await Promise.all([countPackets(got), countPackets(want)]);
   assert.deepEqual({ video: a.video, audio: a.audio }, { video: b.video, audio: b.audio });
@@ -82,16 +101,7 @@ describe("RtmpClient interop", { skip: noFfmpeg }, () => {
     it("publishes with every frame reaching a player", async () => {
       const nginx = await startNginxRtmp();
       try {
-        const out = join(dir, "nginx.flv");
-        const player = ffmpegPull(nginx.url("live", "k1"), out, {
-          idleTimeoutSec: 3,
-          timeoutMs: 30_000,
-        });
-        await nginx.waitForPlay("k1");
-        await publishFile(nginx.url("live", "k1"), source, { speed: 4 });
-        const r = await player.done;
-        assert.ok(r.code === 0 || /timed out|End of file/i.test(r.stderr), r.stderr);
-        await assertSameFrames(out, source);
+        await publishToPlayer(nginx, "k1", nginx.url("live", "k1"));
       } finally {
         await nginx.stop();
       }
@@ -156,30 +166,14 @@ describe("RtmpClient interop", { skip: noFfmpeg }, () => {
         endPlayersOnUnpublish: true,
       });
       try {
-        const out = join(dir, "nms.flv");
-        const player = ffmpegPull(nms.url("live", "k2"), out, {
-          idleTimeoutSec: 3,
-          timeoutMs: 30_000,
-        });
-        await nms.waitForPlay("k2");
-        await publishFile(nms.url("live", "k2"), source, { speed: 4 });
-        await player.done;
-        await assertSameFrames(out, source);
+        await publishToPlayer(nms, "k2", nms.url("live", "k2"));
 
         const secureUrl = nms.rtmpsUrl("live", "k3");
         await assert.rejects(RtmpClient.connect(secureUrl, { timeout: 5000 }), (e: unknown) => {
           assert.ok(e instanceof RtmpError && e.code === "TLS", String(e));
           return true;
         });
-        const out2 = join(dir, "nms-tls.flv");
-        const player2 = ffmpegPull(nms.url("live", "k3"), out2, {
-          idleTimeoutSec: 3,
-          timeoutMs: 30_000,
-        });
-        await nms.waitForPlay("k3");
-        await publishFile(secureUrl, source, { speed: 4, tls: { ca: cert } });
-        await player2.done;
-        await assertSameFrames(out2, source);
+        await publishToPlayer(nms, "k3", secureUrl, { ca: cert });
       } finally {
         await nms.stop();
       }
