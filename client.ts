@@ -16,7 +16,7 @@
  * @module
  */
 
-import { RtmpError } from "./errors.ts";
+import { isRtmpError, RtmpError } from "./errors.ts";
 import type { AmfObject, AmfValue } from "./protocol/amf.ts";
 import { type AudioTag, buildAudioTag } from "./protocol/audio_tag.ts";
 import type { ConnectParams } from "./protocol/command.ts";
@@ -183,11 +183,6 @@ export class RtmpClient implements AsyncDisposable {
         tls: parsed.secure ? { serverName: parsed.hostname, ...options.tls } : undefined,
         signal: deadline.signal,
         timeout,
-      }).catch((e) => {
-        if (deadline.signal.aborted && !(e instanceof RtmpError && e.code !== "ABORTED")) {
-          throw fail();
-        }
-        throw e;
       });
       const session = new ClientSession({
         connect: connectParams(parsed, options),
@@ -202,11 +197,6 @@ export class RtmpClient implements AsyncDisposable {
       deadline.signal.addEventListener("abort", onAbort, { once: true });
       try {
         await client.#establish();
-      } catch (e) {
-        if (deadline.signal.aborted && !(e instanceof RtmpError && e.code === "REJECTED")) {
-          throw fail();
-        }
-        throw e;
       } finally {
         deadline.signal.removeEventListener("abort", onAbort);
       }
@@ -217,6 +207,9 @@ export class RtmpClient implements AsyncDisposable {
       return client;
     } catch (e) {
       conn?.close();
+      // Whatever broke once the deadline fired (an aborted connect, a socket we closed) is
+      // reported as the timeout or abort it is; a rejection that raced it stays a rejection.
+      if (deadline.signal.aborted && !isRtmpError(e, "REJECTED")) throw fail();
       throw e;
     } finally {
       clearTimeout(timer);

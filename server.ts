@@ -167,7 +167,6 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     const log = options.log === undefined
       ? (line: string) => console.error(`[rtmp] ${line}`)
       : options.log;
-    const conns = this.#live;
     this.#ctx = {
       limits: this.#limits,
       chunkSize,
@@ -178,7 +177,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       claim: (session, connection) => this.#claim(session, connection),
       release: (session) => {
         const key = keyOf(session);
-        if (conns.get(key)?.session === session) conns.delete(key);
+        if (this.#live.get(key)?.session === session) this.#live.delete(key);
       },
       started: (session) => this.#started(session),
     };
@@ -319,10 +318,6 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
         const n = (this.#perIp.get(ip) ?? 1) - 1;
         if (n <= 0) this.#perIp.delete(ip);
         else this.#perIp.set(ip, n);
-        // Remember the connection for duplicate-key handling only while it lives.
-        for (const [key, entry] of this.#live) {
-          if (entry.conn === connection) this.#live.delete(key);
-        }
       }),
     );
   }
