@@ -26,14 +26,14 @@ import type { FlvTag } from "./protocol/flv.ts";
 import { MessageType } from "./protocol/message.ts";
 import { parseRtmpUrl, type RtmpUrl } from "./protocol/url.ts";
 import { buildVideoTag, type VideoTag } from "./protocol/video_tag.ts";
-import { BoundedQueue } from "./session/bounded_queue.ts";
+import { BoundedQueue } from "./util/bounded_queue.ts";
 import {
   ClientSession,
   type ClientSessionEvent,
   type StatusObject,
 } from "./session/client_session.ts";
-import { OutputPump } from "./session/output_pump.ts";
-import { type MediaPacket, messageTypeOf } from "./session/packet.ts";
+import { OutputPump } from "./util/output_pump.ts";
+import { type MediaPacket, messageTypeOf } from "./protocol/packet.ts";
 import { defaultAdapter } from "./socket/mod.ts";
 import type { Conn, SocketAdapter, TlsConnectOptions } from "./socket/types.ts";
 

@@ -31,6 +31,6 @@
 export * from "./errors.ts";
 export * from "./server.ts";
 export * from "./client.ts";
-export { FlvFileReader, FlvFileWriter } from "./flv_file.ts";
-export { recordPackets, type RecordResult } from "./session/recorder.ts";
+export { FlvFileReader, FlvFileWriter } from "./flv/file.ts";
+export { recordPackets, type RecordResult } from "./flv/recorder.ts";
 export { parseRtmpUrl, type RtmpUrl, splitStreamName } from "./protocol/url.ts";

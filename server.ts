@@ -25,16 +25,20 @@
  */
 
 import { RtmpError } from "./errors.ts";
-import { BoundedQueue } from "./session/bounded_queue.ts";
-import type { PublishInfo, PublishSession } from "./session/publish_session.ts";
+import { StreamHub } from "./hub/stream_hub.ts";
+import type { LiveStream } from "./hub/live_stream.ts";
+import { BoundedQueue } from "./util/bounded_queue.ts";
+import type { PublishSession } from "./server/publish_session.ts";
+import { ServerConnection, type ServerContext } from "./server/connection.ts";
+import { DeadlineClock } from "./server/deadlines.ts";
 import {
   type ConnectInfo,
   DEFAULT_LIMITS,
   type HookDecision,
-  ServerConnection,
-  type ServerContext,
+  type PlayInfo,
+  type PublishInfo,
   type ServerLimits,
-} from "./session/server_connection.ts";
+} from "./server/types.ts";
 import { defaultAdapter } from "./socket/mod.ts";
 import type {
   Conn,
@@ -44,12 +48,32 @@ import type {
   TlsListenOptions,
 } from "./socket/types.ts";
 
-export type { ConnectInfo, HookDecision, ServerLimits };
-export type { ConnectRequest } from "./session/server_session.ts";
+export type {
+  ConnectInfo,
+  ConnectRequest,
+  EndReason,
+  HookDecision,
+  PlayInfo,
+  PlayRequest,
+  PublishInfo,
+  ServerLimits,
+  SessionStats,
+  StatusCode,
+} from "./server/types.ts";
 export { DEFAULT_LIMITS };
-export type { EndReason, PublishInfo, SessionStats } from "./session/publish_session.ts";
-export { PublishSession } from "./session/publish_session.ts";
-export type { AudioPacket, DataPacket, MediaPacket, VideoPacket } from "./session/packet.ts";
+export { PublishSession } from "./server/publish_session.ts";
+export { StreamHub } from "./hub/stream_hub.ts";
+export { LiveStream } from "./hub/live_stream.ts";
+export { Subscriber } from "./hub/subscriber.ts";
+export type {
+  StreamSignal,
+  SubscriberEntry,
+  SubscriberOptions,
+  SubscriberPolicy,
+  SubscriberStats,
+} from "./hub/subscriber.ts";
+export { HubMessage } from "./hub/hub_message.ts";
+export type { AudioPacket, DataPacket, MediaPacket, VideoPacket } from "./protocol/packet.ts";
 
 /**
  * Options for {@linkcode RtmpServer}.
@@ -75,6 +99,22 @@ export interface RtmpServerOptions {
    * when the hook times out or the connection goes away. Without a hook every key is accepted.
    */
   onPublish?: (info: PublishInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
+  /**
+   * Decides each `play` (RTMP players, and HTTP-FLV / WebSocket-FLV viewers) before anything
+   * is sent. A refusal answers an error `onStatus` (`NetStream.Play.Failed` unless the
+   * decision names another code) and closes gracefully. Without a hook, playing is allowed.
+   */
+  onPlay?: (info: PlayInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
+  /** Serve `play` requests from the stream hub. Default `true`. */
+  playback?: boolean;
+  /**
+   * When each session's own packet queue (what `for await (const p of session)` reads) is
+   * attached: `eager` (default) from the start, so nothing is missed, and an unread session
+   * slows its publisher once `limits.maxQueuedBytes` are queued; `lazy` only when the session
+   * is first iterated or {@linkcode PublishSession.attach} is called, starting at the stream's
+   * current GOP — for servers whose streams are read through the hub (players, restreams).
+   */
+  sessionQueue?: "eager" | "lazy";
   /** Decides each `connect`; a refusal answers `_error` `NetConnection.Connect.Rejected`. */
   onConnect?: (info: ConnectInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
   /**
@@ -138,6 +178,10 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   readonly #perIp = new Map<string, number>();
   readonly #live = new Map<string, { session: PublishSession; conn: ServerConnection }>();
   readonly #sessions = new BoundedQueue<PublishSession>({ limit: 1024 });
+  readonly #hub: StreamHub;
+  readonly #clock = new DeadlineClock();
+  readonly #playersPerIp = new Map<string, number>();
+  #players = 0;
   readonly #tasks = new Set<Promise<void>>();
   readonly #ctx: ServerContext;
   #sessionId = 0;
@@ -164,14 +208,22 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       throw new RtmpError("INVALID_ARGUMENT", `chunkSize must be 128..16777215, got ${chunkSize}`);
     }
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
+    this.#hub = new StreamHub({
+      maxBytes: this.#limits.gopCacheBytes,
+      maxDuration: this.#limits.gopCacheDuration,
+    });
     const log = options.log === undefined
       ? (line: string) => console.error(`[rtmp] ${line}`)
       : options.log;
     this.#ctx = {
       limits: this.#limits,
       chunkSize,
+      hub: this.#hub,
+      clock: this.#clock,
+      playback: options.playback ?? true,
       onConnect: options.onConnect,
       onPublish: options.onPublish,
+      onPlay: options.onPlay,
       log: log ?? (() => {}),
       nextSessionId: () => ++this.#sessionId,
       claim: (session, connection) => this.#claim(session, connection),
@@ -180,6 +232,13 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
         if (this.#live.get(key)?.session === session) this.#live.delete(key);
       },
       started: (session) => this.#started(session),
+      admitPlayer: (ip, stream) => this.#admitPlayer(ip, stream),
+      playerLeft: (ip) => {
+        this.#players--;
+        const n = (this.#playersPerIp.get(ip) ?? 1) - 1;
+        if (n <= 0) this.#playersPerIp.delete(ip);
+        else this.#playersPerIp.set(ip, n);
+      },
     };
     options.signal?.addEventListener("abort", () => void this.close(), { once: true });
   }
@@ -260,6 +319,16 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     return this.#live.size;
   }
 
+  /** The stream hub: every live stream, to subscribe to from code. */
+  get hub(): StreamHub {
+    return this.#hub;
+  }
+
+  /** Players connected now. */
+  get playerCount(): number {
+    return this.#players;
+  }
+
   /** The publish sessions that are live now. @returns A snapshot. */
   liveSessions(): PublishSession[] {
     return [...this.#live.values()].map((e) => e.session);
@@ -270,7 +339,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
    * @returns An async iterable that ends when the server closes.
    */
   sessions(): AsyncIterable<PublishSession> {
-    return this.#sessions;
+    return this;
   }
 
   /** Same as {@linkcode RtmpServer.sessions}. @returns An async iterator. */
@@ -338,21 +407,41 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     return null;
   }
 
+  #admitPlayer(ip: string, stream: LiveStream): string | null {
+    const limits = this.#limits;
+    if (this.#closing) return "server is shutting down";
+    if (this.#players >= limits.maxPlayers) return `${limits.maxPlayers} players already`;
+    const fromIp = this.#playersPerIp.get(ip) ?? 0;
+    if (fromIp >= limits.maxPlayersPerIp) return `${fromIp} players from this address already`;
+    if (stream.subscriberCount >= limits.maxPlayersPerStream) {
+      return `${limits.maxPlayersPerStream} players of "${stream.key}" already`;
+    }
+    this.#players++;
+    this.#playersPerIp.set(ip, fromIp + 1);
+    return null;
+  }
+
   #started(session: PublishSession): void {
+    if (this.#options.sessionQueue !== "lazy") session.attach();
     const handler = this.#options.onSession;
     if (!handler) {
       this.#sessions.pushDropOldest(session);
       return;
     }
-    this.#track(
-      Promise.resolve().then(() => handler(session)).catch((e) => {
-        this.#ctx.log(
-          `onSession handler failed for "${keyOf(session)}": ${
-            e instanceof Error ? e.message : String(e)
-          }`,
-        );
-      }),
-    );
+    const failed = (e: unknown): void => {
+      this.#ctx.log(
+        `onSession handler failed for "${session.key}": ${
+          e instanceof Error ? e.message : String(e)
+        }`,
+      );
+    };
+    // Called synchronously, so a handler that iterates (or attaches) at once misses nothing.
+    try {
+      const result = handler(session);
+      if (result instanceof Promise) this.#track(result.catch(failed));
+    } catch (e) {
+      failed(e);
+    }
   }
 
   #track(task: Promise<void>): void {
@@ -373,6 +462,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
         for (const c of this.#connections) c.shutdown("server-closed");
         this.#sessions.end();
         while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+        this.#clock.close();
         this.#resolveClosed();
       })();
     }

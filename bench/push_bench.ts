@@ -10,7 +10,7 @@
 import { stat } from "node:fs/promises";
 import process from "node:process";
 import { RtmpClient } from "../client.ts";
-import { FlvFileReader } from "../flv_file.ts";
+import { FlvFileReader } from "../flv/file.ts";
 import type { FlvTag } from "../protocol/flv.ts";
 import {
   ffmpegPublish,

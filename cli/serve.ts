@@ -9,8 +9,8 @@ import { join } from "node:path";
 import process from "node:process";
 import { RtmpError } from "../errors.ts";
 import { RtmpServer } from "../server.ts";
-import type { PublishSession } from "../session/publish_session.ts";
-import { recordPackets } from "../session/recorder.ts";
+import type { PublishSession } from "../server/publish_session.ts";
+import { recordPackets } from "../flv/recorder.ts";
 import { KeyStore } from "./keys.ts";
 import { parseCommandLine, parseHostPort, UsageError } from "./usage.ts";
 
@@ -23,10 +23,13 @@ Options:
   --listen HOST:PORT      plain RTMP address (default 0.0.0.0:1935); "none" to disable
   --key KEY               accepted stream key (repeatable)
   --keys-file FILE        file of accepted keys, one per line, # comments (re-read per publish)
-  --record DIR            record each stream to DIR/APP/KEY-<UTC start>.flv
+  --record DIR            record each stream to DIR/APP/KEY-<UTC start>-<id>.flv
   --tls-cert FILE         certificate (PEM) for RTMPS
   --tls-key FILE          private key (PEM) for RTMPS
   --tls-listen HOST:PORT  RTMPS address (default 0.0.0.0:1936)
+  --play-key KEY          key players must give as ?key=KEY, or the stream name (repeatable)
+  --play-keys-file FILE   file of accepted play keys, one per line (re-read per play)
+  --no-play               refuse every play request (ingest only)
   --replace               a new publisher on a live key replaces the old one (default: refuse)
   --hook-timeout MS       key check timeout (default 10000)
   --idle-timeout MS       end a stream after MS without data (default 30000)
@@ -43,6 +46,9 @@ const OPTIONS = {
   "tls-key": { type: "string" },
   "tls-listen": { type: "string" },
   replace: { type: "boolean" },
+  "play-key": { type: "string", multiple: true },
+  "play-keys-file": { type: "string" },
+  "no-play": { type: "boolean" },
   "hook-timeout": { type: "string" },
   "idle-timeout": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -88,6 +94,14 @@ export async function runServe(
     (values["keys-file"] as string | undefined) ?? null,
   );
   const recordDir = values.record as string | undefined;
+  const playKeys = new KeyStore(
+    (values["play-key"] as string[] | undefined) ?? [],
+    (values["play-keys-file"] as string | undefined) ?? null,
+  );
+  const playback = !values["no-play"];
+  if (!playback && playKeys.enabled) {
+    throw new UsageError("--no-play cannot be combined with --play-key or --play-keys-file");
+  }
 
   const log = (line: string): void => {
     process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -97,6 +111,14 @@ export async function runServe(
     log(`${n} stream key(s) loaded`);
   } else {
     log("warning: no --key or --keys-file given: EVERY stream key is accepted");
+  }
+  if (!playback) {
+    log("playback is off (--no-play): play requests are refused");
+  } else if (playKeys.enabled) {
+    const n = await playKeys.load();
+    log(`${n} play key(s) loaded`);
+  } else {
+    log("note: no --play-key given: anyone may play any live stream");
   }
   let tls: { cert: string; key: string } | undefined;
   if (certFile && keyFile) {
@@ -122,10 +144,25 @@ export async function runServe(
     limits: { hookTimeout, idleTimeout },
     onPublish: keys.enabled
       ? async ({ name }) =>
-        (await keys.check(name))
-          ? true
-          : { accept: false, reason: "unknown stream key", code: "NetStream.Publish.BadName" }
+        (await keys.check(name)) ? true : {
+          accept: false,
+          reason: "unknown stream key",
+          description: "unknown stream key",
+          code: "NetStream.Publish.BadName",
+        }
       : undefined,
+    playback,
+    onPlay: playKeys.enabled
+      ? async ({ name, query }) =>
+        (await playKeys.check(query.get("key") ?? name)) ? true : {
+          accept: false,
+          reason: "unknown play key",
+          description: "this stream needs a valid play key",
+          code: "NetStream.Play.Failed",
+        }
+      : undefined,
+    // Streams are read through the hub (players); the recorder attaches its own queue.
+    sessionQueue: "lazy",
     onSession: (session) => consume(session, recordDir, log),
   });
   const addrs: string[] = [];
@@ -165,10 +202,9 @@ async function consume(
   recordDir: string | undefined,
   log: (l: string) => void,
 ): Promise<void> {
-  if (!recordDir) {
-    for await (const _ of session) { /* packets are counted in the session's stats */ }
-    return;
-  }
+  if (!recordDir) return;
+  // Before the first await: the recording starts with the publisher's first packet.
+  session.attach();
   const dir = join(recordDir, safeName(session.app));
   // UTC start time to the millisecond plus the server's session id: two publishes of one key
   // within the same second never overwrite each other.

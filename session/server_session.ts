@@ -1,33 +1,44 @@
 /**
  * The server side of one RTMP connection as a sans-IO state machine: handshake, `connect`,
- * stream creation, `publish` requests the caller decides on, media, and unpublish. The caller
- * feeds bytes with {@linkcode ServerSession.receive}, acts on the events, answers decisions
- * with the accept/reject methods and writes {@linkcode ServerSession.takeOutput} to the socket.
+ * stream creation, `publish` and `play` requests the caller decides on, media in, media out,
+ * and the end of streams. The caller feeds bytes with {@linkcode ServerSession.receive}, acts
+ * on the events, answers requests with {@linkcode ServerSession.accept} /
+ * {@linkcode ServerSession.reject}, and writes {@linkcode ServerSession.takeOutput} to the
+ * socket. There are no timers, sockets or clocks here.
+ *
+ * States of the connection: `handshake` → `connecting` (a connect request is pending) →
+ * `connected` → `closed`, or `failed` after malformed input (terminal). States of each message
+ * stream: `idle` (created) → `publish-pending` → `publishing`, or `idle` → `play-pending` →
+ * `playing`, and back to `idle` on unpublish / stop.
  *
  * Nothing about a stream is announced (no `onFCPublish`, no `StreamBegin`, no
- * `NetStream.Publish.Start`) until the caller accepts it: design §4.
+ * `NetStream.Publish.Start`, no `NetStream.Play.Start`) until the caller accepts it: design §4.
  *
  * @module
  */
 
 import { RtmpError } from "../errors.ts";
-import type { AmfObject } from "../protocol/amf.ts";
+import type { AmfObject, AmfValue } from "../protocol/amf.ts";
 import {
+  CapsExMask,
   type Command,
+  type ConnectParams,
   decodeCommand,
   encodeCommand,
   errorCommand,
+  FourCcInfoMask,
   onFcPublishCommand,
   parseConnect,
+  parsePlay,
   parsePublish,
   resultCommand,
   statusCommand,
   type StatusInfo,
 } from "../protocol/command.ts";
-import type { ConnectParams } from "../protocol/command.ts";
 import type { ChunkDecoderOptions } from "../protocol/chunk_decoder.ts";
 import { splitAggregate } from "../protocol/aggregate.ts";
 import { setPeerBandwidthMessage } from "../protocol/control.ts";
+import { encodeData } from "../protocol/data.ts";
 import { ServerHandshake } from "../protocol/handshake.ts";
 import { ChunkStreamId, MessageType, type RtmpMessage } from "../protocol/message.ts";
 import { MessageChannel } from "./message_channel.ts";
@@ -44,7 +55,32 @@ import { MessageChannel } from "./message_channel.ts";
 export type ConnectRequest = ConnectParams & { raw: AmfObject };
 
 /**
+ * A `play` request as the client sent it (RTMP 1.0 §7.2.2.1).
+ *
+ * @example
+ * ```ts
+ * import type { PlayRequest } from "./server_session.ts";
+ * const live: PlayRequest = { streamName: "cam", start: -2, duration: -1, reset: true };
+ * ```
+ */
+export interface PlayRequest {
+  /** The stream name with its query string, as sent. */
+  streamName: string;
+  /** −2 live or recorded, −1 live only, ≥ 0 a recorded offset in seconds. */
+  start: number;
+  /** Seconds to play, −1 until the end. */
+  duration: number;
+  /** Whether earlier play-list entries are flushed. */
+  reset: boolean;
+}
+
+/**
  * What a {@linkcode ServerSession} reports after consuming bytes.
+ *
+ * Requests (`connect-request`, `publish-request`, `play-request`) carry an `id` to answer with
+ * {@linkcode ServerSession.accept} or {@linkcode ServerSession.reject}. A `command` event is a
+ * call the session does not handle itself (custom RPCs): answer it with
+ * {@linkcode ServerSession.sendResult} / {@linkcode ServerSession.sendError}.
  *
  * @example
  * ```ts
@@ -54,10 +90,22 @@ export type ConnectRequest = ConnectParams & { raw: AmfObject };
  */
 export type ServerSessionEvent =
   | { type: "handshake"; digest: boolean }
-  | { type: "connect"; request: ConnectRequest }
-  | { type: "publish"; streamId: number; streamName: string; publishType: string }
+  | { type: "connect-request"; id: number; request: ConnectRequest }
+  | {
+    type: "publish-request";
+    id: number;
+    streamId: number;
+    streamName: string;
+    publishType: string;
+  }
+  | { type: "play-request"; id: number; streamId: number; request: PlayRequest }
   | { type: "media"; streamId: number; message: RtmpMessage }
-  | { type: "unpublish"; streamId: number; command: string };
+  | { type: "unpublish"; streamId: number; command: string }
+  | { type: "play-stop"; streamId: number; command: string }
+  | { type: "pause"; streamId: number; paused: boolean; position: number }
+  | { type: "receive"; streamId: number; kind: "audio" | "video"; enabled: boolean }
+  | { type: "command"; streamId: number; command: Command; amf3: boolean }
+  | { type: "stray-media"; streamId: number; messageType: number; bytes: number };
 
 /**
  * Options for {@linkcode ServerSession}.
@@ -77,28 +125,64 @@ export interface ServerSessionOptions {
   maxStreams?: number;
   /** Chunk decoder limits (message size, chunk streams, buffered bytes). */
   decoder?: ChunkDecoderOptions;
-  /** Bytes of messages held while a connect/publish decision is pending. Default 16 MiB. */
+  /** Bytes of messages held while a decision is pending. Default 16 MiB. */
   maxDeferredBytes?: number;
+  /** `createStream` calls and refused requests answered per connection before it fails. Default 64. */
+  maxFailedCommands?: number;
 }
 
-type StreamState = "created" | "pending" | "publishing";
+/**
+ * The state of the connection as a whole.
+ *
+ * @example
+ * ```ts
+ * import type { ConnectionState } from "./server_session.ts";
+ * const s: ConnectionState = "connected";
+ * ```
+ */
+export type ConnectionState = "handshake" | "connecting" | "connected" | "closed" | "failed";
+
+/**
+ * The state of one message stream of a connection.
+ *
+ * @example
+ * ```ts
+ * import type { StreamState } from "./server_session.ts";
+ * const s: StreamState = "playing";
+ * ```
+ */
+export type StreamState = "idle" | "publish-pending" | "publishing" | "play-pending" | "playing";
 
 interface StreamEntry {
   state: StreamState;
   name: string;
-  publishTransaction: number;
+  transaction: number;
   amf3: boolean;
 }
 
+type Pending =
+  | { kind: "connect"; id: number; request: ConnectRequest; transaction: number; amf3: boolean }
+  | { kind: "publish"; id: number; streamId: number }
+  | { kind: "play"; id: number; streamId: number; reset: boolean };
+
+/** Chunk streams used for media sent to players; the command encoder never writes on them. */
+const PLAY_CSID = { audio: ChunkStreamId.Audio, video: ChunkStreamId.Video, data: 7 } as const;
+
 /**
- * Enhanced RTMP v2 capability flags this server states in its connect `_result`
- * (E-RTMP v2 "Enhancing NetConnection connect Command"): it forwards every codec as opaque
- * bytes, and understands multitrack, ModEx and nanosecond offsets.
+ * How a status answer to a refused request is worded.
+ *
+ * @example
+ * ```ts
+ * import type { Refusal } from "./server_session.ts";
+ * const r: Refusal = { code: "NetStream.Publish.Unauthorized", description: "bad key" };
+ * ```
  */
-const FOURCC_CAN_FORWARD = 4;
-const CAPS_EX_MULTITRACK = 2;
-const CAPS_EX_MODEX = 4;
-const CAPS_EX_TIMESTAMP_NANO_OFFSET = 8;
+export interface Refusal {
+  /** Status code sent to the peer; a default per request kind when omitted. */
+  code?: string;
+  /** Text sent to the peer. Keep internal details out of it. */
+  description?: string;
+}
 
 /**
  * The server side of one connection.
@@ -108,21 +192,25 @@ const CAPS_EX_TIMESTAMP_NANO_OFFSET = 8;
  * import { ServerSession } from "./server_session.ts";
  * const session = new ServerSession();
  * const events = session.receive(new Uint8Array([3])); // C0 only: nothing yet
- * console.log(events.length, session.takeOutput().length); // 0 0
+ * console.log(events.length, session.takeOutput().length, session.state); // 0 0 handshake
  * ```
  */
 export class ServerSession {
   readonly #options: Required<Omit<ServerSessionOptions, "decoder">>;
   #handshake: ServerHandshake | null = new ServerHandshake();
   readonly #channel: MessageChannel;
+  #state: ConnectionState = "handshake";
   #connect: ConnectRequest | null = null;
-  #pendingConnect: ConnectRequest | null = null;
-  #connectTransaction = 0;
-  #connectAmf3 = false;
   readonly #streams = new Map<number, StreamEntry>();
   #nextStreamId = 1;
-  #deferred: RtmpMessage[] = [];
-  #deferredBytes = 0;
+  #nextRequestId = 1;
+  readonly #pending = new Map<number, Pending>();
+  // Messages held while a decision is pending: an array with a read index, so taking from the
+  // front is O(1) however many are held.
+  #held: RtmpMessage[] = [];
+  #heldHead = 0;
+  #heldBytes = 0;
+  #failedCommands = 0;
 
   /** @param options Announced sizes and limits. */
   constructor(options: ServerSessionOptions = {}) {
@@ -131,8 +219,14 @@ export class ServerSession {
       windowAckSize: options.windowAckSize ?? 2_500_000,
       maxStreams: options.maxStreams ?? 8,
       maxDeferredBytes: options.maxDeferredBytes ?? 16 << 20,
+      maxFailedCommands: options.maxFailedCommands ?? 64,
     };
     this.#channel = new MessageChannel({ decoder: options.decoder });
+  }
+
+  /** The connection's state. */
+  get state(): ConnectionState {
+    return this.#state;
   }
 
   /** Whether the handshake has completed. */
@@ -150,74 +244,367 @@ export class ServerSession {
     return this.#channel.bytesReceived;
   }
 
-  /** Name of a stream that is pending or publishing, or `undefined`. @param streamId Stream. @returns The name. */
+  /** The chunk size used for messages to the peer. */
+  get outgoingChunkSize(): number {
+    return this.#channel.outgoingChunkSize;
+  }
+
+  /** The underlying chunk channel (decoder limits, counters). */
+  get channel(): MessageChannel {
+    return this.#channel;
+  }
+
+  /**
+   * The state of a message stream, or `undefined` when it does not exist.
+   * @param streamId Stream.
+   * @returns Its state.
+   */
+  streamState(streamId: number): StreamState | undefined {
+    return this.#streams.get(streamId)?.state;
+  }
+
+  /**
+   * Name of a stream that is pending, publishing or playing, or `undefined`.
+   * @param streamId Stream.
+   * @returns The name as sent (with query).
+   */
   streamName(streamId: number): string | undefined {
     return this.#streams.get(streamId)?.name;
   }
 
   /**
    * Consumes bytes from the client. Throws `RtmpError` for malformed input or a broken
-   * command flow; the connection should then be closed.
+   * command flow; the session is then `failed` and the connection should be closed.
    *
    * @param bytes Bytes read from the socket (not kept).
    * @returns Events in order.
    */
   receive(bytes: Uint8Array): ServerSessionEvent[] {
-    const events: ServerSessionEvent[] = [];
-    if (this.#handshake) {
-      const step = this.#handshake.push(bytes);
-      if (step.send) this.#channel.queueBytes(step.send);
-      if (!step.done) return events;
-      events.push({ type: "handshake", digest: this.#handshake.usedDigest });
-      this.#handshake = null;
-      if (!step.remainder || step.remainder.length === 0) return events;
-      bytes = step.remainder;
+    if (this.#state === "failed" || this.#state === "closed") {
+      throw new RtmpError("CLOSED", `the session is ${this.#state}`);
     }
-    for (const event of this.#channel.receive(bytes)) {
-      if (event.kind !== "message") continue;
-      if (this.#awaitingDecision()) this.#defer(event.message);
-      else this.#onMessage(event.message, events);
+    const events: ServerSessionEvent[] = [];
+    try {
+      if (this.#handshake) {
+        const step = this.#handshake.push(bytes);
+        if (step.send) this.#channel.queueBytes(step.send);
+        if (!step.done) return events;
+        events.push({ type: "handshake", digest: this.#handshake.usedDigest });
+        this.#handshake = null;
+        if (!step.remainder || step.remainder.length === 0) return events;
+        bytes = step.remainder;
+      }
+      for (const event of this.#channel.receive(bytes)) {
+        if (event.kind !== "message") continue;
+        if (this.#pending.size > 0) this.#hold(event.message);
+        else this.#onMessage(event.message, events);
+      }
+    } catch (e) {
+      this.#state = "failed";
+      throw e;
     }
     return events;
   }
 
   /**
-   * Whether a connect or publish decision is outstanding. Messages that arrive meanwhile (an
-   * encoder that pipelines `releaseStream`/`createStream` after `connect`, or sends media
-   * without waiting for `NetStream.Publish.Start`) are held and handled after the decision,
-   * in order, so nothing is lost and nothing runs ahead of the hook.
+   * Accepts a pending request.
+   *
+   * - connect: announces window, bandwidth and chunk size and answers `_result`
+   *   `NetConnection.Connect.Success` with the Enhanced RTMP capabilities we support;
+   * - publish: `onFCPublish`, `StreamBegin`, `NetStream.Publish.Start`; media is reported from now;
+   * - play: `StreamBegin`, `NetStream.Play.Reset` (when asked), `NetStream.Play.Start`,
+   *   `|RtmpSampleAccess`, `NetStream.Data.Start`; then send media with
+   *   {@linkcode ServerSession.queueEncoded}.
+   *
+   * @param id The request's id.
+   * @returns Events of messages that arrived while the decision was pending.
    */
-  #awaitingDecision(): boolean {
-    if (this.#pendingConnect) return true;
-    for (const entry of this.#streams.values()) if (entry.state === "pending") return true;
-    return false;
+  accept(id: number): ServerSessionEvent[] {
+    const pending = this.#take(id);
+    switch (pending.kind) {
+      case "connect":
+        this.#acceptConnect(pending);
+        break;
+      case "publish":
+        this.#acceptPublish(pending.streamId);
+        break;
+      case "play":
+        this.#acceptPlay(pending.streamId, pending.reset);
+        break;
+    }
+    return this.#resume();
   }
 
-  #defer(message: RtmpMessage): void {
-    this.#deferredBytes += message.payload.length;
-    if (this.#deferredBytes > this.#options.maxDeferredBytes) {
+  /**
+   * Refuses a pending request with an error status: `_error` `NetConnection.Connect.Rejected`
+   * for connect, `onStatus` `NetStream.Publish.BadName` / `NetStream.Play.StreamNotFound`
+   * (or the given code) for publish and play. After a refused connect, flush the output and
+   * close the write side so the answer reaches the peer before the FIN.
+   *
+   * @param id The request's id.
+   * @param refusal Code and text for the peer.
+   * @returns Events of other messages that arrived while the decision was pending.
+   */
+  reject(id: number, refusal: Refusal = {}): ServerSessionEvent[] {
+    const pending = this.#take(id);
+    if (pending.kind === "connect") {
+      this.#state = "closed";
+      this.#dropHeld(() => true);
+      this.#sendCommand(
+        errorCommand(pending.transaction, null, {
+          level: "error",
+          code: refusal.code ?? "NetConnection.Connect.Rejected",
+          description: refusal.description ?? "Connection rejected.",
+        }),
+        0,
+        pending.amf3,
+      );
+      return [];
+    }
+    const entry = this.#streams.get(pending.streamId)!;
+    const publish = pending.kind === "publish";
+    entry.state = "idle";
+    entry.name = "";
+    this.#countFailure();
+    this.#sendStatus(pending.streamId, entry.amf3, {
+      level: "error",
+      code: refusal.code ??
+        (publish ? "NetStream.Publish.BadName" : "NetStream.Play.StreamNotFound"),
+      description: refusal.description ?? (publish ? "Publish rejected." : "Play rejected."),
+    });
+    // Early media of the refused stream goes; anything else is still handled.
+    const refused = pending.streamId;
+    this.#dropHeld((m) => m.streamId === refused && isMedia(m.type));
+    return this.#resume();
+  }
+
+  /**
+   * Ends a publishing stream from the server side (kicked, replaced, server closing):
+   * `StreamEOF` and an `onStatus` the encoder can show.
+   *
+   * @param streamId A publishing stream.
+   * @param info Status to send; default `NetStream.Unpublish.Success`.
+   */
+  endPublish(streamId: number, info?: StatusInfo): void {
+    const entry = this.#streams.get(streamId);
+    if (!entry || entry.state !== "publishing") return;
+    entry.state = "idle";
+    this.#channel.sendUserControl({ type: "StreamEOF", streamId });
+    this.#sendStatus(
+      streamId,
+      entry.amf3,
+      info ?? {
+        level: "status",
+        code: "NetStream.Unpublish.Success",
+        description: `${entry.name} is now unpublished.`,
+      },
+    );
+  }
+
+  /**
+   * Ends a playing stream from the server side: `StreamEOF` and `NetStream.Play.Stop`
+   * (or the given status).
+   *
+   * @param streamId A playing stream.
+   * @param info Status to send.
+   */
+  endPlay(streamId: number, info?: StatusInfo): void {
+    const entry = this.#streams.get(streamId);
+    if (!entry || entry.state !== "playing") return;
+    entry.state = "idle";
+    this.#channel.sendUserControl({ type: "StreamEOF", streamId });
+    this.#sendStatus(
+      streamId,
+      entry.amf3,
+      info ??
+        { level: "status", code: "NetStream.Play.Stop", description: `Stopped ${entry.name}.` },
+    );
+  }
+
+  /**
+   * Tells a player the publisher went away (`StreamEOF`, `NetStream.Play.UnpublishNotify`);
+   * the player stays connected and is told again when the stream comes back.
+   *
+   * @param streamId A playing stream.
+   */
+  notifyUnpublish(streamId: number): void {
+    const entry = this.#playing(streamId);
+    if (!entry) return;
+    this.#channel.sendUserControl({ type: "StreamEOF", streamId });
+    this.#sendStatus(streamId, entry.amf3, {
+      level: "status",
+      code: "NetStream.Play.UnpublishNotify",
+      description: `${entry.name} is now unpublished.`,
+    });
+  }
+
+  /**
+   * Tells a player the stream is published again (`StreamBegin`, `NetStream.Play.PublishNotify`).
+   *
+   * @param streamId A playing stream.
+   */
+  notifyPublish(streamId: number): void {
+    const entry = this.#playing(streamId);
+    if (!entry) return;
+    this.#channel.sendUserControl({ type: "StreamBegin", streamId });
+    this.#sendStatus(streamId, entry.amf3, {
+      level: "status",
+      code: "NetStream.Play.PublishNotify",
+      description: `${entry.name} is now published.`,
+    });
+  }
+
+  /**
+   * Sends an `onStatus` on a stream.
+   *
+   * @param streamId Stream (0 for the connection).
+   * @param info The status.
+   */
+  sendStatus(streamId: number, info: StatusInfo): void {
+    this.#sendStatus(streamId, this.#streams.get(streamId)?.amf3 ?? false, info);
+  }
+
+  /**
+   * Answers a `command` event with `_result`.
+   *
+   * @param event The command event.
+   * @param values Values after the command object.
+   */
+  sendResult(
+    event: { streamId: number; command: Command; amf3: boolean },
+    ...values: AmfValue[]
+  ): void {
+    if (event.command.transactionId === 0) return;
+    this.#sendCommand(
+      resultCommand(event.command.transactionId, null, ...values),
+      event.streamId,
+      event.amf3,
+    );
+  }
+
+  /**
+   * Answers a `command` event with `_error`.
+   *
+   * @param event The command event.
+   * @param info The error status.
+   */
+  sendError(event: { streamId: number; command: Command; amf3: boolean }, info: StatusInfo): void {
+    if (event.command.transactionId === 0) return;
+    this.#sendCommand(
+      errorCommand(event.command.transactionId, null, info),
+      event.streamId,
+      event.amf3,
+    );
+  }
+
+  /**
+   * Queues bytes that are already chunked for this connection (a media message encoded once
+   * for many players with {@linkcode playChunkStream} and the session's chunk size).
+   *
+   * @param bytes Chunked bytes.
+   */
+  queueEncoded(bytes: Uint8Array): void {
+    this.#channel.queueBytes(bytes);
+  }
+
+  /** Streams currently publishing. @returns Their ids. */
+  publishingStreams(): number[] {
+    return this.#streamsIn("publishing");
+  }
+
+  /** Streams currently playing. @returns Their ids. */
+  playingStreams(): number[] {
+    return this.#streamsIn("playing");
+  }
+
+  /** Marks the session closed: later input throws. */
+  close(): void {
+    if (this.#state !== "failed") this.#state = "closed";
+    this.#dropHeld(() => true);
+  }
+
+  /** Bytes waiting to be written. */
+  get pendingOutput(): number {
+    return this.#channel.pendingOutput;
+  }
+
+  /** Removes and returns the bytes to write to the client, oldest first. @returns Byte chunks. */
+  takeOutput(): Uint8Array[] {
+    return this.#channel.takeOutput();
+  }
+
+  #streamsIn(state: StreamState): number[] {
+    const ids: number[] = [];
+    for (const [id, e] of this.#streams) if (e.state === state) ids.push(id);
+    return ids;
+  }
+
+  #playing(streamId: number): StreamEntry | null {
+    const entry = this.#streams.get(streamId);
+    return entry && entry.state === "playing" ? entry : null;
+  }
+
+  #hold(message: RtmpMessage): void {
+    this.#heldBytes += message.payload.length;
+    if (this.#heldBytes > this.#options.maxDeferredBytes) {
       throw new RtmpError(
         "LIMIT_EXCEEDED",
         `more than ${this.#options.maxDeferredBytes} bytes arrived while a decision was pending`,
       );
     }
-    this.#deferred.push(message);
+    this.#held.push(message);
   }
 
   /** Handles held messages until the next decision is needed; returns their events. */
   #resume(): ServerSessionEvent[] {
     const events: ServerSessionEvent[] = [];
-    while (this.#deferred.length > 0 && !this.#awaitingDecision()) {
-      const message = this.#deferred.shift()!;
-      this.#deferredBytes -= message.payload.length;
+    while (this.#heldHead < this.#held.length && this.#pending.size === 0) {
+      const message = this.#held[this.#heldHead];
+      this.#held[this.#heldHead++] = undefined as unknown as RtmpMessage;
+      this.#heldBytes -= message.payload.length;
       this.#onMessage(message, events);
+    }
+    if (this.#heldHead >= this.#held.length) {
+      this.#held = [];
+      this.#heldHead = 0;
     }
     return events;
   }
 
-  #dropDeferred(): void {
-    this.#deferred = [];
-    this.#deferredBytes = 0;
+  #dropHeld(drop: (m: RtmpMessage) => boolean): void {
+    const kept: RtmpMessage[] = [];
+    let bytes = 0;
+    for (let i = this.#heldHead; i < this.#held.length; i++) {
+      const m = this.#held[i];
+      if (drop(m)) continue;
+      kept.push(m);
+      bytes += m.payload.length;
+    }
+    this.#held = kept;
+    this.#heldHead = 0;
+    this.#heldBytes = bytes;
+  }
+
+  #take(id: number): Pending {
+    const pending = this.#pending.get(id);
+    if (!pending) {
+      throw new RtmpError("INVALID_ARGUMENT", `no request ${id} is waiting for a decision`);
+    }
+    this.#pending.delete(id);
+    return pending;
+  }
+
+  #request(pending: Pending): void {
+    this.#pending.set(pending.id, pending);
+  }
+
+  #countFailure(): void {
+    if (++this.#failedCommands > this.#options.maxFailedCommands) {
+      throw new RtmpError(
+        "LIMIT_EXCEEDED",
+        `more than ${this.#options.maxFailedCommands} refused or repeated requests on one connection`,
+      );
+    }
   }
 
   #onMessage(message: RtmpMessage, events: ServerSessionEvent[]): void {
@@ -237,169 +624,106 @@ export class ServerSession {
       case MessageType.DataAmf3:
         if (this.#streams.get(message.streamId)?.state === "publishing") {
           events.push({ type: "media", streamId: message.streamId, message });
+        } else {
+          events.push({
+            type: "stray-media",
+            streamId: message.streamId,
+            messageType: message.type,
+            bytes: message.payload.length,
+          });
         }
         return;
       case MessageType.Aggregate:
         if (this.#streams.get(message.streamId)?.state === "publishing") {
           for (const sub of splitAggregate(message)) this.#onMessage(sub, events);
+        } else {
+          events.push({
+            type: "stray-media",
+            streamId: message.streamId,
+            messageType: message.type,
+            bytes: message.payload.length,
+          });
         }
         return;
       default:
-        // Shared objects and unknown types carry nothing an ingest server acts on.
+        // Shared objects and unknown types carry nothing a live server acts on.
         return;
     }
   }
 
   #onCommand(cmd: Command, streamId: number, amf3: boolean, events: ServerSessionEvent[]): void {
     if (cmd.name === "connect") {
-      if (this.#connect || this.#pendingConnect) {
+      if (this.#state !== "handshake") {
         throw new RtmpError("PROTOCOL", "second connect command on one connection");
       }
       const request = parseConnect(cmd);
-      this.#connectTransaction = cmd.transactionId;
-      this.#connectAmf3 = amf3;
-      this.#pendingConnect = request;
-      events.push({ type: "connect", request });
+      this.#state = "connecting";
+      const id = this.#nextRequestId++;
+      this.#request({ kind: "connect", id, request, transaction: cmd.transactionId, amf3 });
+      events.push({ type: "connect-request", id, request });
       return;
     }
-    if (!this.#connect) {
+    if (this.#state !== "connected") {
       throw new RtmpError("PROTOCOL", `command "${cmd.name}" before connect was accepted`);
     }
-    const tx = cmd.transactionId;
+    // One handler per command the session understands; anything else is a `command` event.
     switch (cmd.name) {
       case "releaseStream":
       case "FCPublish":
+      case "FCSubscribe":
+      case "FCUnsubscribe":
       case "_checkbw":
-        // Answered so clients waiting on the transaction go on; onFCPublish is only sent once
-        // the key is accepted, so nothing is announced early.
-        if (tx !== 0) this.#sendCommand(resultCommand(tx, null), 0, amf3);
-        return;
+        // onFCPublish is sent only once the key is accepted, so nothing is announced early.
+        return this.#answer(cmd, amf3);
       case "getStreamLength":
-        if (tx !== 0) this.#sendCommand(resultCommand(tx, null, 0), 0, amf3);
-        return;
-      case "createStream": {
-        if (this.#streams.size >= this.#options.maxStreams) {
-          this.#sendCommand(
-            errorCommand(tx, null, {
-              level: "error",
-              code: "NetConnection.Call.Failed",
-              description: `too many streams on one connection (limit ${this.#options.maxStreams})`,
-            }),
-            0,
-            amf3,
-          );
-          return;
-        }
-        const id = this.#nextStreamId++;
-        this.#streams.set(id, { state: "created", name: "", publishTransaction: 0, amf3 });
-        this.#sendCommand(resultCommand(tx, null, id), 0, amf3);
-        return;
-      }
+        return this.#answer(cmd, amf3, 0);
+      case "createStream":
+        return this.#createStream(cmd, amf3);
       case "publish":
-        this.#onPublish(cmd, streamId, amf3, events);
-        return;
-      case "FCUnpublish": {
-        if (tx !== 0) this.#sendCommand(resultCommand(tx, null), 0, amf3);
-        const name = typeof cmd.args[0] === "string" ? cmd.args[0] : null;
-        for (const [id, entry] of this.#streams) {
-          if (entry.state === "publishing" && (name === null || entry.name === name)) {
-            this.#unpublish(id, entry, "FCUnpublish", events);
-          }
-        }
-        return;
-      }
-      case "closeStream": {
-        const entry = this.#streams.get(streamId);
-        if (entry && entry.state !== "created") this.#unpublish(streamId, entry, cmd.name, events);
-        return;
-      }
-      case "deleteStream": {
-        const id = typeof cmd.args[0] === "number" ? cmd.args[0] : streamId;
-        const entry = this.#streams.get(id);
-        if (entry && entry.state !== "created") this.#unpublish(id, entry, cmd.name, events);
-        this.#streams.delete(id);
-        return;
-      }
+        return this.#publish(cmd, streamId, amf3, events);
       case "play":
-        this.#sendCommand(
-          statusCommand({
-            level: "error",
-            code: "NetStream.Play.StreamNotFound",
-            description: "this server only ingests streams",
-          }),
+        return this.#play(cmd, streamId, amf3, events);
+      case "FCUnpublish":
+        return this.#fcUnpublish(cmd, amf3, events);
+      case "closeStream":
+        return this.#endStream(streamId, cmd.name, events);
+      case "deleteStream":
+        return this.#deleteStream(cmd, streamId, events);
+      case "pause":
+      case "pauseRaw":
+        return this.#pause(cmd, streamId, events);
+      case "receiveAudio":
+      case "receiveVideo":
+        events.push({
+          type: "receive",
           streamId,
-          amf3,
-        );
+          kind: cmd.name === "receiveAudio" ? "audio" : "video",
+          enabled: cmd.args[0] !== false,
+        });
         return;
       case "_result":
       case "_error":
       case "onStatus":
-      case "receiveAudio":
-      case "receiveVideo":
-      case "pause":
-      case "seek":
       case "onBWDone":
+      // Live streams cannot seek; players that try (ffplay on a key press) get no answer.
+      case "seek":
         return;
       default:
-        if (tx !== 0) {
-          this.#sendCommand(
-            errorCommand(tx, null, {
-              level: "error",
-              code: "NetConnection.Call.Failed",
-              description: `Method not found (${cmd.name}).`,
-            }),
-            streamId,
-            amf3,
-          );
-        }
+        events.push({ type: "command", streamId, command: cmd, amf3 });
     }
   }
 
-  #onPublish(cmd: Command, streamId: number, amf3: boolean, events: ServerSessionEvent[]): void {
-    const { name, type } = parsePublish(cmd);
-    let entry = this.#streams.get(streamId);
-    if (!entry && streamId !== 0 && this.#streams.size < this.#options.maxStreams) {
-      // Some encoders publish on a stream id they picked themselves; adopt it.
-      entry = { state: "created", name: "", publishTransaction: 0, amf3 };
-      this.#streams.set(streamId, entry);
-      this.#nextStreamId = Math.max(this.#nextStreamId, streamId + 1);
+  /** Answers `_result` (when a transaction is open) so a client waiting on it goes on. */
+  #answer(cmd: Command, amf3: boolean, ...values: AmfValue[]): void {
+    if (cmd.transactionId !== 0) {
+      this.#sendCommand(resultCommand(cmd.transactionId, null, ...values), 0, amf3);
     }
-    if (!entry || entry.state !== "created") {
-      this.#sendStatus(streamId, amf3, {
-        level: "error",
-        code: "NetStream.Publish.BadName",
-        description: entry ? "stream is already publishing" : `no such stream ${streamId}`,
-      });
-      return;
-    }
-    entry.state = "pending";
-    entry.name = name;
-    entry.publishTransaction = cmd.transactionId;
-    entry.amf3 = amf3;
-    events.push({ type: "publish", streamId, streamName: name, publishType: type });
   }
 
-  #unpublish(id: number, entry: StreamEntry, command: string, events: ServerSessionEvent[]): void {
-    const wasPublishing = entry.state === "publishing";
-    entry.state = "created";
-    if (!wasPublishing) return;
-    this.#sendStatus(id, entry.amf3, {
-      level: "status",
-      code: "NetStream.Unpublish.Success",
-      description: `${entry.name} is now unpublished.`,
-    });
-    events.push({ type: "unpublish", streamId: id, command });
-  }
-
-  /**
-   * Accepts the pending connect: announces window, bandwidth and chunk size and answers
-   * `_result` with `NetConnection.Connect.Success` and the Enhanced RTMP capabilities we accept.
-   *
-   * @returns Events of messages that arrived while the decision was pending.
-   */
-  acceptConnect(): ServerSessionEvent[] {
-    const request = this.#takeConnect();
+  #acceptConnect(pending: Pending & { kind: "connect" }): void {
+    const { request } = pending;
     this.#connect = request;
+    this.#state = "connected";
     const ch = this.#channel;
     ch.sendWindowAckSize(this.#options.windowAckSize);
     ch.send(ChunkStreamId.Control, setPeerBandwidthMessage(this.#options.windowAckSize, 2));
@@ -413,59 +737,18 @@ export class ServerSession {
     };
     const enhanced = request.fourCcList !== undefined || request.videoFourCcInfoMap !== undefined ||
       request.audioFourCcInfoMap !== undefined || request.capsEx !== undefined;
+    // E-RTMP v2: state support in the _result; we forward any codec as opaque bytes.
     if (enhanced) {
-      // E-RTMP v2: state support in the _result. We forward any codec as opaque bytes.
       properties.fourCcList = ["*"];
-      properties.videoFourCcInfoMap = { "*": FOURCC_CAN_FORWARD };
-      properties.audioFourCcInfoMap = { "*": FOURCC_CAN_FORWARD };
-      properties.capsEx = CAPS_EX_MULTITRACK | CAPS_EX_MODEX | CAPS_EX_TIMESTAMP_NANO_OFFSET;
+      properties.videoFourCcInfoMap = { "*": FourCcInfoMask.CanForward };
+      properties.audioFourCcInfoMap = { "*": FourCcInfoMask.CanForward };
+      properties.capsEx = CapsExMask.Multitrack | CapsExMask.ModEx | CapsExMask.TimestampNanoOffset;
     }
-    this.#sendCommand(
-      resultCommand(this.#connectTransaction, properties, info),
-      0,
-      this.#connectAmf3,
-    );
-    return this.#resume();
+    this.#sendCommand(resultCommand(pending.transaction, properties, info), 0, pending.amf3);
   }
 
-  /**
-   * Refuses the pending connect with `_error` `NetConnection.Connect.Rejected`. Close the
-   * write side after sending the output.
-   *
-   * @param description Human-readable reason sent to the client.
-   */
-  rejectConnect(description = "Connection rejected."): void {
-    this.#takeConnect();
-    this.#dropDeferred();
-    this.#sendCommand(
-      errorCommand(this.#connectTransaction, null, {
-        level: "error",
-        code: "NetConnection.Connect.Rejected",
-        description,
-      }),
-      0,
-      this.#connectAmf3,
-    );
-  }
-
-  #takeConnect(): ConnectRequest {
-    const request = this.#pendingConnect;
-    if (!request) {
-      throw new RtmpError("INVALID_ARGUMENT", "no connect request is waiting for a decision");
-    }
-    this.#pendingConnect = null;
-    return request;
-  }
-
-  /**
-   * Accepts a pending publish: `onFCPublish`, `StreamBegin`, then `onStatus`
-   * `NetStream.Publish.Start`. Media on the stream is reported from now on.
-   *
-   * @param streamId The stream from the `publish` event.
-   * @returns Events of messages that arrived while the decision was pending (early media).
-   */
-  acceptPublish(streamId: number): ServerSessionEvent[] {
-    const entry = this.#pending(streamId);
+  #acceptPublish(streamId: number): void {
+    const entry = this.#streams.get(streamId)!;
     entry.state = "publishing";
     this.#sendCommand(
       onFcPublishCommand({
@@ -483,70 +766,165 @@ export class ServerSession {
       description: `${entry.name} is now published.`,
       details: entry.name,
     });
-    return this.#resume();
   }
 
-  /**
-   * Refuses a pending publish with an error-level `onStatus`. The caller should then close the
-   * write side gracefully so the status reaches the encoder before the FIN.
-   *
-   * @param streamId The stream from the `publish` event.
-   * @param options Status code (default `NetStream.Publish.BadName`) and description.
-   * @returns Events of other messages that arrived while the decision was pending.
-   */
-  rejectPublish(
-    streamId: number,
-    options: { code?: string; description?: string } = {},
-  ): ServerSessionEvent[] {
-    const entry = this.#pending(streamId);
-    entry.state = "created";
-    this.#sendStatus(streamId, entry.amf3, {
-      level: "error",
-      code: options.code ?? "NetStream.Publish.BadName",
-      description: options.description ?? "Publish rejected.",
-    });
-    // Early media of the refused stream is dropped; anything else still gets handled.
-    this.#deferred = this.#deferred.filter((m) => m.streamId !== streamId || !isMedia(m.type));
-    this.#deferredBytes = this.#deferred.reduce((n, m) => n + m.payload.length, 0);
-    return this.#resume();
-  }
-
-  /**
-   * Ends a publishing stream from the server side (kicked, replaced, server closing):
-   * `StreamEOF` and an `onStatus` the encoder can show.
-   *
-   * @param streamId A publishing stream.
-   * @param info Status to send; default `NetStream.Unpublish.Success`.
-   */
-  endPublish(streamId: number, info?: StatusInfo): void {
-    const entry = this.#streams.get(streamId);
-    if (!entry || entry.state !== "publishing") return;
-    entry.state = "created";
-    this.#channel.sendUserControl({ type: "StreamEOF", streamId });
-    this.#sendStatus(
-      streamId,
-      entry.amf3,
-      info ?? {
+  #acceptPlay(streamId: number, reset: boolean): void {
+    const entry = this.#streams.get(streamId)!;
+    entry.state = "playing";
+    const name = entry.name;
+    this.#channel.sendUserControl({ type: "StreamBegin", streamId });
+    if (reset) {
+      this.#sendStatus(streamId, entry.amf3, {
         level: "status",
-        code: "NetStream.Unpublish.Success",
-        description: `${entry.name} is now unpublished.`,
-      },
+        code: "NetStream.Play.Reset",
+        description: `Playing and resetting ${name}.`,
+        details: name,
+      });
+    }
+    this.#sendStatus(streamId, entry.amf3, {
+      level: "status",
+      code: "NetStream.Play.Start",
+      description: `Started playing ${name}.`,
+      details: name,
+    });
+    // Lets Flash-era players read the media (and is expected by several players before data).
+    this.#channel.send(
+      PLAY_CSID.data,
+      encodeData({ handler: "|RtmpSampleAccess", values: [true, true] }, { streamId }),
+    );
+    this.#channel.send(
+      PLAY_CSID.data,
+      encodeData({ handler: "onStatus", values: [{ code: "NetStream.Data.Start" }] }, {
+        streamId,
+      }),
     );
   }
 
-  /** Streams currently publishing. @returns Their ids. */
-  publishingStreams(): number[] {
-    const ids: number[] = [];
-    for (const [id, e] of this.#streams) if (e.state === "publishing") ids.push(id);
-    return ids;
+  #createStream(cmd: Command, amf3: boolean): void {
+    const tx = cmd.transactionId;
+    if (this.#streams.size >= this.#options.maxStreams) {
+      this.#countFailure();
+      this.#sendCommand(
+        errorCommand(tx, null, {
+          level: "error",
+          code: "NetConnection.Call.Failed",
+          description: `too many streams on one connection (limit ${this.#options.maxStreams})`,
+        }),
+        0,
+        amf3,
+      );
+      return;
+    }
+    const id = this.#nextStreamId++;
+    this.#streams.set(id, { state: "idle", name: "", transaction: 0, amf3 });
+    this.#sendCommand(resultCommand(tx, null, id), 0, amf3);
   }
 
-  #pending(streamId: number): StreamEntry {
-    const entry = this.#streams.get(streamId);
-    if (!entry || entry.state !== "pending") {
-      throw new RtmpError("INVALID_ARGUMENT", `stream ${streamId} has no publish request waiting`);
+  /** Finds (or adopts: some encoders pick their own id) an idle stream. */
+  #idleStream(streamId: number, amf3: boolean): StreamEntry | null {
+    let entry = this.#streams.get(streamId);
+    if (!entry && streamId !== 0 && this.#streams.size < this.#options.maxStreams) {
+      entry = { state: "idle", name: "", transaction: 0, amf3 };
+      this.#streams.set(streamId, entry);
+      this.#nextStreamId = Math.max(this.#nextStreamId, streamId + 1);
     }
-    return entry;
+    return entry && entry.state === "idle" ? entry : null;
+  }
+
+  #publish(cmd: Command, streamId: number, amf3: boolean, events: ServerSessionEvent[]): void {
+    const { name, type } = parsePublish(cmd);
+    const existing = this.#streams.get(streamId);
+    const entry = this.#idleStream(streamId, amf3);
+    if (!entry) {
+      this.#countFailure();
+      this.#sendStatus(streamId, amf3, {
+        level: "error",
+        code: "NetStream.Publish.BadName",
+        description: existing ? "stream is already in use" : `no such stream ${streamId}`,
+      });
+      return;
+    }
+    entry.state = "publish-pending";
+    entry.name = name;
+    entry.transaction = cmd.transactionId;
+    entry.amf3 = amf3;
+    const id = this.#nextRequestId++;
+    this.#request({ kind: "publish", id, streamId });
+    events.push({ type: "publish-request", id, streamId, streamName: name, publishType: type });
+  }
+
+  #play(cmd: Command, streamId: number, amf3: boolean, events: ServerSessionEvent[]): void {
+    const { name, start, duration, reset } = parsePlay(cmd);
+    const existing = this.#streams.get(streamId);
+    const entry = this.#idleStream(streamId, amf3);
+    if (!entry) {
+      this.#countFailure();
+      this.#sendStatus(streamId, amf3, {
+        level: "error",
+        code: "NetStream.Play.Failed",
+        description: existing ? "stream is already in use" : `no such stream ${streamId}`,
+      });
+      return;
+    }
+    entry.state = "play-pending";
+    entry.name = name;
+    entry.transaction = cmd.transactionId;
+    entry.amf3 = amf3;
+    const id = this.#nextRequestId++;
+    this.#request({ kind: "play", id, streamId, reset });
+    events.push({
+      type: "play-request",
+      id,
+      streamId,
+      request: { streamName: name, start, duration, reset },
+    });
+  }
+
+  /** Ends what a stream does (unpublish or stop), answering as the peer expects. */
+  #endStream(streamId: number, command: string, events: ServerSessionEvent[]): void {
+    const entry = this.#streams.get(streamId);
+    if (!entry) return;
+    if (entry.state === "publishing") {
+      entry.state = "idle";
+      this.#sendStatus(streamId, entry.amf3, {
+        level: "status",
+        code: "NetStream.Unpublish.Success",
+        description: `${entry.name} is now unpublished.`,
+      });
+      events.push({ type: "unpublish", streamId, command });
+    } else if (entry.state === "playing") {
+      entry.state = "idle";
+      events.push({ type: "play-stop", streamId, command });
+    }
+  }
+
+  #fcUnpublish(cmd: Command, amf3: boolean, events: ServerSessionEvent[]): void {
+    this.#answer(cmd, amf3);
+    const name = typeof cmd.args[0] === "string" ? cmd.args[0] : null;
+    for (const [id, entry] of this.#streams) {
+      if (entry.state === "publishing" && (name === null || entry.name === name)) {
+        this.#endStream(id, "FCUnpublish", events);
+      }
+    }
+  }
+
+  #deleteStream(cmd: Command, streamId: number, events: ServerSessionEvent[]): void {
+    const id = typeof cmd.args[0] === "number" ? cmd.args[0] : streamId;
+    this.#endStream(id, cmd.name, events);
+    this.#streams.delete(id);
+  }
+
+  #pause(cmd: Command, streamId: number, events: ServerSessionEvent[]): void {
+    const entry = this.#playing(streamId);
+    if (!entry) return;
+    const paused = cmd.args[0] !== false;
+    const position = typeof cmd.args[1] === "number" ? cmd.args[1] : 0;
+    this.#sendStatus(streamId, entry.amf3, {
+      level: "status",
+      code: paused ? "NetStream.Pause.Notify" : "NetStream.Unpause.Notify",
+      description: paused ? "Paused." : "Unpaused.",
+    });
+    events.push({ type: "pause", streamId, paused, position });
   }
 
   #sendStatus(streamId: number, amf3: boolean, info: StatusInfo): void {
@@ -559,16 +937,27 @@ export class ServerSession {
       encodeCommand(cmd, { streamId, amf3 }),
     );
   }
+}
 
-  /** Bytes waiting to be written. */
-  get pendingOutput(): number {
-    return this.#channel.pendingOutput;
-  }
-
-  /** Removes and returns the bytes to write to the client, oldest first. @returns Byte chunks. */
-  takeOutput(): Uint8Array[] {
-    return this.#channel.takeOutput();
-  }
+/**
+ * The chunk stream a media message is sent on to players. Media to players always uses a
+ * full (type 0) chunk header, so the bytes of one message can be encoded once and shared by
+ * every player with the same chunk size and stream id, and every player sees the published
+ * timestamps exactly (no relative headers shared among players: design §8).
+ *
+ * @example
+ * ```ts
+ * import { playChunkStream } from "./server_session.ts";
+ * console.log(playChunkStream(9)); // 6
+ * ```
+ *
+ * @param messageType Audio (8), video (9) or data (18/15).
+ * @returns The chunk stream id.
+ */
+export function playChunkStream(messageType: number): number {
+  if (messageType === MessageType.Audio) return PLAY_CSID.audio;
+  if (messageType === MessageType.Video) return PLAY_CSID.video;
+  return PLAY_CSID.data;
 }
 
 function isMedia(type: number): boolean {

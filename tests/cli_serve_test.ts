@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { FlvFileReader } from "../flv_file.ts";
+import { FlvFileReader } from "../flv/file.ts";
 import { RtmpServer } from "../server.ts";
 import {
   countPackets,

@@ -133,12 +133,17 @@ describe("RtmpClient against our server", () => {
       hostname: "127.0.0.1",
       port: 0,
       ...quiet,
-      onPublish: () => ({ accept: false, reason: "nope", code: "NetStream.Publish.Unauthorized" }),
+      onPublish: () => ({
+        accept: false,
+        reason: "nope",
+        description: "not today",
+        code: "NetStream.Publish.Unauthorized",
+      }),
     });
     const e = await rejectionOf(RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/x`));
     assert.equal(e.code, "REJECTED");
     assert.equal(e.status, "NetStream.Publish.Unauthorized");
-    assert.equal(e.description, "nope");
+    assert.equal(e.description, "not today");
   });
 
   it("rtmps: trusted through options it works; untrusted it fails with TLS", async () => {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { RtmpServer } from "../server.ts";
-import type { PublishSession } from "../session/publish_session.ts";
+import type { PublishSession } from "../server/publish_session.ts";
 import {
   countPackets,
   ffmpegPublish,

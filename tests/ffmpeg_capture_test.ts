@@ -25,8 +25,8 @@ function replay(seed: number): ServerSessionEvent[] {
       const e = queue.shift()!;
       events.push(e);
       // A decision releases the messages held while it was pending.
-      if (e.type === "connect") queue.unshift(...session.acceptConnect());
-      if (e.type === "publish") queue.unshift(...session.acceptPublish(e.streamId));
+      if (e.type === "connect-request") queue.unshift(...session.accept(e.id));
+      if (e.type === "publish-request") queue.unshift(...session.accept(e.id));
     }
     i += n;
   }
@@ -38,19 +38,19 @@ describe("replaying a captured FFmpeg publish through the server core", () => {
     it(`produces the expected command flow and the source's media (split seed ${seed})`, async () => {
       const events = replay(seed);
       const kinds = events.filter((e) => e.type !== "media").map((e) => e.type);
-      assert.deepEqual(kinds, ["handshake", "connect", "publish", "unpublish"]);
+      assert.deepEqual(kinds, ["handshake", "connect-request", "publish-request", "unpublish"]);
       const handshake = events[0];
       assert.ok(
         handshake.type === "handshake" && handshake.digest,
         "FFmpeg uses the digest handshake",
       );
       const connect = events[1];
-      assert.ok(connect.type === "connect");
+      assert.ok(connect.type === "connect-request");
       assert.equal(connect.request.app, "live");
       assert.match(String(connect.request.flashVer), /^FMLE\/3\.0 \(compatible; Lavf/);
       assert.equal(connect.request.tcUrl?.endsWith("/live"), true);
       const publish = events[2];
-      assert.ok(publish.type === "publish");
+      assert.ok(publish.type === "publish-request");
       assert.equal(publish.streamName, "capture-key");
       assert.equal(publish.publishType, "live");
 

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { RtmpError } from "../errors.ts";
-import { FlvFileReader, FlvFileWriter } from "../flv_file.ts";
+import { FlvFileReader, FlvFileWriter } from "../flv/file.ts";
 import { encodeFlvHeader, encodeFlvTag, FlvDemuxer, type FlvTag } from "../protocol/flv.ts";
 import { rejectsCode } from "./support/util.ts";
 

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { FlvFileReader, FlvFileWriter } from "../flv_file.ts";
+import { FlvFileReader, FlvFileWriter } from "../flv/file.ts";
 import { AudioPacketType, buildAudioTag, parseAudioTag } from "../protocol/audio_tag.ts";
 import {
   encodeFlvHeader,

@@ -30,7 +30,7 @@ class RawClient {
   send(csid: number, message: RtmpMessage): RtmpMessage[] {
     for (const e of this.server.receive(this.enc.encode(csid, message))) {
       this.events.push(e);
-      if (e.type === "connect") this.events.push(...this.server.acceptConnect());
+      if (e.type === "connect-request") this.events.push(...this.server.accept(e.id));
     }
     return this.dec.push(concat(this.server.takeOutput()));
   }
@@ -59,25 +59,33 @@ describe("ServerSession details", () => {
     assert.equal(cmd.name, "_result");
     assert.equal((cmd.args[0] as Record<string, unknown>).code, "NetConnection.Connect.Success");
     assert.equal((cmd.args[0] as Record<string, unknown>).objectEncoding, 3);
-    assert.ok(c.events.some((e) => e.type === "connect" && e.request.app === "live"));
+    assert.ok(c.events.some((e) => e.type === "connect-request" && e.request.app === "live"));
   });
 
-  it("answers _checkbw, getStreamLength and releaseStream, and _error for unknown calls", () => {
+  it("answers _checkbw, getStreamLength and releaseStream; hands unknown calls to its caller", () => {
     const c = new RawClient();
     c.command(connect());
     const answers = [
       ...c.command({ name: "_checkbw", transactionId: 2, commandObject: null, args: [] }),
       ...c.command({ name: "getStreamLength", transactionId: 3, commandObject: null, args: ["k"] }),
       ...c.command({ name: "releaseStream", transactionId: 4, commandObject: null, args: ["k"] }),
-      ...c.command({ name: "noSuchMethod", transactionId: 5, commandObject: null, args: [] }),
+      ...c.command({ name: "noSuchMethod", transactionId: 5, commandObject: null, args: [7] }),
     ];
     assert.deepEqual(answers.map((a) => [a.name, a.transactionId]), [
       ["_result", 2],
       ["_result", 3],
       ["_result", 4],
-      ["_error", 5],
     ]);
     assert.equal(answers[1].args[0], 0);
+    const call = c.events.find((e) => e.type === "command");
+    assert.ok(call && call.type === "command", "an event for the unknown call");
+    assert.equal(call.command.name, "noSuchMethod");
+    assert.deepEqual(call.command.args, [7]);
+    c.server.sendResult(call, "answered");
+    const reply = c.dec.push(concat(c.server.takeOutput())).map((m) => decodeCommand(m));
+    assert.deepEqual(reply.map((r) => [r.name, r.transactionId, r.args[0]]), [
+      ["_result", 5, "answered"],
+    ]);
   });
 
   it("acknowledges once the client's window of bytes has arrived", () => {
@@ -123,7 +131,7 @@ describe("ServerSession details", () => {
     c.send(2, setChunkSizeMessage(4096));
     c.enc.setChunkSize(4096);
     c.command(connect());
-    assert.ok(c.events.some((e) => e.type === "connect"));
+    assert.ok(c.events.some((e) => e.type === "connect-request"));
   });
 });
 
@@ -141,8 +149,8 @@ describe("ClientSession sees a ReconnectRequest", () => {
         const down = concat(server.takeOutput());
         if (up.length === 0 && down.length === 0) return;
         for (const e of server.receive(up)) {
-          if (e.type === "connect") server.acceptConnect();
-          if (e.type === "publish") server.acceptPublish(e.streamId);
+          if (e.type === "connect-request") server.accept(e.id);
+          if (e.type === "publish-request") server.accept(e.id);
         }
         events.push(...client.receive(down));
       }

@@ -64,22 +64,22 @@ describe("client and server sessions in memory", () => {
       const clientEvents: ClientSessionEvent[] = [];
       const onServer = (e: ServerSessionEvent): ServerSessionEvent[] | void => {
         serverEvents.push(e);
-        if (e.type === "connect") return server.acceptConnect();
-        if (e.type === "publish") {
+        if (e.type === "connect-request") return server.accept(e.id);
+        if (e.type === "publish-request") {
           // Nothing may be announced before the decision: no output queued by the publish.
           assert.equal(server.pendingOutput, 0);
-          return server.acceptPublish(e.streamId);
+          return server.accept(e.id);
         }
       };
       pump(client, server, rand, onServer, (e) => clientEvents.push(e));
       const handshake = serverEvents.find((e) => e.type === "handshake");
       assert.deepEqual(handshake, { type: "handshake", digest });
-      const connect = serverEvents.find((e) => e.type === "connect");
-      assert.ok(connect && connect.type === "connect");
+      const connect = serverEvents.find((e) => e.type === "connect-request");
+      assert.ok(connect && connect.type === "connect-request");
       assert.equal(connect.request.app, "live");
       assert.deepEqual(connect.request.fourCcList, ["av01", "Opus"]);
-      const publish = serverEvents.find((e) => e.type === "publish");
-      assert.ok(publish && publish.type === "publish");
+      const publish = serverEvents.find((e) => e.type === "publish-request");
+      assert.ok(publish && publish.type === "publish-request");
       assert.equal(publish.streamName, "key?token=abc");
       assert.equal(publish.publishType, "live");
       const connected = clientEvents.find((e) => e.type === "connected");
@@ -123,9 +123,9 @@ describe("client and server sessions in memory", () => {
     const server = new ServerSession();
     const clientEvents: ClientSessionEvent[] = [];
     pump(client, server, rand, (e) => {
-      if (e.type === "connect") return server.acceptConnect();
-      if (e.type === "publish") {
-        return server.rejectPublish(e.streamId, {
+      if (e.type === "connect-request") return server.accept(e.id);
+      if (e.type === "publish-request") {
+        return server.reject(e.id, {
           code: "NetStream.Publish.Unauthorized",
           description: "bad key",
         });
@@ -147,7 +147,7 @@ describe("client and server sessions in memory", () => {
     const server = new ServerSession();
     const events: ClientSessionEvent[] = [];
     pump(client, server, prng(4), (e) => {
-      if (e.type === "connect") server.rejectConnect("app not allowed");
+      if (e.type === "connect-request") server.reject(e.id, { description: "app not allowed" });
     }, (e) => events.push(e));
     const rejected = events.find((e) => e.type === "rejected");
     assert.ok(rejected && rejected.type === "rejected");
@@ -159,8 +159,8 @@ describe("client and server sessions in memory", () => {
     const server2 = new ServerSession();
     const events2: ClientSessionEvent[] = [];
     pump(client2, server2, prng(5), (e) => {
-      if (e.type === "connect") return server2.acceptConnect();
-      if (e.type === "publish") return server2.rejectPublish(e.streamId);
+      if (e.type === "connect-request") return server2.accept(e.id);
+      if (e.type === "publish-request") return server2.reject(e.id);
       return [];
     }, (e) => events2.push(e));
     const r2 = events2.find((e) => e.type === "rejected");
@@ -173,9 +173,13 @@ describe("client and server sessions in memory", () => {
       const client = newClient("k");
       const server = new ServerSession();
       let streamId = 0;
+      let requestId = 0;
       pump(client, server, prng(9), (e) => {
-        if (e.type === "connect") return server.acceptConnect();
-        if (e.type === "publish") streamId = e.streamId; // undecided for now
+        if (e.type === "connect-request") return server.accept(e.id);
+        if (e.type === "publish-request") {
+          streamId = e.streamId; // undecided for now
+          requestId = e.id;
+        }
         return [];
       }, () => {});
       assert.ok(streamId > 0);
@@ -196,10 +200,10 @@ describe("client and server sessions in memory", () => {
         "nothing before the decision",
       );
       if (accept) {
-        const more = server.acceptPublish(streamId);
+        const more = server.accept(requestId);
         assert.equal(more.filter((e) => e.type === "media").length, 1, "early media after accept");
       } else {
-        const more = server.rejectPublish(streamId);
+        const more = server.reject(requestId);
         assert.equal(more.length, 0, "early media of a refused stream is dropped");
       }
     }
@@ -240,22 +244,37 @@ describe("client and server sessions in memory", () => {
       ),
     );
     const events = server.receive(concat(burst));
-    assert.deepEqual(events.map((e) => e.type), ["handshake", "connect"]);
-    const after = server.acceptConnect();
-    assert.deepEqual(after.map((e) => e.type), ["publish"]);
+    assert.deepEqual(events.map((e) => e.type), ["handshake", "connect-request"]);
+    const connect = events[1];
+    assert.ok(connect.type === "connect-request");
+    const after = server.accept(connect.id);
+    assert.deepEqual(after.map((e) => e.type), ["publish-request"]);
   });
 
   it("answers unknown commands with _error and commands before connect are a protocol error", () => {
     const client = newClient("k");
     const server = new ServerSession();
     pump(client, server, prng(10), (e) => {
-      if (e.type === "connect") return server.acceptConnect();
-      if (e.type === "publish") return server.acceptPublish(e.streamId);
+      if (e.type === "connect-request") return server.accept(e.id);
+      if (e.type === "publish-request") return server.accept(e.id);
       return [];
     }, () => {});
     const tx = client.call("someRpc", 1);
     const events: ClientSessionEvent[] = [];
-    pump(client, server, prng(11), () => {}, (e) => events.push(e));
+    const unhandled: string[] = [];
+    pump(client, server, prng(11), (e) => {
+      // The session hands calls it does not know to its caller, who answers them.
+      if (e.type === "command") {
+        unhandled.push(e.command.name);
+        server.sendError(e, {
+          level: "error",
+          code: "NetConnection.Call.Failed",
+          description: `Method not found (${e.command.name}).`,
+        });
+      }
+      return [];
+    }, (e) => events.push(e));
+    assert.deepEqual(unhandled, ["someRpc"]);
     const answer = events.find((e) => e.type === "error-result");
     assert.ok(answer && answer.type === "error-result", "an _error answer");
     assert.equal(answer.transactionId, tx);

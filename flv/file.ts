@@ -11,7 +11,7 @@
  */
 
 import { type FileHandle, open } from "node:fs/promises";
-import { RtmpError } from "./errors.ts";
+import { RtmpError } from "../errors.ts";
 import {
   encodeFlvHeader,
   encodeFlvPreviousTagSize,
@@ -26,9 +26,9 @@ import {
   flvScriptName,
   type FlvTag,
   FlvTagType,
-} from "./protocol/flv.ts";
+} from "../protocol/flv.ts";
 
-export type { FlvDemuxerEnd, FlvHeader, FlvTag } from "./protocol/flv.ts";
+export type { FlvDemuxerEnd, FlvHeader, FlvTag } from "../protocol/flv.ts";
 
 function ioError(e: unknown, what: string): RtmpError {
   if (e instanceof RtmpError) return e;
@@ -61,7 +61,7 @@ async function writeAll(
  *
  * @example
  * ```ts
- * import type { FlvFileReaderOptions } from "./flv_file.ts";
+ * import type { FlvFileReaderOptions } from "./file.ts";
  * const options: FlvFileReaderOptions = { maxTagSize: 8 << 20 };
  * console.log(options.maxTagSize); // 8388608
  * ```
@@ -81,7 +81,7 @@ export interface FlvFileReaderOptions {
  *
  * @example
  * ```ts ignore
- * import { FlvFileReader } from "./flv_file.ts";
+ * import { FlvFileReader } from "./file.ts";
  * await using reader = await FlvFileReader.open("in.flv");
  * console.log(reader.header);
  * for await (const tag of reader) console.log(tag.type, tag.timestamp, tag.data.length);
@@ -258,7 +258,7 @@ async function readChunk(fh: FileHandle, buf: Uint8Array): Promise<number> {
  *
  * @example
  * ```ts
- * import type { FlvFileWriterOptions } from "./flv_file.ts";
+ * import type { FlvFileWriterOptions } from "./file.ts";
  * const options: FlvFileWriterOptions = { audio: true, video: true, flushIntervalMs: 500 };
  * console.log(options.video); // true
  * ```
@@ -308,7 +308,7 @@ export interface FlvFileWriterOptions {
  *
  * @example
  * ```ts ignore
- * import { FlvFileWriter } from "./flv_file.ts";
+ * import { FlvFileWriter } from "./file.ts";
  * const writer = await FlvFileWriter.create("out.flv", { audio: true, video: false });
  * await writer.writeTag({ type: 8, timestamp: 0, streamId: 0, data: new Uint8Array([0xaf, 0, 0x12, 0x10]) });
  * await writer.close();

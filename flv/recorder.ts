@@ -6,9 +6,9 @@
  * @module
  */
 
-import { FlvFileWriter } from "../flv_file.ts";
+import { FlvFileWriter } from "./file.ts";
 import { MessageType } from "../protocol/message.ts";
-import type { MediaPacket } from "./packet.ts";
+import type { MediaPacket } from "../protocol/packet.ts";
 
 /**
  * What a recording produced.

@@ -1,0 +1,640 @@
+/**
+ * Drives one accepted socket through a {@linkcode ServerSession}: reads, deadlines (on the
+ * server-wide clock), the connect / publish / play hooks, publishing into the stream hub with
+ * backpressure, and pumping hub subscribers to players. A failure here ends this connection only.
+ *
+ * @module
+ */
+
+import { isRtmpError, RtmpError } from "../errors.ts";
+import type { StatusInfo } from "../protocol/command.ts";
+import { splitStreamName } from "../protocol/url.ts";
+import { HubMessage } from "../hub/hub_message.ts";
+import type { LiveStream } from "../hub/live_stream.ts";
+import type { StreamHub } from "../hub/stream_hub.ts";
+import type { Subscriber } from "../hub/subscriber.ts";
+import {
+  type ConnectRequest,
+  type PlayRequest,
+  ServerSession,
+  type ServerSessionEvent,
+} from "../session/server_session.ts";
+import type { Conn } from "../socket/types.ts";
+import type { DeadlineClock, DeadlineOwner } from "./deadlines.ts";
+import { decide, type Decision } from "./decide.ts";
+import { OutputPump } from "../util/output_pump.ts";
+import { PublishSession } from "./publish_session.ts";
+import type {
+  ConnectInfo,
+  EndReason,
+  HookDecision,
+  PlayInfo,
+  PublishInfo,
+  ServerLimits,
+} from "./types.ts";
+
+/** @internal What a connection needs from the server that owns it. */
+export interface ServerContext {
+  readonly limits: ServerLimits;
+  readonly chunkSize: number;
+  readonly hub: StreamHub;
+  readonly clock: DeadlineClock;
+  /** Whether `play` is served at all. */
+  readonly playback: boolean;
+  onConnect?: (info: ConnectInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
+  onPublish?: (info: PublishInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
+  onPlay?: (info: PlayInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
+  log(line: string): void;
+  nextSessionId(): number;
+  /** Registers the session under its key; returns a reason to refuse, or null. */
+  claim(session: PublishSession, connection: ServerConnection): string | null;
+  release(session: PublishSession): void;
+  started(session: PublishSession): void;
+  /** Counts a player in; returns a reason to refuse, or null. */
+  admitPlayer(ip: string, stream: LiveStream): string | null;
+  /** Counts a player out. */
+  playerLeft(ip: string): void;
+}
+
+/** A playing stream of this connection. */
+interface Player {
+  streamId: number;
+  key: string;
+  sub: Subscriber;
+  /** When the stream's publisher left (ms), or 0. */
+  unpublishedAt: number;
+  startedAt: number;
+  /** Skip the first `publish` signal when the play was accepted because of it. */
+  skipPublishSignal: boolean;
+  ended: boolean;
+}
+
+/** Bytes of media on streams that are not publishing tolerated before the connection fails. */
+const MAX_STRAY_MEDIA = 1 << 20;
+/** A player's batch of messages per socket write. */
+const PLAYER_BATCH = 256 << 10;
+
+/** @internal One accepted socket. */
+export class ServerConnection implements DeadlineOwner {
+  readonly #conn: Conn;
+  readonly #ctx: ServerContext;
+  readonly #session: ServerSession;
+  readonly #pump: OutputPump;
+  readonly #publishes = new Map<number, { session: PublishSession; stream: LiveStream }>();
+  readonly #players = new Map<number, Player>();
+  readonly #label: string;
+  readonly #ip: string;
+  /** The server-wide clock's view of this connection. */
+  deadline = 0;
+  #startBy = 0;
+  #startWhat = "handshake";
+  #lingerBy = 0;
+  #lastRead = 0;
+  #timedOut = "";
+  #closingReason: EndReason | null = null;
+  #strayBytes = 0;
+  readonly #abort = new AbortController();
+  readonly #tasks = new Set<Promise<void>>();
+
+  constructor(conn: Conn, ctx: ServerContext) {
+    this.#conn = conn;
+    this.#ctx = ctx;
+    this.#ip = conn.remoteAddr.hostname;
+    this.#label = `${conn.tls ? "rtmps" : "rtmp"} ${fmtAddr(conn.remoteAddr)}`;
+    const limits = ctx.limits;
+    this.#session = new ServerSession({
+      chunkSize: ctx.chunkSize,
+      maxStreams: limits.maxStreamsPerConnection,
+      decoder: { maxMessageSize: limits.maxMessageSize, maxChunkStreams: limits.maxChunkStreams },
+    });
+    this.#pump = new OutputPump(conn, () => this.#session.takeOutput());
+    // A reset noticed by the socket while a hook runs (reading is paused then) cancels the hook.
+    conn.closed.then(() => this.#abort.abort());
+  }
+
+  /** A label for logs: protocol and peer address. */
+  get label(): string {
+    return this.#label;
+  }
+
+  /** Ends the connection from the server side (server closing, key replaced). */
+  shutdown(reason: EndReason): void {
+    if (this.#closingReason) return;
+    this.#closingReason = reason;
+    for (const id of this.#publishes.keys()) {
+      this.#session.endPublish(id, reason === "replaced" ? REPLACED_STATUS : undefined);
+    }
+    // End the sessions now: their consumers get what is queued, and a read loop blocked on a
+    // full queue (a consumer that stopped reading) is released instead of holding close().
+    for (const pub of this.#publishes.values()) this.#endPublish(pub, reason);
+    this.#publishes.clear();
+    for (const p of this.#players.values()) {
+      this.#session.endPlay(p.streamId);
+      this.#endPlayer(p, reason === "server-closed" ? "server closing" : reason);
+    }
+    // Flush the goodbyes, then FIN; the read loop ends when the client closes or lingering ends.
+    this.#pump.flush().then(() => this.#conn.closeWrite()).catch(() => this.#conn.close());
+    this.#lingerBy = Date.now() + this.#ctx.limits.lingerTimeout;
+    this.#schedule();
+  }
+
+  /** Runs until the socket is closed. Never rejects. */
+  async run(): Promise<void> {
+    const limits = this.#ctx.limits;
+    const clock = this.#ctx.clock;
+    this.#startBy = Date.now() + limits.handshakeTimeout;
+    this.#schedule();
+    clock.add(this);
+    let endReason: EndReason = "connection-lost";
+    try {
+      while (true) {
+        const chunk = await this.#conn.read();
+        if (chunk === null) break;
+        this.#lastRead = Date.now();
+        if (this.#closingReason) continue; // lingering: discard until the peer's FIN
+        const events = this.#session.receive(chunk);
+        if (events.length > 0 || this.#session.pendingOutput > 0) await this.#handle(events);
+      }
+      if (this.#timedOut) endReason = "timeout";
+    } catch (e) {
+      if (this.#timedOut) {
+        endReason = "timeout";
+      } else if (isRtmpError(e) && isProtocolError(e)) {
+        endReason = "protocol-error";
+        this.#ctx.log(`${this.#label}: protocol error, closing: ${e.message}`);
+      } else if (!isRtmpError(e)) {
+        endReason = "protocol-error";
+        this.#ctx.log(`${this.#label}: internal error, closing: ${String(e)}`);
+      }
+    } finally {
+      clock.remove(this);
+      this.#abort.abort();
+      if (this.#timedOut && !this.#closingReason) {
+        this.#ctx.log(`${this.#label}: ${this.#timedOut} timeout, closing`);
+      }
+      this.#session.close();
+      this.#conn.close();
+      for (const pub of this.#publishes.values()) {
+        this.#endPublish(pub, this.#closingReason ?? endReason);
+      }
+      this.#publishes.clear();
+      for (const p of this.#players.values()) this.#endPlayer(p, "connection closed");
+      while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+    }
+  }
+
+  /** Recomputes the next deadline from the connection's state. */
+  #schedule(): void {
+    let next = 0;
+    const at = (t: number): void => {
+      if (t > 0 && (next === 0 || t < next)) next = t;
+    };
+    if (this.#lingerBy) at(this.#lingerBy);
+    else {
+      at(this.#startBy);
+      if (this.#publishes.size > 0) at(this.#lastRead + this.#ctx.limits.idleTimeout);
+      for (const p of this.#players.values()) {
+        if (p.unpublishedAt) at(p.unpublishedAt + this.#ctx.limits.unpublishedPlayerTimeout);
+      }
+    }
+    this.deadline = next;
+  }
+
+  /** Called by the server-wide clock when {@linkcode ServerConnection.deadline} has passed. */
+  expire(now: number): void {
+    const limits = this.#ctx.limits;
+    if (this.#lingerBy) {
+      if (now >= this.#lingerBy) this.#timeout("linger");
+    } else if (this.#startBy && now >= this.#startBy) {
+      this.#timeout(this.#startWhat);
+    } else if (this.#publishes.size > 0 && now - this.#lastRead >= limits.idleTimeout) {
+      this.#timeout("idle");
+    } else {
+      for (const p of [...this.#players.values()]) {
+        if (p.unpublishedAt && now - p.unpublishedAt >= limits.unpublishedPlayerTimeout) {
+          this.#session.endPlay(p.streamId);
+          this.#endPlayer(p, "publisher did not come back");
+          void this.#flush();
+        }
+      }
+      if (this.#players.size === 0 && this.#publishes.size === 0 && !this.#startBy) {
+        // Nothing left on this connection: a viewer whose stream went away for good.
+        this.#timeout("unpublished");
+      }
+    }
+    this.#schedule();
+  }
+
+  #timeout(what: string): void {
+    this.#timedOut = what;
+    this.#conn.close();
+  }
+
+  async #handle(events: ServerSessionEvent[]): Promise<void> {
+    for (const ev of events) {
+      switch (ev.type) {
+        case "handshake":
+          this.#startWhat = "publish";
+          this.#startBy = Date.now() + this.#ctx.limits.publishTimeout;
+          this.#schedule();
+          break;
+        case "connect-request":
+          await this.#onConnect(ev.id, ev.request);
+          if (this.#closingReason) return;
+          break;
+        case "publish-request":
+          await this.#onPublish(ev.id, ev.streamId, ev.streamName, ev.publishType);
+          if (this.#closingReason) return;
+          break;
+        case "play-request":
+          await this.#onPlay(ev.id, ev.streamId, ev.request);
+          if (this.#closingReason) return;
+          break;
+        case "media": {
+          const pub = this.#publishes.get(ev.streamId);
+          if (!pub) break;
+          const m = HubMessage.from(ev.message);
+          pub.session.count(m);
+          const wait = pub.stream.publish(m);
+          if (wait) {
+            if (this.#session.pendingOutput > 0) await this.#flush();
+            await wait;
+          }
+          break;
+        }
+        case "stray-media":
+          this.#strayBytes += ev.bytes;
+          if (this.#strayBytes > MAX_STRAY_MEDIA) {
+            throw new RtmpError(
+              "PROTOCOL",
+              `more than ${MAX_STRAY_MEDIA} bytes of media on streams that are not publishing`,
+            );
+          }
+          break;
+        case "unpublish": {
+          const pub = this.#publishes.get(ev.streamId);
+          if (pub) {
+            this.#publishes.delete(ev.streamId);
+            this.#endPublish(pub, "publisher-closed");
+          }
+          break;
+        }
+        case "play-stop": {
+          const p = this.#players.get(ev.streamId);
+          if (p) this.#endPlayer(p, `player sent ${ev.command}`);
+          break;
+        }
+        case "pause": {
+          const p = this.#players.get(ev.streamId);
+          p?.sub.setPaused(ev.paused);
+          break;
+        }
+        case "receive": {
+          const p = this.#players.get(ev.streamId);
+          p?.sub.setReceive(ev.kind, ev.enabled);
+          break;
+        }
+        case "command":
+          this.#session.sendError(ev, {
+            level: "error",
+            code: "NetConnection.Call.Failed",
+            description: `Method not found (${ev.command.name}).`,
+          });
+          break;
+      }
+    }
+    if (this.#session.pendingOutput > 0) await this.#flush();
+  }
+
+  /**
+   * Writes queued output. A failed write (the peer is gone) must not stop the events already
+   * read from being handled — a publisher that sends FCUnpublish and closes at once still gets
+   * a clean `publisher-closed` — so the failure only closes the socket; the read loop then ends.
+   */
+  async #flush(): Promise<void> {
+    try {
+      await this.#pump.flush();
+    } catch {
+      this.#conn.close();
+    }
+  }
+
+  async #onConnect(id: number, request: ConnectRequest): Promise<void> {
+    const hook = this.#ctx.onConnect;
+    if (hook) {
+      const info: ConnectInfo = {
+        app: request.app,
+        tcUrl: request.tcUrl ?? "",
+        connect: request,
+        remoteAddr: this.#conn.remoteAddr,
+        tls: this.#conn.tls,
+      };
+      const decision = await this.#decide("connect", (signal) => hook(info, signal));
+      if (!decision.accept) {
+        this.#ctx.log(`${this.#label}: connect to "${request.app}" rejected: ${decision.reason}`);
+        this.#session.reject(id, { code: decision.code, description: decision.description });
+        await this.#rejectAndClose();
+        return;
+      }
+    }
+    this.#session.accept(id);
+    this.#ctx.log(
+      `${this.#label}: connect app="${request.app}" flashVer="${request.flashVer ?? ""}"`,
+    );
+  }
+
+  async #onPublish(
+    id: number,
+    streamId: number,
+    streamName: string,
+    publishType: string,
+  ): Promise<void> {
+    const request = this.#session.connectRequest!;
+    const { name, query } = splitStreamName(streamName);
+    const info: PublishInfo = {
+      app: request.app,
+      name,
+      streamName,
+      query,
+      publishType,
+      tcUrl: request.tcUrl ?? "",
+      connect: request,
+      remoteAddr: this.#conn.remoteAddr,
+      tls: this.#conn.tls,
+    };
+    const key = `${request.app}/${name}`;
+    let decision: Decision;
+    if (name === "") {
+      decision = refusal("empty stream name", "The stream name (key) is empty.");
+    } else if (this.#ctx.onPublish) {
+      const hook = this.#ctx.onPublish;
+      decision = await this.#decide("publish", (signal) => hook(info, signal));
+    } else {
+      decision = { accept: true };
+    }
+    let session: PublishSession | null = null;
+    const stream = this.#ctx.hub.open(key);
+    if (decision.accept) {
+      session = new PublishSession(
+        this.#ctx.nextSessionId(),
+        info,
+        { kick: (reason) => this.shutdown(reason) },
+        stream,
+        this.#ctx.limits.maxQueuedBytes,
+      );
+      const refused = this.#ctx.claim(session, this);
+      if (refused) decision = refusal(refused, refused);
+    }
+    if (!decision.accept || !session) {
+      const d = decision as Decision & { accept: false };
+      this.#ctx.log(`${this.#label}: publish "${key}" rejected: ${d.reason}`);
+      this.#session.reject(id, { code: d.code, description: d.description });
+      // Another stream of this connection may be live: keep it, refuse only this one.
+      if (this.#publishes.size > 0 || this.#players.size > 0) {
+        await this.#flush();
+        return;
+      }
+      await this.#rejectAndClose();
+      return;
+    }
+    const more = this.#session.accept(id);
+    this.#publishes.set(streamId, { session, stream });
+    this.#startBy = 0;
+    this.#schedule();
+    stream.start(Date.now(), session);
+    await this.#flush();
+    this.#ctx.log(`${this.#label}: publish "${key}" accepted (${publishType})`);
+    this.#ctx.started(session);
+    await this.#handle(more);
+  }
+
+  async #onPlay(id: number, streamId: number, request: PlayRequest): Promise<void> {
+    const connect = this.#session.connectRequest!;
+    const { name, query } = splitStreamName(request.streamName);
+    const key = `${connect.app}/${name}`;
+    let decision: Decision;
+    if (!this.#ctx.playback) {
+      decision = refusal("playback is disabled", "Playback is not available on this server.");
+    } else if (name === "") {
+      decision = refusal("empty stream name", "The stream name is empty.");
+    } else if (this.#ctx.onPlay) {
+      const hook = this.#ctx.onPlay;
+      const info: PlayInfo = {
+        app: connect.app,
+        name,
+        streamName: request.streamName,
+        query,
+        tcUrl: connect.tcUrl ?? "",
+        protocol: "rtmp",
+        connect,
+        request,
+        remoteAddr: this.#conn.remoteAddr,
+        tls: this.#conn.tls,
+      };
+      decision = await this.#decide("play", (signal) => hook(info, signal));
+    } else {
+      decision = { accept: true };
+    }
+    const stream = this.#ctx.hub.open(key);
+    if (decision.accept) {
+      const refused = this.#ctx.admitPlayer(this.#ip, stream);
+      if (refused) decision = refusal(refused, "Too many viewers, try again later.");
+    }
+    if (!decision.accept) {
+      this.#ctx.log(`${this.#label}: play "${key}" refused: ${decision.reason}`);
+      this.#session.reject(id, {
+        code: decision.code ?? "NetStream.Play.Failed",
+        description: decision.description,
+      });
+      // The stream may have been opened just for this request.
+      stream.dropIfIdle();
+      if (this.#publishes.size > 0 || this.#players.size > 0) {
+        await this.#flush();
+        return;
+      }
+      await this.#rejectAndClose();
+      return;
+    }
+    const limits = this.#ctx.limits;
+    const player: Player = {
+      streamId,
+      key,
+      sub: null as unknown as Subscriber,
+      unpublishedAt: 0,
+      startedAt: Date.now(),
+      skipPublishSignal: false,
+      ended: false,
+    };
+    player.sub = stream.subscribe({
+      policy: "drop",
+      maxBytes: limits.playerQueueBytes,
+      hardMaxBytes: limits.playerQueueHardBytes,
+      label: this.#label,
+    }, (reason) => {
+      if (player.ended) return;
+      // The drop policy gave up on this player (hard bound): it cannot keep up.
+      this.#ctx.log(`${this.#label}: player of "${key}" disconnected: ${reason}`);
+      this.#endPlayer(player, reason);
+      this.#conn.close();
+    });
+    this.#players.set(streamId, player);
+    this.#startBy = 0;
+    this.#schedule();
+    if (!stream.live) {
+      // Wait for a publisher without holding the read loop: the player may hang up meanwhile.
+      this.#track(this.#awaitPublisher(id, player, stream));
+      return;
+    }
+    await this.#startPlay(id, player);
+  }
+
+  async #awaitPublisher(id: number, player: Player, stream: LiveStream): Promise<void> {
+    const limits = this.#ctx.limits;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), limits.playWaitTimeout);
+    });
+    const gone = new Promise<"gone">((resolve) =>
+      this.#abort.signal.addEventListener("abort", () => resolve("gone"), { once: true })
+    );
+    const result = await Promise.race([
+      player.sub.wait().then(() => "live" as const),
+      timedOut,
+      gone,
+    ]);
+    clearTimeout(timer);
+    if (result === "gone" || player.ended) return;
+    if (result === "timeout" || !stream.live) {
+      this.#ctx.log(`${this.#label}: play "${player.key}" refused: not live`);
+      this.#endPlayer(player, "not live");
+      try {
+        this.#session.reject(id, {
+          code: "NetStream.Play.StreamNotFound",
+          description: `${player.key.slice(player.key.indexOf("/") + 1)} is not live.`,
+        });
+      } catch {
+        return;
+      }
+      await this.#flush();
+      return;
+    }
+    player.skipPublishSignal = true;
+    await this.#startPlay(id, player);
+  }
+
+  async #startPlay(id: number, player: Player): Promise<void> {
+    const more = this.#session.accept(id);
+    await this.#flush();
+    this.#ctx.log(`${this.#label}: play "${player.key}" started`);
+    this.#track(this.#runPlayer(player));
+    if (more.length > 0) await this.#handle(more);
+  }
+
+  /** Moves a player's queued messages to the socket, several per write. */
+  async #runPlayer(p: Player): Promise<void> {
+    const session = this.#session;
+    while (!p.ended) {
+      const batch = p.sub.take(PLAYER_BATCH);
+      if (batch.length === 0) {
+        if (p.sub.done) break;
+        await p.sub.wait();
+        continue;
+      }
+      const chunkSize = session.outgoingChunkSize;
+      for (const e of batch) {
+        if (!("signal" in e)) {
+          session.queueEncoded(e.chunked(chunkSize, p.streamId));
+        } else if (e.signal === "unpublish") {
+          session.notifyUnpublish(p.streamId);
+          p.unpublishedAt = Date.now();
+          this.#schedule();
+        } else {
+          p.unpublishedAt = 0;
+          this.#schedule();
+          if (p.skipPublishSignal) p.skipPublishSignal = false;
+          else session.notifyPublish(p.streamId);
+        }
+      }
+      await this.#flush();
+    }
+  }
+
+  #endPlayer(p: Player, reason: string): void {
+    if (p.ended) return;
+    p.ended = true;
+    this.#players.delete(p.streamId);
+    const s = p.sub.stats();
+    p.sub.close(reason);
+    this.#ctx.playerLeft(this.#ip);
+    this.#ctx.log(
+      `${this.#label}: play "${p.key}" ended (${reason}) after ${
+        ((Date.now() - p.startedAt) / 1000).toFixed(1)
+      } s, ${s.messages} messages, ${s.droppedMessages} dropped in ${s.dropEpisodes} episodes`,
+    );
+    this.#schedule();
+  }
+
+  #track(task: Promise<void>): void {
+    const t = task.catch((e) => {
+      this.#ctx.log(`${this.#label}: internal error: ${String(e)}`);
+      this.#conn.close();
+    });
+    this.#tasks.add(t);
+    t.finally(() => this.#tasks.delete(t));
+  }
+
+  /** Runs a hook with the timeout; a throw, a timeout or a malformed answer is a refusal. */
+  #decide(
+    stage: "connect" | "publish" | "play",
+    run: (signal: AbortSignal) => HookDecision | Promise<HookDecision>,
+  ): Promise<Decision> {
+    return decide(stage, run, this.#ctx.limits.hookTimeout, this.#abort.signal);
+  }
+
+  /** Sends what is queued (the error status), then FIN; keeps reading until the peer closes. */
+  async #rejectAndClose(): Promise<void> {
+    this.#closingReason = "protocol-error";
+    try {
+      await this.#pump.flush();
+      await this.#conn.closeWrite();
+    } catch {
+      this.#conn.close();
+    }
+    this.#lingerBy = Date.now() + this.#ctx.limits.lingerTimeout;
+    this.#schedule();
+  }
+
+  #endPublish(pub: { session: PublishSession; stream: LiveStream }, reason: EndReason): void {
+    const session = pub.session;
+    pub.stream.stop(session);
+    if (session.endReason) return;
+    session.finish(reason);
+    this.#ctx.release(session);
+    const s = session.stats();
+    this.#ctx.log(
+      `${this.#label}: unpublish "${session.key}" (${reason}) after ${
+        (s.duration / 1000).toFixed(1)
+      } s, ${s.payloadBytes} bytes, ${Math.round(s.bitrate / 1000)} kbit/s`,
+    );
+  }
+}
+
+/** Status a server-side end sends to a publisher that was replaced. */
+const REPLACED_STATUS: StatusInfo = {
+  level: "error",
+  code: "NetStream.Publish.BadName",
+  description: "another publisher took this stream",
+};
+
+function refusal(reason: string, description: string, code?: string): Decision {
+  return { accept: false, reason, description, code };
+}
+
+function isProtocolError(e: RtmpError): boolean {
+  return e.code === "MALFORMED" || e.code === "PROTOCOL" || e.code === "LIMIT_EXCEEDED" ||
+    e.code === "HANDSHAKE_FAILED" || e.code === "UNSUPPORTED";
+}
+
+function fmtAddr(a: { hostname: string; port: number }): string {
+  return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
+}

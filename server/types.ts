@@ -1,0 +1,273 @@
+/**
+ * The public vocabulary of the server: what hooks are given and answer, limits and their
+ * defaults, why sessions end, and the counters they report. Drivers and {@linkcode RtmpServer}
+ * import these; nothing here does IO.
+ *
+ * @module
+ */
+
+import type { ConnectRequest, PlayRequest } from "../session/server_session.ts";
+import type { NetAddress } from "../socket/types.ts";
+
+export type { ConnectRequest, PlayRequest };
+
+/**
+ * Status codes the server sends when it refuses something, as `onStatus`/`_error` `code`.
+ * Known codes are listed for completion; any other string is allowed.
+ *
+ * @example
+ * ```ts
+ * import type { StatusCode } from "./types.ts";
+ * const c: StatusCode = "NetStream.Publish.Unauthorized";
+ * ```
+ */
+export type StatusCode =
+  | "NetStream.Publish.BadName"
+  | "NetStream.Publish.Unauthorized"
+  | "NetStream.Publish.Denied"
+  | "NetStream.Publish.Failed"
+  | "NetStream.Play.StreamNotFound"
+  | "NetStream.Play.Failed"
+  | "NetConnection.Connect.Rejected"
+  | "NetConnection.Connect.Failed"
+  // deno-lint-ignore ban-types
+  | (string & {});
+
+/**
+ * A hook's answer: `true`/`false`, or an object. `reason` is for the log and the server's
+ * events only and never reaches the peer; `description` is the text the peer is sent (keep
+ * internal details out of it); `code` is the status code (a default per stage when omitted).
+ *
+ * @example
+ * ```ts
+ * import type { HookDecision } from "./types.ts";
+ * const no: HookDecision = {
+ *   accept: false,
+ *   reason: "key 42 revoked by admin",
+ *   description: "unknown stream key",
+ *   code: "NetStream.Publish.Unauthorized",
+ * };
+ * ```
+ */
+export type HookDecision =
+  | boolean
+  | { accept: true }
+  | { accept: false; reason?: string; description?: string; code?: StatusCode };
+
+/**
+ * What the connect-stage hook is given.
+ *
+ * @example
+ * ```ts
+ * import type { ConnectInfo } from "./types.ts";
+ * function allowed(c: ConnectInfo): boolean { return c.app === "live"; }
+ * ```
+ */
+export interface ConnectInfo {
+  /** Application name. */
+  app: string;
+  /** `tcUrl`, or `""`. */
+  tcUrl: string;
+  /** The parsed connect command. */
+  connect: ConnectRequest;
+  /** Client address. */
+  remoteAddr: NetAddress;
+  /** Whether the connection is RTMPS. */
+  tls: boolean;
+}
+
+/**
+ * Everything the server knows about a publisher, as given to the key hook and kept on the
+ * session.
+ *
+ * @example
+ * ```ts
+ * import type { PublishInfo } from "./types.ts";
+ * function key(p: PublishInfo): string { return `${p.app}/${p.name}`; }
+ * ```
+ */
+export interface PublishInfo {
+  /** Application from `connect` (e.g. `live`). */
+  app: string;
+  /** Stream name without its query string (the key). */
+  name: string;
+  /** Stream name exactly as sent, with query string. */
+  streamName: string;
+  /** Query parameters parsed from the stream name (`key?token=…`). */
+  query: URLSearchParams;
+  /** `live`, `record` or `append`, as sent. */
+  publishType: string;
+  /** `tcUrl` from `connect`, or `""`. */
+  tcUrl: string;
+  /** The whole connect request (flashVer, fourCcList, capability maps, raw object). */
+  connect: ConnectRequest;
+  /** The publisher's address. */
+  remoteAddr: NetAddress;
+  /** Whether the connection is RTMPS. */
+  tls: boolean;
+}
+
+/**
+ * What the play hook is given.
+ *
+ * @example
+ * ```ts
+ * import type { PlayInfo } from "./types.ts";
+ * function allowed(p: PlayInfo): boolean { return p.query.get("token") === "t"; }
+ * ```
+ */
+export interface PlayInfo {
+  /** Application from `connect`. */
+  app: string;
+  /** Stream name without its query string. */
+  name: string;
+  /** Stream name exactly as sent. */
+  streamName: string;
+  /** Query parameters of the stream name (tokens). */
+  query: URLSearchParams;
+  /** `tcUrl` from `connect`, or `""`. */
+  tcUrl: string;
+  /** How the viewer plays: an RTMP player, or an HTTP-FLV / WebSocket-FLV viewer. */
+  protocol: "rtmp" | "http-flv" | "ws-flv";
+  /** The connect request (RTMP players only). */
+  connect: ConnectRequest | null;
+  /** The `play` arguments (RTMP players only). */
+  request: PlayRequest | null;
+  /** The viewer's address. */
+  remoteAddr: NetAddress;
+  /** Whether the connection is encrypted. */
+  tls: boolean;
+}
+
+/**
+ * Why a publish session ended.
+ *
+ * - `publisher-closed`: the encoder unpublished (`FCUnpublish`, `closeStream`, `deleteStream`).
+ * - `connection-lost`: the socket ended or reset without an unpublish.
+ * - `timeout`: no data within the idle timeout.
+ * - `protocol-error`: the publisher sent something malformed.
+ * - `server-closed`: the server shut down.
+ * - `replaced`: another publisher took the key.
+ * - `kicked`: the application closed the session.
+ *
+ * @example
+ * ```ts
+ * import type { EndReason } from "./types.ts";
+ * const r: EndReason = "publisher-closed";
+ * ```
+ */
+export type EndReason =
+  | "publisher-closed"
+  | "connection-lost"
+  | "timeout"
+  | "protocol-error"
+  | "server-closed"
+  | "replaced"
+  | "kicked";
+
+/**
+ * Counters of a publish session.
+ *
+ * @example
+ * ```ts
+ * import type { SessionStats } from "./types.ts";
+ * function kbps(s: SessionStats): number { return s.bitrate / 1000; }
+ * ```
+ */
+export interface SessionStats {
+  /** Payload bytes of all packets (the media, without RTMP chunk headers). */
+  payloadBytes: number;
+  /** @deprecated Use `payloadBytes` (same value); kept for 0.1 callers. */
+  bytes: number;
+  /** Audio packet count. */
+  audioPackets: number;
+  /** Video packet count. */
+  videoPackets: number;
+  /** Data packet count. */
+  dataPackets: number;
+  /** When the publish was accepted (ms since epoch). */
+  startedAt: number;
+  /** Milliseconds since start (until end, once ended). */
+  duration: number;
+  /** Average payload bitrate in bits per second over `duration`. */
+  bitrate: number;
+}
+
+/**
+ * Limits and timeouts of the server. All times in milliseconds, sizes in bytes.
+ *
+ * @example
+ * ```ts
+ * import type { ServerLimits } from "./types.ts";
+ * const strict: Partial<ServerLimits> = { hookTimeout: 2000, maxConnectionsPerIp: 5 };
+ * ```
+ */
+export interface ServerLimits {
+  /** Time for the handshake to complete. Default 10 000. */
+  handshakeTimeout: number;
+  /**
+   * Time from accepting the socket until it publishes or plays; a connection that does
+   * neither in time is closed. Default 30 000.
+   */
+  publishTimeout: number;
+  /** Time without any byte from a publisher. Default 30 000. */
+  idleTimeout: number;
+  /** Time a hook may take before the request is refused. Default 10 000. */
+  hookTimeout: number;
+  /** Largest RTMP message. Default 16 MiB. */
+  maxMessageSize: number;
+  /** Chunk streams per connection. Default 64. */
+  maxChunkStreams: number;
+  /** Streams one connection may create. Default 8. */
+  maxStreamsPerConnection: number;
+  /** Connections in total. Default 1000. */
+  maxConnections: number;
+  /** Connections from one IP address. Default 64. */
+  maxConnectionsPerIp: number;
+  /** Payload bytes queued per `block` subscriber before the publisher is slowed. Default 8 MiB. */
+  maxQueuedBytes: number;
+  /** Time to wait for the peer's FIN after we closed our side. Default 3 000. */
+  lingerTimeout: number;
+  /** Players in total. Default 4000. */
+  maxPlayers: number;
+  /** Players of one stream. Default 2000. */
+  maxPlayersPerStream: number;
+  /** Players from one IP address. Default 64. */
+  maxPlayersPerIp: number;
+  /** Soft bound of a player's queue: past it video is skipped to the next keyframe. Default 8 MiB. */
+  playerQueueBytes: number;
+  /** Hard bound of a player's queue: past it the player is disconnected. Default 24 MiB. */
+  playerQueueHardBytes: number;
+  /** How long a `play` of a key that is not live waits for a publisher. Default 10 000. */
+  playWaitTimeout: number;
+  /** How long a player stays connected after its publisher left. Default 30 000. */
+  unpublishedPlayerTimeout: number;
+  /** GOP cache bound in bytes per stream. Default 32 MiB. */
+  gopCacheBytes: number;
+  /** GOP cache bound in milliseconds of media. Default 12 000. */
+  gopCacheDuration: number;
+}
+
+/** The defaults of {@linkcode ServerLimits}. */
+export const DEFAULT_LIMITS: ServerLimits = {
+  handshakeTimeout: 10_000,
+  publishTimeout: 30_000,
+  idleTimeout: 30_000,
+  hookTimeout: 10_000,
+  maxMessageSize: 16 << 20,
+  maxChunkStreams: 64,
+  maxStreamsPerConnection: 8,
+  maxConnections: 1000,
+  maxConnectionsPerIp: 64,
+  maxQueuedBytes: 8 << 20,
+  lingerTimeout: 3_000,
+  maxPlayers: 4000,
+  maxPlayersPerStream: 2000,
+  maxPlayersPerIp: 64,
+  playerQueueBytes: 8 << 20,
+  playerQueueHardBytes: 24 << 20,
+  playWaitTimeout: 10_000,
+  unpublishedPlayerTimeout: 30_000,
+  gopCacheBytes: 32 << 20,
+  gopCacheDuration: 12_000,
+};
