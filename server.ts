@@ -124,10 +124,13 @@ export interface RtmpServerOptions {
    */
   onSession?: (session: PublishSession) => void | Promise<void>;
   /**
-   * A second publisher on a key (`app/name`) that is live: `reject` (default, with
-   * `NetStream.Publish.BadName`) or `replace` (the old publisher is ended).
+   * A second publisher on a key (`app/name`) that is live: `replace-stale` (default: it
+   * replaces a publisher that has sent nothing for `limits.stalePublisherTimeout` — an
+   * encoder whose path died without a FIN and that reconnects at once — and is refused with
+   * `NetStream.Publish.BadName` otherwise), `reject` (always refused) or `replace` (always
+   * replaces the old publisher).
    */
-  duplicatePublish?: "reject" | "replace";
+  duplicatePublish?: "replace-stale" | "reject" | "replace";
   /** Chunk size announced to clients. Default 4096. */
   chunkSize?: number;
   /** Limits and timeouts; unspecified ones keep {@linkcode DEFAULT_LIMITS}. */
@@ -175,7 +178,10 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   readonly #limits: ServerLimits;
   readonly #listeners: Listener[] = [];
   readonly #connections = new Set<ServerConnection>();
-  readonly #perIp = new Map<string, number>();
+  readonly #pending = new Set<ServerConnection>();
+  readonly #pendingPerIp = new Map<string, Set<ServerConnection>>();
+  readonly #livePerIp = new Map<string, number>();
+  #liveCount = 0;
   readonly #live = new Map<string, { session: PublishSession; conn: ServerConnection }>();
   readonly #sessions = new BoundedQueue<PublishSession>({ limit: 1024 });
   readonly #hub: StreamHub;
@@ -227,6 +233,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       log: log ?? (() => {}),
       nextSessionId: () => ++this.#sessionId,
       claim: (session, connection) => this.#claim(session, connection),
+      goLive: (connection) => this.#goLive(connection),
       release: (session) => {
         const key = keyOf(session);
         if (this.#live.get(key)?.session === session) this.#live.delete(key);
@@ -348,12 +355,21 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   }
 
   async #acceptLoop(listener: Listener): Promise<void> {
+    let backoff = 0;
     while (true) {
       let conn: Conn | null;
       try {
         conn = await listener.accept();
+        backoff = 0;
       } catch (e) {
-        this.#ctx.log(`accept failed: ${e instanceof Error ? e.message : String(e)}`);
+        // A listener that keeps failing (EMFILE, ENFILE) must not spin the CPU: back off
+        // 10 ms, doubling up to 1 s, until an accept succeeds again.
+        backoff = Math.min(backoff ? backoff * 2 : 10, 1000);
+        this.#ctx.log(
+          `accept failed: ${e instanceof Error ? e.message : String(e)}; retrying in ${backoff} ms`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        if (this.#closing) return;
         continue;
       }
       if (!conn) return;
@@ -362,33 +378,88 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   }
 
   #admit(conn: Conn): void {
-    const ip = conn.remoteAddr.hostname;
-    const fromIp = this.#perIp.get(ip) ?? 0;
     if (this.#closing) {
       conn.close();
       return;
     }
-    if (this.#connections.size >= this.#limits.maxConnections) {
-      this.#ctx.log(`refusing ${ip}: ${this.#limits.maxConnections} connections already`);
+    const ip = conn.remoteAddr.hostname;
+    const limits = this.#limits;
+    // Connections that have not published or played yet are a pool of their own: when it is
+    // full, the oldest idle one makes room, so silent connections cannot lock encoders out
+    // (issue 13 §2). The per-address share of that pool is enforced first.
+    const mine = this.#pendingPerIp.get(ip);
+    if (mine && mine.size >= limits.maxPendingConnectionsPerIp) {
+      this.#evictOldest(mine, `${mine.size} connections from ${ip} have not published yet`);
+    }
+    if (this.#pending.size >= limits.maxPendingConnections) {
+      this.#evictOldest(this.#pending, `${this.#pending.size} connections have not published yet`);
+    }
+    if (this.#connections.size >= limits.maxConnections + limits.maxPendingConnections) {
+      this.#ctx.log(`refusing ${ip}: ${this.#connections.size} connections already`);
       conn.close();
       return;
     }
-    if (fromIp >= this.#limits.maxConnectionsPerIp) {
-      this.#ctx.log(`refusing ${ip}: ${fromIp} connections from this address already`);
-      conn.close();
-      return;
-    }
-    this.#perIp.set(ip, fromIp + 1);
     const connection = new ServerConnection(conn, this.#ctx);
     this.#connections.add(connection);
+    this.#pending.add(connection);
+    let set = this.#pendingPerIp.get(ip);
+    if (!set) this.#pendingPerIp.set(ip, set = new Set());
+    set.add(connection);
     this.#track(
       connection.run().finally(() => {
         this.#connections.delete(connection);
-        const n = (this.#perIp.get(ip) ?? 1) - 1;
-        if (n <= 0) this.#perIp.delete(ip);
-        else this.#perIp.set(ip, n);
+        if (!this.#leavePending(connection, ip)) {
+          this.#liveCount--;
+          const n = (this.#livePerIp.get(ip) ?? 1) - 1;
+          if (n <= 0) this.#livePerIp.delete(ip);
+          else this.#livePerIp.set(ip, n);
+        }
       }),
     );
+  }
+
+  /** Removes a connection from the pending pool; returns whether it was there. */
+  #leavePending(connection: ServerConnection, ip: string): boolean {
+    if (!this.#pending.delete(connection)) return false;
+    const set = this.#pendingPerIp.get(ip);
+    set?.delete(connection);
+    if (set && set.size === 0) this.#pendingPerIp.delete(ip);
+    return true;
+  }
+
+  #evictOldest(pool: Set<ServerConnection>, why: string): void {
+    let victim: ServerConnection | undefined;
+    for (const c of pool) {
+      if (!c.deciding) {
+        victim = c;
+        break;
+      }
+    }
+    victim ??= pool.values().next().value;
+    if (!victim) return;
+    this.#ctx.log(`${victim.label}: closed to make room (${why})`);
+    this.#leavePending(victim, victim.ip);
+    this.#liveCount++; // counted out again when its run() ends
+    this.#livePerIp.set(victim.ip, (this.#livePerIp.get(victim.ip) ?? 0) + 1);
+    victim.evict();
+  }
+
+  /** A connection is about to publish or play for the first time: move it to the live pool. */
+  #goLive(connection: ServerConnection): string | null {
+    const ip = connection.ip;
+    const limits = this.#limits;
+    if (!this.#pending.has(connection)) return null;
+    if (this.#liveCount >= limits.maxConnections) {
+      return `${limits.maxConnections} live connections already`;
+    }
+    const fromIp = this.#livePerIp.get(ip) ?? 0;
+    if (fromIp >= limits.maxConnectionsPerIp) {
+      return `${fromIp} live connections from ${ip} already`;
+    }
+    this.#leavePending(connection, ip);
+    this.#liveCount++;
+    this.#livePerIp.set(ip, fromIp + 1);
+    return null;
   }
 
   #claim(session: PublishSession, connection: ServerConnection): string | null {
@@ -396,10 +467,22 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     const key = keyOf(session);
     const existing = this.#live.get(key);
     if (existing && !existing.session.endReason) {
-      if ((this.#options.duplicatePublish ?? "reject") === "reject") {
-        return `stream "${key}" is already being published`;
+      const policy = this.#options.duplicatePublish ?? "replace-stale";
+      const silent = existing.conn.silentFor(Date.now());
+      const stale = silent >= this.#limits.stalePublisherTimeout;
+      if (policy === "reject" || (policy === "replace-stale" && !stale)) {
+        this.#ctx.log(
+          `${connection.label}: stream "${key}" is live from ${existing.conn.label} ` +
+            `(last data ${silent} ms ago); refusing the new publisher` +
+            (policy === "reject" ? "" : " (it replaces a publisher silent for " +
+              `${this.#limits.stalePublisherTimeout} ms; --replace always replaces)`),
+        );
+        return `stream "${key}" is already live from another connection`;
       }
-      this.#ctx.log(`stream "${key}" taken over by a new publisher`);
+      this.#ctx.log(
+        `stream "${key}" taken over by ${connection.label}` +
+          (stale ? ` (the old publisher was silent for ${silent} ms)` : ""),
+      );
       existing.conn.shutdown("replaced");
       existing.session.finish("replaced");
     }
@@ -461,7 +544,22 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
         for (const l of this.#listeners) l.close();
         for (const c of this.#connections) c.shutdown("server-closed");
         this.#sessions.end();
-        while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+        // Connections end within the linger time; onSession handlers get a bounded grace
+        // period, so one that never returns cannot hold close() forever.
+        const grace = this.#limits.lingerTimeout + this.#limits.closeTimeout;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const expired = new Promise<"expired">((resolve) => {
+          timer = setTimeout(() => resolve("expired"), grace);
+        });
+        while (this.#tasks.size > 0) {
+          const done = await Promise.race([Promise.allSettled([...this.#tasks]), expired]);
+          if (done === "expired") {
+            this.#ctx.log(`close: ${this.#tasks.size} handler(s) still running after ${grace} ms`);
+            for (const c of this.#connections) c.evict();
+            break;
+          }
+        }
+        clearTimeout(timer);
         this.#clock.close();
         this.#resolveClosed();
       })();

@@ -46,6 +46,8 @@ export interface ServerContext {
   onPlay?: (info: PlayInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
   log(line: string): void;
   nextSessionId(): number;
+  /** The connection publishes or plays for the first time; returns a reason to refuse, or null. */
+  goLive(connection: ServerConnection): string | null;
   /** Registers the session under its key; returns a reason to refuse, or null. */
   claim(session: PublishSession, connection: ServerConnection): string | null;
   release(session: PublishSession): void;
@@ -71,6 +73,8 @@ interface Player {
 
 /** Bytes of media on streams that are not publishing tolerated before the connection fails. */
 const MAX_STRAY_MEDIA = 1 << 20;
+/** Unknown calls answered per connection before it is closed. */
+const MAX_UNKNOWN_CALLS = 256;
 /** A player's batch of messages per socket write. */
 const PLAYER_BATCH = 256 << 10;
 
@@ -84,15 +88,18 @@ export class ServerConnection implements DeadlineOwner {
   readonly #players = new Map<number, Player>();
   readonly #label: string;
   readonly #ip: string;
+  #deciding = 0;
   /** The server-wide clock's view of this connection. */
   deadline = 0;
   #startBy = 0;
+  #acceptedAt = 0;
   #startWhat = "handshake";
   #lingerBy = 0;
   #lastRead = 0;
   #timedOut = "";
   #closingReason: EndReason | null = null;
   #strayBytes = 0;
+  #unknownCalls = 0;
   readonly #abort = new AbortController();
   readonly #tasks = new Set<Promise<void>>();
 
@@ -115,6 +122,32 @@ export class ServerConnection implements DeadlineOwner {
   /** A label for logs: protocol and peer address. */
   get label(): string {
     return this.#label;
+  }
+
+  /** The peer's IP address. */
+  get ip(): string {
+    return this.#ip;
+  }
+
+  /** Whether a hook is deciding one of this connection's requests. */
+  get deciding(): boolean {
+    return this.#deciding > 0;
+  }
+
+  /**
+   * Milliseconds since the last byte arrived.
+   * @param now Current time.
+   * @returns The silence.
+   */
+  silentFor(now: number): number {
+    return now - this.#lastRead;
+  }
+
+  /** Closes a connection that never published or played, to make room for a new one. */
+  evict(): void {
+    this.#timedOut = "";
+    this.#closingReason ??= "protocol-error";
+    this.#conn.close();
   }
 
   /** Ends the connection from the server side (server closing, key replaced). */
@@ -142,7 +175,8 @@ export class ServerConnection implements DeadlineOwner {
   async run(): Promise<void> {
     const limits = this.#ctx.limits;
     const clock = this.#ctx.clock;
-    this.#startBy = Date.now() + limits.handshakeTimeout;
+    this.#acceptedAt = Date.now();
+    this.#startBy = this.#acceptedAt + Math.min(limits.handshakeTimeout, limits.publishTimeout);
     this.#schedule();
     clock.add(this);
     let endReason: EndReason = "connection-lost";
@@ -234,8 +268,9 @@ export class ServerConnection implements DeadlineOwner {
     for (const ev of events) {
       switch (ev.type) {
         case "handshake":
+          // The publish budget counts from accept, not from the end of the handshake.
           this.#startWhat = "publish";
-          this.#startBy = Date.now() + this.#ctx.limits.publishTimeout;
+          this.#startBy = this.#acceptedAt + this.#ctx.limits.publishTimeout;
           this.#schedule();
           break;
         case "connect-request":
@@ -295,6 +330,11 @@ export class ServerConnection implements DeadlineOwner {
           break;
         }
         case "command":
+          // Calls we do not know are answered, but only so many: a peer that floods them is
+          // not worth an answer each (issue 13 §5).
+          if (++this.#unknownCalls > MAX_UNKNOWN_CALLS) {
+            throw new RtmpError("LIMIT_EXCEEDED", `more than ${MAX_UNKNOWN_CALLS} unknown calls`);
+          }
           this.#session.sendError(ev, {
             level: "error",
             code: "NetConnection.Call.Failed",
@@ -375,6 +415,16 @@ export class ServerConnection implements DeadlineOwner {
     let session: PublishSession | null = null;
     const stream = this.#ctx.hub.open(key);
     if (decision.accept) {
+      const full = this.#ctx.goLive(this);
+      if (full) {
+        decision = refusal(
+          full,
+          "The server is full; try again later.",
+          "NetStream.Publish.Failed",
+        );
+      }
+    }
+    if (decision.accept) {
       session = new PublishSession(
         this.#ctx.nextSessionId(),
         info,
@@ -383,7 +433,9 @@ export class ServerConnection implements DeadlineOwner {
         this.#ctx.limits.maxQueuedBytes,
       );
       const refused = this.#ctx.claim(session, this);
-      if (refused) decision = refusal(refused, refused);
+      if (refused) {
+        decision = refusal(refused, "This stream key is already live from another connection.");
+      }
     }
     if (!decision.accept || !session) {
       const d = decision as Decision & { accept: false };
@@ -436,6 +488,10 @@ export class ServerConnection implements DeadlineOwner {
       decision = { accept: true };
     }
     const stream = this.#ctx.hub.open(key);
+    if (decision.accept) {
+      const full = this.#ctx.goLive(this);
+      if (full) decision = refusal(full, "The server is full; try again later.");
+    }
     if (decision.accept) {
       const refused = this.#ctx.admitPlayer(this.#ip, stream);
       if (refused) decision = refusal(refused, "Too many viewers, try again later.");
@@ -584,11 +640,24 @@ export class ServerConnection implements DeadlineOwner {
   }
 
   /** Runs a hook with the timeout; a throw, a timeout or a malformed answer is a refusal. */
-  #decide(
+  async #decide(
     stage: "connect" | "publish" | "play",
     run: (signal: AbortSignal) => HookDecision | Promise<HookDecision>,
   ): Promise<Decision> {
-    return decide(stage, run, this.#ctx.limits.hookTimeout, this.#abort.signal);
+    // Time in a hook does not count against the publish deadline: the hook has its own.
+    const left = this.#startBy ? Math.max(this.#startBy - Date.now(), 1000) : 0;
+    this.#startBy = 0;
+    this.#deciding++;
+    this.#schedule();
+    try {
+      return await decide(stage, run, this.#ctx.limits.hookTimeout, this.#abort.signal);
+    } finally {
+      this.#deciding--;
+      if (left && this.#publishes.size === 0 && this.#players.size === 0) {
+        this.#startBy = Date.now() + left;
+      }
+      this.#schedule();
+    }
   }
 
   /** Sends what is queued (the error status), then FIN; keeps reading until the peer closes. */

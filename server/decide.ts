@@ -39,6 +39,20 @@ const PUBLIC_FAILURE: Record<string, string> = {
   play: "The server could not check this request; try again later.",
 };
 
+/**
+ * Status codes for a hook that failed or timed out, chosen so encoders treat them as "the
+ * server has a problem" rather than "your key is wrong": librtmp (OBS, GStreamer rtmpsrc)
+ * closes at once, as for a final error, on `NetStream.Publish.BadName`/`Denied`/`Rejected`
+ * and `NetStream.Play.Failed`/`StreamNotFound`, but not on `NetStream.Publish.Failed`; FFmpeg
+ * fails on any error level and prints the description ("try again later"). A wrong key keeps
+ * `NetStream.Publish.BadName`, which every encoder reports as an invalid stream key.
+ */
+const FAILURE_CODE: Record<string, string> = {
+  connect: "NetConnection.Connect.Failed",
+  publish: "NetStream.Publish.Failed",
+  play: "NetStream.Play.Failed",
+};
+
 const PUBLIC_REFUSAL: Record<string, string> = {
   connect: "Connection rejected.",
   publish: "Publish rejected: the stream key was not accepted.",
@@ -75,6 +89,7 @@ export async function decide(
     accept: false,
     reason,
     description: PUBLIC_FAILURE[stage],
+    code: FAILURE_CODE[stage],
     failed: true,
   });
   try {

@@ -206,8 +206,9 @@ export interface ServerLimits {
   /** Time for the handshake to complete. Default 10 000. */
   handshakeTimeout: number;
   /**
-   * Time from accepting the socket until it publishes or plays; a connection that does
-   * neither in time is closed. Default 30 000.
+   * Time from accepting the socket until it publishes or plays (handshake included; time
+   * spent in hooks does not count); a connection that does neither in time is closed.
+   * Encoders need a few hundred ms. Default 5 000.
    */
   publishTimeout: number;
   /** Time without any byte from a publisher. Default 30 000. */
@@ -220,14 +221,29 @@ export interface ServerLimits {
   maxChunkStreams: number;
   /** Streams one connection may create. Default 8. */
   maxStreamsPerConnection: number;
-  /** Connections in total. Default 1000. */
+  /** Connections that publish or play. Default 1000. */
   maxConnections: number;
-  /** Connections from one IP address. Default 64. */
+  /** Connections that publish or play from one IP address. Default 64. */
   maxConnectionsPerIp: number;
+  /**
+   * Connections that have not published or played yet. When full, a new connection closes
+   * the oldest idle one instead of being refused. Default 256.
+   */
+  maxPendingConnections: number;
+  /** The share of one IP address in the pending pool (its oldest makes room). Default 16. */
+  maxPendingConnectionsPerIp: number;
+  /**
+   * With `duplicatePublish: "replace-stale"`: a live publisher silent for this long is
+   * replaced by a new publisher of its key. Live encoders send tens of messages a second.
+   * Default 2 500.
+   */
+  stalePublisherTimeout: number;
   /** Payload bytes queued per `block` subscriber before the publisher is slowed. Default 8 MiB. */
   maxQueuedBytes: number;
   /** Time to wait for the peer's FIN after we closed our side. Default 3 000. */
   lingerTimeout: number;
+  /** How long `close()` waits for `onSession` handlers after the connections ended. Default 10 000. */
+  closeTimeout: number;
   /** Players in total. Default 4000. */
   maxPlayers: number;
   /** Players of one stream. Default 2000. */
@@ -251,7 +267,7 @@ export interface ServerLimits {
 /** The defaults of {@linkcode ServerLimits}. */
 export const DEFAULT_LIMITS: ServerLimits = {
   handshakeTimeout: 10_000,
-  publishTimeout: 30_000,
+  publishTimeout: 5_000,
   idleTimeout: 30_000,
   hookTimeout: 10_000,
   maxMessageSize: 16 << 20,
@@ -259,8 +275,12 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxStreamsPerConnection: 8,
   maxConnections: 1000,
   maxConnectionsPerIp: 64,
+  maxPendingConnections: 256,
+  maxPendingConnectionsPerIp: 16,
+  stalePublisherTimeout: 2_500,
   maxQueuedBytes: 8 << 20,
   lingerTimeout: 3_000,
+  closeTimeout: 10_000,
   maxPlayers: 4000,
   maxPlayersPerStream: 2000,
   maxPlayersPerIp: 64,
