@@ -67,6 +67,12 @@ export interface SubscriberOptions {
   maxBytes?: number;
   /** Hard bound for `drop`: past it the subscriber is closed. Default 2 × `maxBytes`. */
   hardMaxBytes?: number;
+  /**
+   * Past the hard bound of a `drop` subscriber: `close` it (default: a viewer that cannot keep
+   * up) or `drop` everything but sequence headers until it has room again (a restream
+   * destination that must survive a stall of its remote).
+   */
+  overflow?: "close" | "drop";
   /** End (instead of waiting for the next publisher) when the publisher goes away. */
   endOnUnpublish?: boolean;
   /** A name for logs and stats (e.g. `rtmp 127.0.0.1:50000`). */
@@ -120,6 +126,7 @@ export class Subscriber {
   readonly policy: SubscriberPolicy;
   readonly label: string;
   readonly endOnUnpublish: boolean;
+  readonly #overflowDrop: boolean;
   readonly #soft: number;
   readonly #hard: number;
   #items: SubscriberEntry[] = [];
@@ -150,6 +157,7 @@ export class Subscriber {
     this.policy = options.policy ?? "block";
     this.label = options.label ?? "";
     this.endOnUnpublish = options.endOnUnpublish ?? false;
+    this.#overflowDrop = options.overflow === "drop";
     this.#soft = options.maxBytes ?? 8 << 20;
     this.#hard = options.hardMaxBytes ?? this.#soft * 2;
   }
@@ -256,6 +264,10 @@ export class Subscriber {
   }
 
   #admit(m: HubMessage): boolean {
+    if (this.#overflowDrop && this.#bytes > this.#hard && !m.header) {
+      if (m.type === 9) this.#needKeyframe = true;
+      return false;
+    }
     if (m.header || m.type !== 8 && m.type !== 9) {
       return !this.#paused || m.header;
     }
@@ -283,6 +295,28 @@ export class Subscriber {
       this.#waiter = null;
       waiter();
     }
+  }
+
+  /**
+   * Drops everything queued (counted as dropped) and starts again at the next keyframe: a
+   * restream destination that reconnects resumes live instead of sending a stale backlog.
+   * @returns Messages discarded.
+   */
+  discardQueued(): number {
+    let n = 0;
+    while (this.#head < this.#items.length) {
+      const e = this.#items[this.#head];
+      this.#items[this.#head++] = undefined as unknown as SubscriberEntry;
+      if ("signal" in e) continue;
+      n++;
+      this.#bytes -= e.size;
+      this.#stats.droppedMessages++;
+      this.#stats.droppedBytes += e.payload.length;
+    }
+    this.#compact();
+    this.#release();
+    this.#needKeyframe = true;
+    return n;
   }
 
   /**
