@@ -191,6 +191,18 @@ function statusOfOpenError(e: unknown): number | null {
   }
 }
 
+/**
+ * The body of a refusal. A rejection's own message is shown (it is the play hook's answer to
+ * this viewer); other failures stay generic, since their messages are server internals.
+ */
+function refusal(status: number, path: { app: string; name: string }, error: unknown): string {
+  const key = `${path.app}/${path.name}`;
+  if (status === 404) return `stream ${key} is not live`;
+  if (status === 403) return `stream ${key} refused: ${(error as Error)?.message ?? "rejected"}`;
+  if (status === 504) return `stream ${key}: timed out`;
+  return `stream ${key}: internal error`;
+}
+
 const STATUS_TEXT: Record<number, string> = {
   400: "Bad Request",
   403: "Forbidden",
@@ -327,7 +339,11 @@ export function createHttpFlvHandler(options: HttpFlvOptions): HttpFlvHandler {
       }
       return { source, status: source === null ? 404 : 200 };
     } catch (e) {
-      return { source: null, status: signal.aborted ? null : statusOfOpenError(e), error: e };
+      const status = signal.aborted ? null : statusOfOpenError(e);
+      if (status === 500) {
+        log?.(`${live.protocol} open ${live.app}/${live.name} failed: ${(e as Error)?.message}`);
+      }
+      return { source: null, status, error: e };
     }
   }
 
@@ -352,10 +368,7 @@ export function createHttpFlvHandler(options: HttpFlvOptions): HttpFlvHandler {
       if (opened.status === null) return;
       status = opened.status;
       if (source === null) {
-        const why = status === 404
-          ? `stream ${path.app}/${path.name} is not live`
-          : `cannot open ${path.app}/${path.name}: ${(opened.error as Error)?.message ?? ""}`;
-        plain(req, res, status, why);
+        plain(req, res, status, refusal(status, path, opened.error));
         return;
       }
       res.writeHead(200, {
@@ -490,7 +503,8 @@ export function createHttpFlvHandler(options: HttpFlvOptions): HttpFlvHandler {
       }
       status = opened.status;
       if (source === null) {
-        refuseUpgrade(socket, status, `stream ${path.app}/${path.name} is not live`);
+        refuseUpgrade(socket, status, refusal(status, path, opened.error));
+        log?.(`ws-flv ${remoteOf(req).hostname} ${path.app}/${path.name} refused ${status}`);
         return;
       }
       ws = ServerWebSocket.accept(socket, head, key);

@@ -34,9 +34,12 @@ function idleSource(): LiveSource & { closes: number } {
   const gone = new Promise<void>((resolve) => release = resolve);
   const source = {
     closes: 0,
-    packets: (async function* () {
-      await gone;
-    })(),
+    // Ends (with no packet) once closed.
+    packets: {
+      [Symbol.asyncIterator]: () => ({
+        next: () => gone.then(() => ({ done: true as const, value: undefined })),
+      }),
+    },
     close(): void {
       source.closes++;
       release();
@@ -170,6 +173,7 @@ describe("HTTP-FLV / WebSocket-FLV output", { skip: noPeers }, () => {
           return Promise.resolve(s);
         }
         if (req.name === "denied") throw new RtmpError("REJECTED", "bad token");
+        if (req.name === "boom") throw new Error("database down");
         return Promise.resolve(null);
       },
       testPage: { playerFile },
@@ -279,6 +283,10 @@ describe("HTTP-FLV / WebSocket-FLV output", { skip: noPeers }, () => {
     const denied = await fetch(`${base}/live/denied.flv`);
     assert.equal(denied.status, 403);
     assert.match(await denied.text(), /bad token/);
+    const boom = await fetch(`${base}/live/boom.flv`);
+    assert.equal(boom.status, 500);
+    assert.doesNotMatch(await boom.text(), /database/, "internal messages stay in the log");
+    assert.ok(logs.some((l) => /open live\/boom failed: database down/.test(l)));
     const post = await fetch(`${base}/live/k.flv`, { method: "POST", body: "x" });
     assert.equal(post.status, 405);
     assert.match(post.headers.get("allow") ?? "", /GET/);
@@ -349,6 +357,7 @@ describe("HTTP-FLV / WebSocket-FLV output", { skip: noPeers }, () => {
   it("WebSocket: refuses a bad handshake, a missing stream and a bad path before upgrading", async () => {
     const cases: Array<[string, RegExp]> = [
       [upgradeRequest("/live/nobody.flv"), /^HTTP\/1\.1 404 /],
+      [upgradeRequest("/live/denied.flv"), /^HTTP\/1\.1 403 [^]*bad token/],
       [upgradeRequest("/nope"), /^HTTP\/1\.1 400 /],
       [
         upgradeRequest("/live/k.flv").replace(
