@@ -20,6 +20,7 @@ import { concat } from "./util.ts";
 export const CHROMIUM_PATH = "/usr/bin/chromium";
 
 const require = createRequire(import.meta.url);
+const PLAYWRIGHT: string = "playwright-core";
 
 /** The part of playwright-core's `Page` the tests use. */
 export interface BrowserPage {
@@ -52,7 +53,9 @@ interface PlaywrightCore {
 
 function loadPlaywright(): PlaywrightCore | null {
   try {
-    return require("playwright-core") as PlaywrightCore;
+    // A variable, not a literal: Deno would otherwise resolve the literal as an npm import when
+    // type-checking (and write a deno.lock), which the project does not use.
+    return require(PLAYWRIGHT) as PlaywrightCore;
   } catch {
     return null;
   }
