@@ -13,6 +13,9 @@ import process from "node:process";
 import { promisify } from "node:util";
 import { RtmpError } from "../errors.ts";
 import { FlvDemuxer } from "../protocol/flv.ts";
+import { ecmaArray } from "../protocol/amf.ts";
+import { encodeData } from "../protocol/data.ts";
+import { packetFromMessage } from "../session/packet.ts";
 import { type HttpFlvServer, startHttpFlvServer } from "../http/server.ts";
 import type { LiveRequest, LiveSource } from "../http/types.ts";
 import { parseFlvPath } from "../http/flv_handler.ts";
@@ -144,6 +147,7 @@ describe("HTTP-FLV / WebSocket-FLV output", { skip: noPeers }, () => {
   let sourceBytes = new Uint8Array(0);
   let live: FakeLive;
   let looping: FakeLive;
+  let videoOnly: FakeLive;
   let server: HttpFlvServer;
   let base = "";
   let dir = "";
@@ -157,6 +161,13 @@ describe("HTTP-FLV / WebSocket-FLV output", { skip: noPeers }, () => {
     const packets = await packetsOfFlv(sourceFile);
     live = new FakeLive(packets);
     looping = new FakeLive(packets, { loop: true });
+    // Video only, announced so by its metadata (first packet), as the hub sends it.
+    const meta = packetFromMessage(
+      encodeData({ handler: "onMetaData", values: [ecmaArray({ videocodecid: 7 })] }, {
+        streamId: 1,
+      }),
+    )!;
+    videoOnly = new FakeLive([meta, ...packets.filter((p) => p.type === "video")]);
     dir = await tempDir("http-flv-");
     const playerFile = join(dir, "player.js");
     await writeFile(playerFile, "window.fakePlayer = 1;\n");
@@ -167,6 +178,7 @@ describe("HTTP-FLV / WebSocket-FLV output", { skip: noPeers }, () => {
         requests.push(req);
         if (req.name === "k") return Promise.resolve(live.subscribe());
         if (req.name === "loop") return Promise.resolve(looping.subscribe());
+        if (req.name === "video") return Promise.resolve(videoOnly.subscribe());
         if (req.name === "idle") {
           const s = idleSource();
           idle.push(s);
@@ -416,6 +428,16 @@ describe("HTTP-FLV / WebSocket-FLV output", { skip: noPeers }, () => {
     const q = new WebSocketFrameParser();
     const events = [...ping].flatMap((b) => q.push(new Uint8Array([b])));
     assert.deepEqual(events, [{ kind: "ping", payload: new Uint8Array([7, 8]) }]);
+  });
+
+  it("announces only the tracks the metadata names in the FLV header", async () => {
+    const res = await fetch(`${base}/live/video.flv`);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    assert.equal(bytes[4], 0x01, "TypeFlagsVideo only (FLV 10.1 E.2)");
+    const tags = new FlvDemuxer({ strict: true }).push(bytes);
+    assert.equal(tags[0].type, 18);
+    assert.ok(tags.slice(1).every((t) => t.type === 9));
+    assert.equal(tags.length, videoOnly.packets.length);
   });
 
   it("parses stream paths", () => {
