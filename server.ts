@@ -40,6 +40,9 @@ import {
   type ServerLimits,
 } from "./server/types.ts";
 import { defaultAdapter } from "./socket/mod.ts";
+import { type HttpFlvServer, startHttpFlvServer } from "./http/server.ts";
+import type { TestPageOptions } from "./http/types.ts";
+import { openHttpViewer } from "./server/http_viewers.ts";
 import type {
   Conn,
   Listener,
@@ -177,6 +180,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   readonly #options: RtmpServerOptions;
   readonly #limits: ServerLimits;
   readonly #listeners: Listener[] = [];
+  readonly #http: HttpFlvServer[] = [];
   readonly #connections = new Set<ServerConnection>();
   readonly #pending = new Set<ServerConnection>();
   readonly #pendingPerIp = new Map<string, Set<ServerConnection>>();
@@ -303,6 +307,42 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     }
     this.#listeners.push(listener);
     this.#track(this.#acceptLoop(listener));
+  }
+
+  /**
+   * Serves every live stream over HTTP-FLV and WebSocket-FLV at `/APP/NAME.flv` (the same
+   * `onPlay` hook, limits and drop policy as RTMP players), with a test page at `/`.
+   *
+   * @example
+   * ```ts
+   * import { RtmpServer } from "./server.ts";
+   * await using server = await RtmpServer.listen({ hostname: "127.0.0.1", port: 0 });
+   * const http = await server.listenHttp({ hostname: "127.0.0.1", port: 0 });
+   * console.log(`http://127.0.0.1:${http.port}/live/KEY.flv`);
+   * ```
+   *
+   * @param options Where to listen (default 127.0.0.1:8000), CORS origins and the test page.
+   * @returns The bound address.
+   */
+  async listenHttp(
+    options: {
+      hostname?: string;
+      port?: number;
+      cors?: { origins: string[] | "*" };
+      testPage?: TestPageOptions;
+    } = {},
+  ): Promise<NetAddress> {
+    if (this.#closing) throw new RtmpError("CLOSED", "the server is closed");
+    const http = await startHttpFlvServer({
+      hostname: options.hostname ?? "127.0.0.1",
+      port: options.port ?? 8000,
+      cors: options.cors,
+      testPage: options.testPage,
+      log: this.#ctx.log,
+      open: (req, signal) => openHttpViewer(this.#ctx, req, signal),
+    });
+    this.#http.push(http);
+    return http.addr;
   }
 
   /** The first listener's address. */
@@ -542,6 +582,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     if (!this.#closing) {
       this.#closing = (async () => {
         for (const l of this.#listeners) l.close();
+        const http = Promise.allSettled(this.#http.map((h) => h.close()));
         for (const c of this.#connections) c.shutdown("server-closed");
         this.#sessions.end();
         // Connections end within the linger time; onSession handlers get a bounded grace
@@ -560,6 +601,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
           }
         }
         clearTimeout(timer);
+        await http;
         this.#clock.close();
         this.#resolveClosed();
       })();

@@ -30,6 +30,10 @@ Options:
   --play-key KEY          key players must give as ?key=KEY, or the stream name (repeatable)
   --play-keys-file FILE   file of accepted play keys, one per line (re-read per play)
   --no-play               refuse every play request (ingest only)
+  --http-listen HOST:PORT serve HTTP-FLV and WebSocket-FLV at http://HOST:PORT/APP/KEY.flv
+                          (off by default; HOST defaults to 127.0.0.1 when only :PORT is given)
+  --http-player FILE      mpegts.js (or flv.js) file served at /mpegts.js for the test page at /
+  --cors ORIGINS          comma-separated origins allowed to play over HTTP (default *)
   --replace               a new publisher on a live key replaces the old one (default: refuse)
   --hook-timeout MS       key check timeout (default 10000)
   --idle-timeout MS       end a stream after MS without data (default 30000)
@@ -49,6 +53,9 @@ const OPTIONS = {
   "play-key": { type: "string", multiple: true },
   "play-keys-file": { type: "string" },
   "no-play": { type: "boolean" },
+  "http-listen": { type: "string" },
+  "http-player": { type: "string" },
+  cors: { type: "string" },
   "hook-timeout": { type: "string" },
   "idle-timeout": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -165,6 +172,14 @@ export async function runServe(
     sessionQueue: "lazy",
     onSession: (session) => consume(session, recordDir, log),
   });
+  const httpText = values["http-listen"] as string | undefined;
+  const httpAt = httpText === undefined
+    ? null
+    : parseHostPort(httpText.startsWith(":") ? `127.0.0.1${httpText}` : httpText, "--http-listen");
+  if (!httpAt && (values["http-player"] !== undefined || values.cors !== undefined)) {
+    throw new UsageError("--http-player and --cors need --http-listen");
+  }
+  const corsText = values.cors as string | undefined;
   const addrs: string[] = [];
   try {
     if (plain) {
@@ -174,6 +189,18 @@ export async function runServe(
     if (secure && tls) {
       const a = await server.listen({ ...secure, tls });
       addrs.push(`rtmps://${fmt(a.hostname)}:${a.port}`);
+    }
+    if (httpAt) {
+      const a = await server.listenHttp({
+        ...httpAt,
+        cors: corsText === undefined || corsText === "*"
+          ? { origins: "*" }
+          : { origins: corsText.split(",").map((o) => o.trim()).filter((o) => o) },
+        testPage: {
+          playerFile: values["http-player"] as string | undefined,
+        },
+      });
+      addrs.push(`http://${fmt(a.hostname)}:${a.port}`);
     }
   } catch (e) {
     await server.close();

@@ -1,0 +1,138 @@
+/**
+ * HTTP-FLV and WebSocket-FLV viewers as hub subscribers: the same `onPlay` hook as RTMP
+ * players (with the protocol named), the same limits, the same wait-for-publisher policy and
+ * the same bounded drop-policy queue, so a slow browser never grows server memory past its
+ * bound and never slows the publisher.
+ *
+ * @module
+ */
+
+import { RtmpError } from "../errors.ts";
+import type { MediaPacket } from "../protocol/packet.ts";
+import type { LiveRequest, LiveSource } from "../http/types.ts";
+import type { Subscriber } from "../hub/subscriber.ts";
+import type { ServerContext } from "./connection.ts";
+import { decide } from "./decide.ts";
+import type { PlayInfo } from "./types.ts";
+
+/**
+ * Opens a viewer: decides, waits for the publisher when needed, subscribes.
+ *
+ * @example
+ * ```ts ignore
+ * import { openHttpViewer } from "./http_viewers.ts";
+ * const source = await openHttpViewer(ctx, { app: "live", name: "k", query, protocol: "http-flv", remoteAddr }, signal);
+ * ```
+ *
+ * @param ctx The server's context.
+ * @param req What the viewer asked for.
+ * @param signal Aborts when the viewer goes away.
+ * @returns The source, or `null` when the stream is not live.
+ * @throws {RtmpError} `REJECTED` when the hook or a limit refuses (the handler answers 403).
+ */
+export async function openHttpViewer(
+  ctx: ServerContext,
+  req: LiveRequest,
+  signal: AbortSignal,
+): Promise<LiveSource | null> {
+  const key = `${req.app}/${req.name}`;
+  const who = `${req.protocol} ${req.remoteAddr.hostname}:${req.remoteAddr.port}`;
+  if (!ctx.playback) throw new RtmpError("REJECTED", "playback is disabled");
+  if (ctx.onPlay) {
+    const hook = ctx.onPlay;
+    const info: PlayInfo = {
+      app: req.app,
+      name: req.name,
+      streamName: req.name,
+      query: req.query,
+      tcUrl: "",
+      protocol: req.protocol,
+      connect: null,
+      request: null,
+      remoteAddr: req.remoteAddr,
+      tls: false,
+    };
+    const decision = await decide("play", (s) => hook(info, s), ctx.limits.hookTimeout, signal);
+    if (!decision.accept) {
+      ctx.log(`${who}: play "${key}" refused: ${decision.reason}`);
+      throw new RtmpError("REJECTED", decision.description);
+    }
+  }
+  const stream = ctx.hub.open(key);
+  const refused = ctx.admitPlayer(req.remoteAddr.hostname, stream);
+  if (refused) {
+    stream.dropIfIdle();
+    ctx.log(`${who}: play "${key}" refused: ${refused}`);
+    throw new RtmpError("REJECTED", "Too many viewers, try again later.");
+  }
+  let left = false;
+  const leave = (): void => {
+    if (left) return;
+    left = true;
+    ctx.playerLeft(req.remoteAddr.hostname);
+  };
+  const sub = stream.subscribe({
+    policy: "drop",
+    maxBytes: ctx.limits.playerQueueBytes,
+    hardMaxBytes: ctx.limits.playerQueueHardBytes,
+    endOnUnpublish: true,
+    label: who,
+  }, (reason) => {
+    ctx.log(`${who}: viewer of "${key}" disconnected: ${reason}`);
+    leave();
+  });
+  if (!stream.live) {
+    const live = await waitLive(sub, ctx.limits.playWaitTimeout, signal);
+    if (!live || !stream.live) {
+      sub.close("not live");
+      leave();
+      return null;
+    }
+    // The first entry is the publisher's `publish` signal.
+  }
+  ctx.log(`${who}: play "${key}" started`);
+  const startedAt = Date.now();
+  return {
+    packets: packetsOf(sub),
+    close: () => {
+      if (!sub.closed) {
+        const s = sub.stats();
+        sub.close("viewer left");
+        ctx.log(
+          `${who}: play "${key}" ended after ${((Date.now() - startedAt) / 1000).toFixed(1)} s, ` +
+            `${s.messages} messages, ${s.droppedMessages} dropped`,
+        );
+      }
+      leave();
+    },
+  };
+}
+
+async function waitLive(sub: Subscriber, timeout: number, signal: AbortSignal): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  const result = await Promise.race([
+    sub.wait().then(() => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeout);
+      onAbort = () => resolve(false);
+      signal.addEventListener("abort", onAbort, { once: true });
+    }),
+  ]);
+  clearTimeout(timer);
+  if (onAbort) signal.removeEventListener("abort", onAbort);
+  return result;
+}
+
+async function* packetsOf(sub: Subscriber): AsyncGenerator<MediaPacket> {
+  while (true) {
+    const e = sub.next();
+    if (e) {
+      if ("signal" in e) continue;
+      yield e.packet;
+      continue;
+    }
+    if (sub.done) return;
+    await sub.wait();
+  }
+}
