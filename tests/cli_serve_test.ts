@@ -11,18 +11,16 @@ import {
   countPackets,
   ffmpegPublish,
   ffmpegPull,
-  hasCommand,
   makeTestFlv,
-  nginxRtmpModulePath,
   startNginxRtmp,
   tempDir,
 } from "./support/peers.ts";
+import { requirePeer } from "./support/require_peer.ts";
 import { makeSelfSignedCert } from "./support/tls_cert.ts";
 import { type RunningScript, runScript, startScript, stopScript } from "./support/runtime.ts";
 
-const noPeers = hasCommand("ffmpeg") && hasCommand("ffprobe")
-  ? false
-  : "ffmpeg/ffprobe not installed";
+const noPeers = requirePeer("ffmpeg", "openssl");
+const noNginx = requirePeer("nginx-rtmp");
 
 async function finishedRecording(serve: RunningScript, folder: string): Promise<string> {
   const m = await serve.waitFor(/recorded (\S+\.flv): \d+ tags/);
@@ -122,7 +120,7 @@ describe("cli serve/push edge cases", { skip: noPeers }, () => {
   });
 
   it("push --fast to nginx-rtmp arrives complete at a player", {
-    skip: nginxRtmpModulePath() ? false : "nginx rtmp module not installed",
+    skip: noNginx,
   }, async () => {
     const source = await makeTestFlv({ seconds: 2 });
     const out = await tempDir("rtmp-cli-nginx-");

@@ -9,10 +9,7 @@ import {
   countPackets,
   ffmpegPull,
   freePort,
-  hasCommand,
-  hasNodeMediaServer,
   makeTestFlv,
-  nginxRtmpModulePath,
   removeTempDir,
   startFfmpegListen,
   startHttpStatus,
@@ -21,15 +18,12 @@ import {
   tempDir,
 } from "./support/peers.ts";
 import { readFlvTags } from "./support/media.ts";
+import { requirePeer } from "./support/require_peer.ts";
 import { makeSelfSignedCert } from "./support/tls_cert.ts";
 
-const noFfmpeg = hasCommand("ffmpeg") && hasCommand("ffprobe")
-  ? false
-  : "ffmpeg/ffprobe not installed";
-const noNginx = hasCommand("nginx") && nginxRtmpModulePath()
-  ? false
-  : "nginx with the rtmp module not installed";
-const noNms = hasNodeMediaServer() ? false : "node-media-server not installed";
+const noFfmpeg = requirePeer("ffmpeg");
+const noNginx = requirePeer("nginx-rtmp");
+const noNms = requirePeer("node-media-server", "openssl");
 
 let source = "";
 let dir = "";

@@ -6,7 +6,8 @@ import { connect as tcpConnect } from "node:net";
 import { RtmpServer } from "../server.ts";
 import { RtmpClient } from "../client.ts";
 import { RtmpError } from "../errors.ts";
-import { ffmpegPublish, hasCommand, makeTestFlv } from "./support/peers.ts";
+import { ffmpegPublish, makeTestFlv } from "./support/peers.ts";
+import { requirePeer } from "./support/require_peer.ts";
 import {
   collect,
   mediaOfPackets,
@@ -18,7 +19,7 @@ import {
 import { makeSelfSignedCert } from "./support/tls_cert.ts";
 import { nextSession, rejectionOf } from "./support/util.ts";
 
-const noFfmpeg = hasCommand("ffmpeg") ? false : "ffmpeg is not installed";
+const noFfmpeg = requirePeer("ffmpeg", "openssl");
 const quiet = { log: null } as const;
 
 describe("RtmpServer with real ffmpeg publishers", { skip: noFfmpeg }, () => {
