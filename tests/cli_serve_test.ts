@@ -3,6 +3,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { FlvFileReader } from "../flv_file.ts";
@@ -14,6 +15,7 @@ import {
   makeTestFlv,
   startNginxRtmp,
   tempDir,
+  waitFor,
 } from "./support/peers.ts";
 import { requirePeer } from "./support/require_peer.ts";
 import { makeSelfSignedCert } from "./support/tls_cert.ts";
@@ -79,8 +81,14 @@ describe("cli serve/push edge cases", { skip: noPeers }, () => {
         ...["-hide_banner", "-loglevel", "error", "-re", "-i", source, "-c", "copy", "-f", "flv"],
         `rtmp://127.0.0.1:${m[1]}/live/gone`,
       ], { stdio: "ignore" });
-      await serve.waitFor(/recording "live\/gone"/);
-      await new Promise((r) => setTimeout(r, 1500));
+      const recording = (await serve.waitFor(/recording "live\/gone" to (\S+\.flv)/))[1];
+      // Kill the publisher mid-stream: once a quarter of the clip's bytes are on disk (ffmpeg
+      // -re sends in real time, so the rest is still seconds away).
+      const sourceBytes = statSync(source).size;
+      await waitFor(() => existsSync(recording) && statSync(recording).size > sourceBytes / 4, {
+        timeoutMs: 20_000,
+        what: "a quarter of the stream in the recording",
+      });
       ffmpeg.kill("SIGKILL");
       const file = await finishedRecording(serve, rec);
       assert.match(serve.stderr(), /unpublish "live\/gone" \(connection-lost\)/);

@@ -18,6 +18,7 @@ import {
 } from "./support/media.ts";
 import { makeSelfSignedCert } from "./support/tls_cert.ts";
 import { nextSession, rejectionOf } from "./support/util.ts";
+import { waitForStall } from "./support/wait.ts";
 
 const noFfmpeg = requirePeer("ffmpeg", "openssl");
 const quiet = { log: null } as const;
@@ -287,8 +288,11 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
         sent++;
       }
     })();
-    await sleep(1500);
-    const stalledAt = sent;
+    // Nobody reads: once the server's queue and the socket buffers are full, sends block.
+    const stalledAt = await waitForStall(() => sent, {
+      finished: sending,
+      what: "the publisher to block",
+    });
     assert.ok(stalledAt < total, `publisher was not slowed down (sent ${stalledAt} of ${total})`);
     let got = 0;
     for await (const p of session) {
@@ -310,14 +314,23 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
     const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/stuck`);
     const session = await nextSession(server); // never iterated
     const frame = new Uint8Array(64 * 1024);
+    let sent = 0;
     const sending = (async () => {
       try {
-        for (let i = 0; i < 2000; i++) await client.sendVideo(i * 40, false, frame);
+        for (let i = 0; i < 2000; i++) {
+          await client.sendVideo(i * 40, false, frame);
+          sent++;
+        }
       } catch {
         // The server goes away mid-send: expected.
       }
     })();
-    await sleep(500);
+    // Close once the unread queue is full and the publisher blocks on it.
+    const stalledAt = await waitForStall(() => sent, {
+      finished: sending,
+      what: "the publisher to block",
+    });
+    assert.ok(stalledAt < 2000, `the publisher was never blocked (sent ${stalledAt})`);
     await within(server.close(), 10_000, "server.close()");
     assert.equal(await session.ended, "server-closed");
     await within(sending, 10_000, "the publisher notices");
