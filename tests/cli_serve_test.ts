@@ -18,7 +18,7 @@ import {
   waitFor,
 } from "./support/peers.ts";
 import { requirePeer } from "./support/require_peer.ts";
-import { makeSelfSignedCert } from "./support/tls_cert.ts";
+import { makeTestCert } from "./support/tls_cert.ts";
 import { type RunningScript, runScript, startScript, stopScript } from "./support/runtime.ts";
 
 const noPeers = requirePeer("ffmpeg", "openssl");
@@ -33,7 +33,7 @@ async function finishedRecording(serve: RunningScript, folder: string): Promise<
 describe("cli serve/push edge cases", { skip: noPeers }, () => {
   it("serves RTMPS only, and push --ca publishes to it; without --ca push fails with a TLS error", async () => {
     const source = await makeTestFlv({ seconds: 2 });
-    const { dir: certDir } = await makeSelfSignedCert();
+    const { dir: certDir } = await makeTestCert();
     const rec = await tempDir("rtmp-cli-tls-");
     const serve = startScript("cli.ts", [
       ...[
@@ -57,7 +57,7 @@ describe("cli serve/push edge cases", { skip: noPeers }, () => {
         "push",
         "--fast",
         "--ca",
-        join(certDir, "cert.pem"),
+        join(certDir, "ca.pem"),
         source,
         url,
       ]);

@@ -16,7 +16,7 @@ import {
   sleep,
   within,
 } from "./support/media.ts";
-import { makeSelfSignedCert } from "./support/tls_cert.ts";
+import { makeTestCert } from "./support/tls_cert.ts";
 import { nextSession, rejectionOf } from "./support/util.ts";
 import { waitForStall } from "./support/wait.ts";
 
@@ -352,13 +352,13 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
     await first.close();
   });
 
-  it("serves RTMPS with a self-signed certificate", async () => {
-    const { cert, key } = await makeSelfSignedCert();
+  it("serves RTMPS with a certificate signed by a test CA", async () => {
+    const { ca, cert, key } = await makeTestCert();
     const server = new RtmpServer(quiet);
     const addr = await server.listen({ hostname: "127.0.0.1", port: 0, tls: { cert, key } });
     try {
       const client = await RtmpClient.connect(`rtmps://localhost:${addr.port}/live/secure`, {
-        tls: { ca: cert },
+        tls: { ca },
       });
       const session = await nextSession(server);
       assert.equal(session.tls, true);

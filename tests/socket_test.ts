@@ -12,7 +12,7 @@ import { rm } from "node:fs/promises";
 import { nodeAdapter } from "../socket/node.ts";
 import { connect, defaultAdapter, detectRuntime, listen } from "../socket/mod.ts";
 import type { Conn, Listener, SocketAdapter } from "../socket/types.ts";
-import { makeSelfSignedCert } from "./support/tls_cert.ts";
+import { makeTestCert } from "./support/tls_cert.ts";
 import { concat, rejectsCode } from "./support/util.ts";
 
 const HOST = "127.0.0.1";
@@ -40,13 +40,13 @@ const candidates: Candidate[] = [
   },
 ];
 
-let certPromise: Promise<{ cert: string; key: string }> | null = null;
+let certPromise: Promise<{ ca: string; cert: string; key: string }> | null = null;
 
-/** One certificate per run; its directory is removed at once, the PEM strings are enough. */
-function testCert(): Promise<{ cert: string; key: string }> {
-  certPromise ??= makeSelfSignedCert().then(async ({ cert, key, dir }) => {
+/** One CA and leaf per run; its directory is removed at once, the PEM strings are enough. */
+function testCert(): Promise<{ ca: string; cert: string; key: string }> {
+  certPromise ??= makeTestCert().then(async ({ ca, cert, key, dir }) => {
     await rm(dir, { recursive: true, force: true });
-    return { cert, key };
+    return { ca, cert, key };
   });
   return certPromise;
 }
@@ -520,7 +520,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
 
     describe("TLS", () => {
       it("verifies the server against `ca`, sends SNI, and rejects an untrusted certificate", async () => {
-        const { cert, key } = await testCert();
+        const { ca, cert, key } = await testCert();
         const names: string[] = [];
         const server = tls.createServer({
           cert,
@@ -541,7 +541,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           const conn = await adapter.connect({
             hostname: HOST,
             port,
-            tls: { ca: cert, serverName: "localhost" },
+            tls: { ca, serverName: "localhost" },
           });
           assert.equal(conn.tls, true);
           assert.deepEqual(conn.remoteAddr, { hostname: HOST, port });
@@ -556,7 +556,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
             "TLS",
           );
           await rejectsCode(
-            adapter.connect({ hostname: HOST, port, tls: { ca: cert, serverName: "example.com" } }),
+            adapter.connect({ hostname: HOST, port, tls: { ca, serverName: "example.com" } }),
             "TLS",
           );
 
@@ -571,7 +571,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
       });
 
       it("a TLS peer that closes without close_notify ends the stream like a FIN", async () => {
-        const { cert, key } = await testCert();
+        const { ca, cert, key } = await testCert();
         // The TLS layer rides on a raw socket that is destroyed under it, so no close_notify
         // alert is ever sent: only the TCP FIN.
         const server = net.createServer((raw) => {
@@ -586,7 +586,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           const conn = await adapter.connect({
             hostname: HOST,
             port,
-            tls: { ca: cert, serverName: "localhost" },
+            tls: { ca, serverName: "localhost" },
           });
           assert.equal(text(await readAll(conn)), "last words");
           conn.close();
@@ -596,7 +596,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
       });
 
       it("a TLS listener serves verified clients and survives clients that fail the handshake", async () => {
-        const { cert, key } = await testCert();
+        const { ca, cert, key } = await testCert();
         const listener = await adapter.listen({ hostname: HOST, port: 0, tls: { cert, key } });
         try {
           assert.equal(listener.tls, true);
@@ -625,7 +625,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           const client = await adapter.connect({
             hostname: HOST,
             port: listener.addr.port,
-            tls: { ca: cert, serverName: "localhost" },
+            tls: { ca, serverName: "localhost" },
           });
           const server = await first;
           assert.ok(server !== null);
