@@ -23,8 +23,10 @@ Options:
   --listen HOST:PORT      plain RTMP address (default 0.0.0.0:1935); "none" to disable
   --key KEY               accepted stream key (repeatable)
   --keys-file FILE        file of accepted keys, one per line, # comments (re-read per publish)
-  --record DIR            record each stream to DIR/APP/KEY-<UTC start>.flv
-  --tls-cert FILE         certificate (PEM) for RTMPS
+  --record DIR            record each publish to DIR/APP/KEY-<UTC start>-<id>.flv
+                          (<id>: the server's session number, so no publish overwrites
+                          another; e.g. live/secret-20250101T120000-123Z-1.flv)
+  --tls-cert FILE         certificate (PEM) for RTMPS; clients trust the CA that signed it
   --tls-key FILE          private key (PEM) for RTMPS
   --tls-listen HOST:PORT  RTMPS address (default 0.0.0.0:1936)
   --replace               a new publisher on a live key replaces the old one (default: refuse)
