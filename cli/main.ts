@@ -18,7 +18,8 @@ Usage:
   rtmp help [COMMAND]           show help
 
 Run "rtmp COMMAND --help" for the options of a command.
-Runs as: deno run -A cli.ts … | bun cli.ts … | node cli.ts …`;
+Runs as: npm run rtmp -- … (in a checkout, after npm install) | deno run -A cli.ts … |
+bun cli.ts … | node cli.ts … (Node 22.18 or later: it runs the .ts sources directly)`;
 
 const COMMANDS: Record<string, { usage: string; run: (args: string[]) => Promise<number> }> = {
   serve: { usage: SERVE_USAGE, run: runServe },

@@ -23,8 +23,10 @@ Options:
   --listen HOST:PORT      plain RTMP address (default 0.0.0.0:1935); "none" to disable
   --key KEY               accepted stream key (repeatable)
   --keys-file FILE        file of accepted keys, one per line, # comments (re-read per publish)
-  --record DIR            record each stream to DIR/APP/KEY-<UTC start>-<id>.flv
-  --tls-cert FILE         certificate (PEM) for RTMPS
+  --record DIR            record each publish to DIR/APP/KEY-<UTC start>-<id>.flv
+                          (<id>: the server's session number, so no publish overwrites
+                          another; e.g. live/secret-20250101T120000-123Z-1.flv)
+  --tls-cert FILE         certificate (PEM) for RTMPS; clients trust the CA that signed it
   --tls-key FILE          private key (PEM) for RTMPS
   --tls-listen HOST:PORT  RTMPS address (default 0.0.0.0:1936)
   --play-key KEY          key players must give as ?key=KEY, or the stream name (repeatable)
@@ -34,7 +36,8 @@ Options:
                           (off by default; HOST defaults to 127.0.0.1 when only :PORT is given)
   --http-player FILE      mpegts.js (or flv.js) file served at /mpegts.js for the test page at /
   --cors ORIGINS          comma-separated origins allowed to play over HTTP (default *)
-  --replace               a new publisher on a live key replaces the old one (default: refuse)
+  --replace               a new publisher on a live key always replaces the old one (default:
+                          only one silent for 2.5 s, e.g. an encoder whose network died)
   --hook-timeout MS       key check timeout (default 10000)
   --idle-timeout MS       end a stream after MS without data (default 30000)
   -h, --help              show this help

@@ -1,6 +1,5 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import process from "node:process";
 import { decodeAmf0, encodeAmf0 } from "../protocol/amf0.ts";
 import { decodeAmf3, encodeAmf3 } from "../protocol/amf3.ts";
 import {
@@ -27,13 +26,10 @@ import {
 import { buildAggregate, splitAggregate } from "../protocol/aggregate.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
 import { RtmpError } from "../errors.ts";
-import { prng } from "./support/util.ts";
+import { prng, testSeed } from "./support/util.ts";
 
-// Reproduce a failure with AMF_FUZZ_SEED=<seed printed below>.
-const SEED = process.env.AMF_FUZZ_SEED !== undefined
-  ? Number(process.env.AMF_FUZZ_SEED) >>> 0
-  : (Math.random() * 2 ** 32) >>> 0;
-console.log(`amf_fuzz_test seed: ${SEED} (set AMF_FUZZ_SEED=${SEED} to reproduce)`);
+// Reproduce a failure with RTMP_TEST_SEED=<seed printed at the start>.
+const SEED = testSeed("amf_fuzz_test");
 
 class Gen {
   rnd: () => number;

@@ -3,6 +3,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { FlvFileReader } from "../flv/file.ts";
@@ -11,18 +12,17 @@ import {
   countPackets,
   ffmpegPublish,
   ffmpegPull,
-  hasCommand,
   makeTestFlv,
-  nginxRtmpModulePath,
   startNginxRtmp,
   tempDir,
+  waitFor,
 } from "./support/peers.ts";
-import { makeSelfSignedCert } from "./support/tls_cert.ts";
+import { requirePeer } from "./support/require_peer.ts";
+import { makeTestCert } from "./support/tls_cert.ts";
 import { type RunningScript, runScript, startScript, stopScript } from "./support/runtime.ts";
 
-const noPeers = hasCommand("ffmpeg") && hasCommand("ffprobe")
-  ? false
-  : "ffmpeg/ffprobe not installed";
+const noPeers = requirePeer("ffmpeg", "openssl");
+const noNginx = requirePeer("nginx-rtmp");
 
 async function finishedRecording(serve: RunningScript, folder: string): Promise<string> {
   const m = await serve.waitFor(/recorded (\S+\.flv): \d+ tags/);
@@ -33,7 +33,7 @@ async function finishedRecording(serve: RunningScript, folder: string): Promise<
 describe("cli serve/push edge cases", { skip: noPeers }, () => {
   it("serves RTMPS only, and push --ca publishes to it; without --ca push fails with a TLS error", async () => {
     const source = await makeTestFlv({ seconds: 2 });
-    const { dir: certDir } = await makeSelfSignedCert();
+    const { dir: certDir } = await makeTestCert();
     const rec = await tempDir("rtmp-cli-tls-");
     const serve = startScript("cli.ts", [
       ...[
@@ -57,7 +57,7 @@ describe("cli serve/push edge cases", { skip: noPeers }, () => {
         "push",
         "--fast",
         "--ca",
-        join(certDir, "cert.pem"),
+        join(certDir, "ca.pem"),
         source,
         url,
       ]);
@@ -81,8 +81,14 @@ describe("cli serve/push edge cases", { skip: noPeers }, () => {
         ...["-hide_banner", "-loglevel", "error", "-re", "-i", source, "-c", "copy", "-f", "flv"],
         `rtmp://127.0.0.1:${m[1]}/live/gone`,
       ], { stdio: "ignore" });
-      await serve.waitFor(/recording "live\/gone"/);
-      await new Promise((r) => setTimeout(r, 1500));
+      const recording = (await serve.waitFor(/recording "live\/gone" to (\S+\.flv)/))[1];
+      // Kill the publisher mid-stream: once a quarter of the clip's bytes are on disk (ffmpeg
+      // -re sends in real time, so the rest is still seconds away).
+      const sourceBytes = statSync(source).size;
+      await waitFor(() => existsSync(recording) && statSync(recording).size > sourceBytes / 4, {
+        timeoutMs: 20_000,
+        what: "a quarter of the stream in the recording",
+      });
       ffmpeg.kill("SIGKILL");
       const file = await finishedRecording(serve, rec);
       assert.match(serve.stderr(), /unpublish "live\/gone" \(connection-lost\)/);
@@ -122,7 +128,7 @@ describe("cli serve/push edge cases", { skip: noPeers }, () => {
   });
 
   it("push --fast to nginx-rtmp arrives complete at a player", {
-    skip: nginxRtmpModulePath() ? false : "nginx rtmp module not installed",
+    skip: noNginx,
   }, async () => {
     const source = await makeTestFlv({ seconds: 2 });
     const out = await tempDir("rtmp-cli-nginx-");

@@ -7,14 +7,13 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { countPackets, ffmpegPublish, hasCommand, makeTestFlv } from "./support/peers.ts";
+import { countPackets, ffmpegPublish, makeTestFlv } from "./support/peers.ts";
+import { requirePeer } from "./support/require_peer.ts";
 import { fixturePath } from "./support/fixtures.ts";
 import { readFlvTags } from "./support/media.ts";
 import { type RunningScript, runScript, startScript, stopScript } from "./support/runtime.ts";
 
-const noPeers = hasCommand("ffmpeg") && hasCommand("ffprobe")
-  ? false
-  : "ffmpeg/ffprobe not installed";
+const noPeers = requirePeer("ffmpeg");
 
 function noStackTrace(text: string): void {
   assert.doesNotMatch(text, /^\s+at .+:\d+:\d+/m, `stack trace in output:\n${text}`);

@@ -9,10 +9,7 @@ import {
   countPackets,
   ffmpegPull,
   freePort,
-  hasCommand,
-  hasNodeMediaServer,
   makeTestFlv,
-  nginxRtmpModulePath,
   removeTempDir,
   startFfmpegListen,
   startHttpStatus,
@@ -21,15 +18,12 @@ import {
   tempDir,
 } from "./support/peers.ts";
 import { readFlvTags } from "./support/media.ts";
-import { makeSelfSignedCert } from "./support/tls_cert.ts";
+import { requirePeer } from "./support/require_peer.ts";
+import { makeTestCert } from "./support/tls_cert.ts";
 
-const noFfmpeg = hasCommand("ffmpeg") && hasCommand("ffprobe")
-  ? false
-  : "ffmpeg/ffprobe not installed";
-const noNginx = hasCommand("nginx") && nginxRtmpModulePath()
-  ? false
-  : "nginx with the rtmp module not installed";
-const noNms = hasNodeMediaServer() ? false : "node-media-server not installed";
+const noFfmpeg = requirePeer("ffmpeg");
+const noNginx = requirePeer("nginx-rtmp");
+const noNms = requirePeer("node-media-server", "openssl");
 
 let source = "";
 let dir = "";
@@ -160,7 +154,7 @@ describe("RtmpClient interop", { skip: noFfmpeg }, () => {
 
   describe("node-media-server", { skip: noNms }, () => {
     it("publishes over RTMP and RTMPS with every frame reaching a player; untrusted RTMPS fails with TLS", async () => {
-      const { cert, dir: certDir } = await makeSelfSignedCert();
+      const { ca, dir: certDir } = await makeTestCert();
       const nms = await startNodeMediaServer({
         rtmps: { cert: join(certDir, "cert.pem"), key: join(certDir, "key.pem") },
         endPlayersOnUnpublish: true,
@@ -173,7 +167,7 @@ describe("RtmpClient interop", { skip: noFfmpeg }, () => {
           assert.ok(e instanceof RtmpError && e.code === "TLS", String(e));
           return true;
         });
-        await publishToPlayer(nms, "k3", secureUrl, { ca: cert });
+        await publishToPlayer(nms, "k3", secureUrl, { ca });
       } finally {
         await nms.stop();
       }

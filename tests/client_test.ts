@@ -6,7 +6,7 @@ import { RtmpClient } from "../client.ts";
 import { RtmpServer } from "../server.ts";
 import { collect, readFlvTags, within } from "./support/media.ts";
 import { ERTMP_FIXTURES, fixturePath } from "./support/fixtures.ts";
-import { makeSelfSignedCert } from "./support/tls_cert.ts";
+import { makeTestCert } from "./support/tls_cert.ts";
 import { nextSession, rejectionOf } from "./support/util.ts";
 
 const quiet = { log: null } as const;
@@ -147,7 +147,7 @@ describe("RtmpClient against our server", () => {
   });
 
   it("rtmps: trusted through options it works; untrusted it fails with TLS", async () => {
-    const { cert, key } = await makeSelfSignedCert();
+    const { ca, cert, key } = await makeTestCert();
     await using server = new RtmpServer(quiet);
     const addr = await server.listen({ hostname: "127.0.0.1", port: 0, tls: { cert, key } });
     const e = await rejectionOf(
@@ -155,7 +155,7 @@ describe("RtmpClient against our server", () => {
     );
     assert.equal(e.code, "TLS");
     const client = await RtmpClient.connect(`rtmps://localhost:${addr.port}/live/k`, {
-      tls: { ca: cert },
+      tls: { ca },
     });
     await client.close();
   });

@@ -9,17 +9,15 @@ import {
   countPackets,
   ffmpegPublish,
   freePort,
-  hasCommand,
   makeTestFlv,
   removeTempDir,
   tempDir,
 } from "./support/peers.ts";
 import { collect, mediaOfTags, readFlvTags } from "./support/media.ts";
+import { requirePeer } from "./support/require_peer.ts";
 import { currentRuntime, startScript, stopScript } from "./support/runtime.ts";
 
-const noFfmpeg = hasCommand("ffmpeg") && hasCommand("ffprobe")
-  ? false
-  : "ffmpeg/ffprobe not installed";
+const noFfmpeg = requirePeer("ffmpeg");
 
 describe("examples", { skip: noFfmpeg }, () => {
   let source = "";

@@ -10,12 +10,14 @@ import { parseVideoTag } from "../protocol/video_tag.ts";
 import { parseAudioTag } from "../protocol/audio_tag.ts";
 import { fixturePath } from "./support/fixtures.ts";
 import { mediaOfTags, readFlvTags } from "./support/media.ts";
-import { prng } from "./support/util.ts";
+import { mixSeed, prng, testSeed } from "./support/util.ts";
+
+const SEED = testSeed("ffmpeg_capture_test");
 
 const capture = new Uint8Array(readFileSync(fixturePath("ffmpeg_publish.bin")));
 
 function replay(seed: number): ServerSessionEvent[] {
-  const rand = prng(seed);
+  const rand = prng(mixSeed(SEED, seed));
   const session = new ServerSession();
   const events: ServerSessionEvent[] = [];
   for (let i = 0; i < capture.length;) {

@@ -16,11 +16,8 @@ import {
   ffmpegPublish,
   ffmpegPull,
   freePort,
-  hasCommand,
-  hasNodeMediaServer,
   isPortListening,
   makeTestFlv,
-  nginxRtmpModulePath,
   removeTempDir,
   startFfmpegListen,
   startHttpStatus,
@@ -29,16 +26,12 @@ import {
   tempDir,
   waitFor,
 } from "./support/peers.ts";
+import { requirePeer } from "./support/require_peer.ts";
 
-const hasFfmpeg = hasCommand("ffmpeg") && hasCommand("ffprobe");
-const skipFfmpeg: string | false = hasFfmpeg ? false : "ffmpeg/ffprobe not installed";
-const skipNginx: string | false = skipFfmpeg ||
-  (hasCommand("nginx") && nginxRtmpModulePath() !== undefined
-    ? false
-    : "nginx or libnginx-mod-rtmp not installed");
-const skipNms: string | false = skipFfmpeg ||
-  (hasNodeMediaServer() ? false : "node-media-server not installed in node_modules");
-const skipNmsTls: string | false = skipNms || (hasCommand("openssl") ? false : "no openssl");
+const skipFfmpeg = requirePeer("ffmpeg");
+const skipNginx = requirePeer("ffmpeg", "nginx-rtmp");
+const skipNms = requirePeer("ffmpeg", "node-media-server");
+const skipNmsTls = requirePeer("ffmpeg", "node-media-server", "openssl");
 
 const CLIP_SECONDS = 2;
 const CLIP_FPS = 25;

@@ -6,7 +6,8 @@ import { connect as tcpConnect } from "node:net";
 import { RtmpServer } from "../server.ts";
 import { RtmpClient } from "../client.ts";
 import { RtmpError } from "../errors.ts";
-import { ffmpegPublish, hasCommand, makeTestFlv } from "./support/peers.ts";
+import { ffmpegPublish, makeTestFlv } from "./support/peers.ts";
+import { requirePeer } from "./support/require_peer.ts";
 import {
   collect,
   mediaOfPackets,
@@ -15,10 +16,11 @@ import {
   sleep,
   within,
 } from "./support/media.ts";
-import { makeSelfSignedCert } from "./support/tls_cert.ts";
+import { makeTestCert } from "./support/tls_cert.ts";
 import { nextSession, rejectionOf } from "./support/util.ts";
+import { waitForStall } from "./support/wait.ts";
 
-const noFfmpeg = hasCommand("ffmpeg") ? false : "ffmpeg is not installed";
+const noFfmpeg = requirePeer("ffmpeg", "openssl");
 const quiet = { log: null } as const;
 
 describe("RtmpServer with real ffmpeg publishers", { skip: noFfmpeg }, () => {
@@ -296,8 +298,11 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
         sent++;
       }
     })();
-    await sleep(1500);
-    const stalledAt = sent;
+    // Nobody reads: once the server's queue and the socket buffers are full, sends block.
+    const stalledAt = await waitForStall(() => sent, {
+      finished: sending,
+      what: "the publisher to block",
+    });
     assert.ok(stalledAt < total, `publisher was not slowed down (sent ${stalledAt} of ${total})`);
     let got = 0;
     for await (const p of session) {
@@ -319,14 +324,23 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
     const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/stuck`);
     const session = await nextSession(server); // never iterated
     const frame = new Uint8Array(64 * 1024);
+    let sent = 0;
     const sending = (async () => {
       try {
-        for (let i = 0; i < 2000; i++) await client.sendVideo(i * 40, false, frame);
+        for (let i = 0; i < 2000; i++) {
+          await client.sendVideo(i * 40, false, frame);
+          sent++;
+        }
       } catch {
         // The server goes away mid-send: expected.
       }
     })();
-    await sleep(500);
+    // Close once the unread queue is full and the publisher blocks on it.
+    const stalledAt = await waitForStall(() => sent, {
+      finished: sending,
+      what: "the publisher to block",
+    });
+    assert.ok(stalledAt < 2000, `the publisher was never blocked (sent ${stalledAt})`);
     await within(server.close(), 10_000, "server.close()");
     assert.equal(await session.ended, "server-closed");
     await within(sending, 10_000, "the publisher notices");
@@ -350,13 +364,13 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
     await first.close();
   });
 
-  it("serves RTMPS with a self-signed certificate", async () => {
-    const { cert, key } = await makeSelfSignedCert();
+  it("serves RTMPS with a certificate signed by a test CA", async () => {
+    const { ca, cert, key } = await makeTestCert();
     const server = new RtmpServer(quiet);
     const addr = await server.listen({ hostname: "127.0.0.1", port: 0, tls: { cert, key } });
     try {
       const client = await RtmpClient.connect(`rtmps://localhost:${addr.port}/live/secure`, {
-        tls: { ca: cert },
+        tls: { ca },
       });
       const session = await nextSession(server);
       assert.equal(session.tls, true);

@@ -9,7 +9,9 @@ import { encodeCommand } from "../protocol/command.ts";
 import { ChunkEncoder } from "../protocol/chunk_encoder.ts";
 import { setChunkSizeMessage } from "../protocol/control.ts";
 import { RtmpError } from "../errors.ts";
-import { concat, prng } from "./support/util.ts";
+import { concat, mixSeed, prng, testSeed } from "./support/util.ts";
+
+const SEED = testSeed("session_test");
 
 function splitRandomly(bytes: Uint8Array, rand: () => number): Uint8Array[] {
   const out: Uint8Array[] = [];
@@ -57,7 +59,7 @@ function newClient(streamName = "key?token=abc", digest = true): ClientSession {
 describe("client and server sessions in memory", () => {
   for (const digest of [true, false]) {
     it(`publish flow reaches Publish.Start and media arrives (digest=${digest})`, () => {
-      const rand = prng(digest ? 7 : 8);
+      const rand = prng(mixSeed(SEED, digest ? 7 : 8));
       const client = newClient("key?token=abc", digest);
       const server = new ServerSession();
       const serverEvents: ServerSessionEvent[] = [];
@@ -118,7 +120,7 @@ describe("client and server sessions in memory", () => {
   }
 
   it("a rejected publish gives the client the server's code, never success", () => {
-    const rand = prng(3);
+    const rand = prng(mixSeed(SEED, 3));
     const client = newClient("wrong");
     const server = new ServerSession();
     const clientEvents: ClientSessionEvent[] = [];
@@ -146,7 +148,7 @@ describe("client and server sessions in memory", () => {
     const client = newClient("x");
     const server = new ServerSession();
     const events: ClientSessionEvent[] = [];
-    pump(client, server, prng(4), (e) => {
+    pump(client, server, prng(mixSeed(SEED, 4)), (e) => {
       if (e.type === "connect-request") server.reject(e.id, { description: "app not allowed" });
     }, (e) => events.push(e));
     const rejected = events.find((e) => e.type === "rejected");
@@ -158,7 +160,7 @@ describe("client and server sessions in memory", () => {
     const client2 = newClient("y");
     const server2 = new ServerSession();
     const events2: ClientSessionEvent[] = [];
-    pump(client2, server2, prng(5), (e) => {
+    pump(client2, server2, prng(mixSeed(SEED, 5)), (e) => {
       if (e.type === "connect-request") return server2.accept(e.id);
       if (e.type === "publish-request") return server2.reject(e.id);
       return [];
@@ -174,7 +176,7 @@ describe("client and server sessions in memory", () => {
       const server = new ServerSession();
       let streamId = 0;
       let requestId = 0;
-      pump(client, server, prng(9), (e) => {
+      pump(client, server, prng(mixSeed(SEED, 9)), (e) => {
         if (e.type === "connect-request") return server.accept(e.id);
         if (e.type === "publish-request") {
           streamId = e.streamId; // undecided for now
@@ -254,7 +256,7 @@ describe("client and server sessions in memory", () => {
   it("answers unknown commands with _error and commands before connect are a protocol error", () => {
     const client = newClient("k");
     const server = new ServerSession();
-    pump(client, server, prng(10), (e) => {
+    pump(client, server, prng(mixSeed(SEED, 10)), (e) => {
       if (e.type === "connect-request") return server.accept(e.id);
       if (e.type === "publish-request") return server.accept(e.id);
       return [];
@@ -262,7 +264,7 @@ describe("client and server sessions in memory", () => {
     const tx = client.call("someRpc", 1);
     const events: ClientSessionEvent[] = [];
     const unhandled: string[] = [];
-    pump(client, server, prng(11), (e) => {
+    pump(client, server, prng(mixSeed(SEED, 11)), (e) => {
       // The session hands calls it does not know to its caller, who answers them.
       if (e.type === "command") {
         unhandled.push(e.command.name);

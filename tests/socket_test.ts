@@ -12,7 +12,7 @@ import { rm } from "node:fs/promises";
 import { nodeAdapter } from "../socket/node.ts";
 import { connect, defaultAdapter, detectRuntime, listen } from "../socket/mod.ts";
 import type { Conn, Listener, SocketAdapter } from "../socket/types.ts";
-import { makeSelfSignedCert } from "./support/tls_cert.ts";
+import { makeTestCert } from "./support/tls_cert.ts";
 import { concat, rejectsCode } from "./support/util.ts";
 
 const HOST = "127.0.0.1";
@@ -40,13 +40,13 @@ const candidates: Candidate[] = [
   },
 ];
 
-let certPromise: Promise<{ cert: string; key: string }> | null = null;
+let certPromise: Promise<{ ca: string; cert: string; key: string }> | null = null;
 
-/** One certificate per run; its directory is removed at once, the PEM strings are enough. */
-function testCert(): Promise<{ cert: string; key: string }> {
-  certPromise ??= makeSelfSignedCert().then(async ({ cert, key, dir }) => {
+/** One CA and leaf per run; its directory is removed at once, the PEM strings are enough. */
+function testCert(): Promise<{ ca: string; cert: string; key: string }> {
+  certPromise ??= makeTestCert().then(async ({ ca, cert, key, dir }) => {
     await rm(dir, { recursive: true, force: true });
-    return { cert, key };
+    return { ca, cert, key };
   });
   return certPromise;
 }
@@ -192,7 +192,9 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
         });
         // Nobody reads yet. Kernel buffers on loopback hold a few MiB, the reader queues at most
         // ~1 MiB, so a write that resolved now would mean someone buffered it in user memory.
-        await sleep(300);
+        // Proving that something does not happen needs a window: a buffering adapter resolves
+        // within a few event-loop turns, so 300 ms is ample, and it ends early if it does.
+        await Promise.race([writing, sleep(300)]);
         assert.equal(readWhenWritten, -1, "write() resolved although the peer read nothing");
 
         let mismatch = -1;
@@ -274,14 +276,17 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
         const server = await served;
         const upstream = pattern(5, 8 * 1024 * 1024);
         const writing = client.write(upstream);
-        await sleep(50);
+        // Bytes are arriving: the first of them is here, the rest still on their way.
+        const first = await server.read();
+        assert.ok(first !== null && first.byteLength < upstream.length, "upstream in progress");
+        const head = first.slice();
         await server.write(bytes("status"));
         await server.closeWrite();
         assert.equal(text(await readAll(client)), "status");
         const received = readAll(server);
         await writing;
         await client.closeWrite();
-        assert.deepEqual(await received, upstream);
+        assert.deepEqual(concat([head, await received]), upstream);
         client.close();
         server.close();
       } finally {
@@ -515,7 +520,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
 
     describe("TLS", () => {
       it("verifies the server against `ca`, sends SNI, and rejects an untrusted certificate", async () => {
-        const { cert, key } = await testCert();
+        const { ca, cert, key } = await testCert();
         const names: string[] = [];
         const server = tls.createServer({
           cert,
@@ -536,7 +541,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           const conn = await adapter.connect({
             hostname: HOST,
             port,
-            tls: { ca: cert, serverName: "localhost" },
+            tls: { ca, serverName: "localhost" },
           });
           assert.equal(conn.tls, true);
           assert.deepEqual(conn.remoteAddr, { hostname: HOST, port });
@@ -551,7 +556,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
             "TLS",
           );
           await rejectsCode(
-            adapter.connect({ hostname: HOST, port, tls: { ca: cert, serverName: "example.com" } }),
+            adapter.connect({ hostname: HOST, port, tls: { ca, serverName: "example.com" } }),
             "TLS",
           );
 
@@ -566,7 +571,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
       });
 
       it("a TLS peer that closes without close_notify ends the stream like a FIN", async () => {
-        const { cert, key } = await testCert();
+        const { ca, cert, key } = await testCert();
         // The TLS layer rides on a raw socket that is destroyed under it, so no close_notify
         // alert is ever sent: only the TCP FIN.
         const server = net.createServer((raw) => {
@@ -581,7 +586,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           const conn = await adapter.connect({
             hostname: HOST,
             port,
-            tls: { ca: cert, serverName: "localhost" },
+            tls: { ca, serverName: "localhost" },
           });
           assert.equal(text(await readAll(conn)), "last words");
           conn.close();
@@ -591,7 +596,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
       });
 
       it("a TLS listener serves verified clients and survives clients that fail the handshake", async () => {
-        const { cert, key } = await testCert();
+        const { ca, cert, key } = await testCert();
         const listener = await adapter.listen({ hostname: HOST, port: 0, tls: { cert, key } });
         try {
           assert.equal(listener.tls, true);
@@ -620,7 +625,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           const client = await adapter.connect({
             hostname: HOST,
             port: listener.addr.port,
-            tls: { ca: cert, serverName: "localhost" },
+            tls: { ca, serverName: "localhost" },
           });
           const server = await first;
           assert.ok(server !== null);

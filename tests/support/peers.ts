@@ -427,7 +427,8 @@ export async function waitFor(
  * @example
  * ```ts
  * import { hasCommand } from "./peers.ts";
- * if (!hasCommand("ffmpeg")) console.log("interop tests will be skipped");
+ * // Tests gate on requirePeer() (require_peer.ts), which fails under CI instead of skipping.
+ * console.log(hasCommand("ffmpeg"));
  * ```
  *
  * @param name Command name (letters, digits, `._+-` only).

@@ -1,5 +1,6 @@
 // Small helpers shared by the unit tests: a seeded PRNG, byte builders and RtmpError assertions.
 import assert from "node:assert/strict";
+import process from "node:process";
 import { RtmpError, type RtmpErrorCode } from "../../errors.ts";
 
 /**
@@ -15,6 +16,47 @@ export function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * Seed of every fuzz and property suite when `RTMP_TEST_SEED` is not set ("RTMP" in ASCII);
+ * `.ci/test` exports the same value, so local and CI runs test the same cases by default.
+ */
+export const DEFAULT_TEST_SEED = 0x52544d50;
+
+const announced = new Set<string>();
+
+/**
+ * The run's seed for fuzz and property tests: env `RTMP_TEST_SEED` (decimal or `0x…`), else
+ * {@linkcode DEFAULT_TEST_SEED}. Prints `<suite>: RTMP_TEST_SEED=<n>` once per suite, so a
+ * failing run names the value that replays it.
+ */
+export function testSeed(suite: string): number {
+  const text = process.env.RTMP_TEST_SEED?.trim();
+  let seed = DEFAULT_TEST_SEED;
+  if (text !== undefined && text !== "") {
+    const n = Number(text);
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new Error(`RTMP_TEST_SEED: expected a non-negative integer, got "${text}"`);
+    }
+    seed = n >>> 0;
+  }
+  if (!announced.has(suite)) {
+    announced.add(suite);
+    console.log(`${suite}: RTMP_TEST_SEED=${seed} (set it to replay these cases)`);
+  }
+  return seed;
+}
+
+/**
+ * Derives the seed of one call site from the run's seed and a constant `salt` (murmur3's 32-bit
+ * finalizer), so call sites never share a sequence and every one changes with `RTMP_TEST_SEED`.
+ */
+export function mixSeed(seed: number, salt: number): number {
+  let h = (seed ^ Math.imul(salt >>> 0, 0x9e3779b1)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
 /** The bytes of `parts` joined into one new array. */
