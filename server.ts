@@ -49,7 +49,7 @@ export type { ConnectRequest } from "./session/server_session.ts";
 export { DEFAULT_LIMITS };
 export type { EndReason, PublishInfo, SessionStats } from "./session/publish_session.ts";
 export { PublishSession } from "./session/publish_session.ts";
-export type { AudioPacket, DataPacket, MediaPacket, VideoPacket } from "./session/packet.ts";
+export type { AudioPacket, DataPacket, MediaPacket, VideoPacket } from "./protocol/packet.ts";
 
 /**
  * Options for {@linkcode RtmpServer}.

@@ -10,7 +10,7 @@ import type { AmfObject } from "../protocol/amf.ts";
 import { metadataOf } from "../protocol/data.ts";
 import type { NetAddress } from "../socket/types.ts";
 import { BoundedQueue } from "./bounded_queue.ts";
-import type { MediaPacket } from "./packet.ts";
+import type { MediaPacket } from "../protocol/packet.ts";
 import type { ConnectRequest } from "./server_session.ts";
 
 /**
@@ -108,9 +108,10 @@ export interface SessionControl {
  * @example Print every keyframe's timestamp
  * ```ts
  * import type { PublishSession } from "./publish_session.ts";
+ * import { isKeyframe } from "../protocol/packet.ts";
  * async function watch(session: PublishSession): Promise<void> {
  *   for await (const p of session) {
- *     if (p.type === "video" && p.tag && p.tag.frameType === 1) console.log(p.timestamp);
+ *     if (isKeyframe(p)) console.log(p.timestamp); // sequence headers are not keyframes
  *   }
  *   console.log("ended:", await session.ended);
  * }

@@ -10,7 +10,7 @@ import { isRtmpError, RtmpError } from "../errors.ts";
 import { splitStreamName } from "../protocol/url.ts";
 import type { Conn } from "../socket/types.ts";
 import { OutputPump } from "./output_pump.ts";
-import { packetFromMessage } from "./packet.ts";
+import { packetFromMessage } from "../protocol/packet.ts";
 import { type EndReason, type PublishInfo, PublishSession } from "./publish_session.ts";
 import { type ConnectRequest, ServerSession, type ServerSessionEvent } from "./server_session.ts";
 

@@ -22,8 +22,9 @@ import {
   parsePublish,
   resultCommand,
   statusCommand,
-  type StatusInfo,
 } from "../protocol/command.ts";
+import { forwarderCapabilities, isEnhancedConnect } from "../protocol/capabilities.ts";
+import type { StatusInfo } from "../protocol/status.ts";
 import type { ConnectParams } from "../protocol/command.ts";
 import type { ChunkDecoderOptions } from "../protocol/chunk_decoder.ts";
 import { splitAggregate } from "../protocol/aggregate.ts";
@@ -89,16 +90,6 @@ interface StreamEntry {
   publishTransaction: number;
   amf3: boolean;
 }
-
-/**
- * Enhanced RTMP v2 capability flags this server states in its connect `_result`
- * (E-RTMP v2 "Enhancing NetConnection connect Command"): it forwards every codec as opaque
- * bytes, and understands multitrack, ModEx and nanosecond offsets.
- */
-const FOURCC_CAN_FORWARD = 4;
-const CAPS_EX_MULTITRACK = 2;
-const CAPS_EX_MODEX = 4;
-const CAPS_EX_TIMESTAMP_NANO_OFFSET = 8;
 
 /**
  * The server side of one connection.
@@ -411,15 +402,8 @@ export class ServerSession {
       description: "Connection succeeded.",
       objectEncoding: typeof request.objectEncoding === "number" ? request.objectEncoding : 0,
     };
-    const enhanced = request.fourCcList !== undefined || request.videoFourCcInfoMap !== undefined ||
-      request.audioFourCcInfoMap !== undefined || request.capsEx !== undefined;
-    if (enhanced) {
-      // E-RTMP v2: state support in the _result. We forward any codec as opaque bytes.
-      properties.fourCcList = ["*"];
-      properties.videoFourCcInfoMap = { "*": FOURCC_CAN_FORWARD };
-      properties.audioFourCcInfoMap = { "*": FOURCC_CAN_FORWARD };
-      properties.capsEx = CAPS_EX_MULTITRACK | CAPS_EX_MODEX | CAPS_EX_TIMESTAMP_NANO_OFFSET;
-    }
+    // E-RTMP v2: state support in the _result. We forward any codec as opaque bytes.
+    if (isEnhancedConnect(request)) Object.assign(properties, forwarderCapabilities());
     this.#sendCommand(
       resultCommand(this.#connectTransaction, properties, info),
       0,

@@ -1,7 +1,7 @@
 // Shared helpers for tests that compare what arrived with a source FLV.
 import { FlvFileReader } from "../../flv_file.ts";
 import type { FlvTag } from "../../protocol/flv.ts";
-import type { MediaPacket } from "../../session/packet.ts";
+import type { MediaPacket } from "../../protocol/packet.ts";
 import type { PublishSession } from "../../session/publish_session.ts";
 
 /** All tags of an FLV file. */
