@@ -42,6 +42,7 @@ import { defaultAdapter } from "./socket/mod.ts";
 import type { Conn, SocketAdapter, TlsConnectOptions } from "./socket/types.ts";
 
 export type { ClientSessionEvent, StatusObject };
+export type { StatusCode, StatusLevel } from "./protocol/status.ts";
 
 /**
  * Options for {@linkcode RtmpClient.connect}.

@@ -15,7 +15,7 @@ import { AmfArray3, type AmfObject, AmfTypedObject, type AmfValue } from "./amf.
 import type { Command } from "./command.ts";
 
 /**
- * The `level` of a status: `status`, `warning` or `error` (other strings are kept as sent).
+ * The `level` of a status (RTMP 1.0 §7.2.2): `status`, `warning` or `error`.
  *
  * @example
  * ```ts
@@ -23,7 +23,7 @@ import type { Command } from "./command.ts";
  * const l: StatusLevel = "error";
  * ```
  */
-export type StatusLevel = "status" | "warning" | "error" | (string & Record<never, never>);
+export type StatusLevel = "status" | "warning" | "error";
 
 /**
  * A status `code`. The codes this library sends or acts on are listed; any other string is
@@ -69,7 +69,10 @@ export type StatusCode =
  * ```
  */
 export interface StatusObject {
-  /** `status`, `warning` or `error`; `status` when the object has no string `level`. */
+  /**
+   * `status`, `warning` or `error`, read case-insensitively; `status` for a missing or other
+   * `level` (the value as sent stays in `raw`).
+   */
   level: StatusLevel;
   /** E.g. `NetStream.Publish.Start`. */
   code: StatusCode;
@@ -122,8 +125,9 @@ function propertiesOf(value: AmfValue): AmfObject | null {
 export function parseStatus(value: AmfValue): StatusObject | null {
   const raw = propertiesOf(value);
   if (raw === null || typeof raw.code !== "string") return null;
+  const level = typeof raw.level === "string" ? raw.level.toLowerCase() : "";
   return {
-    level: typeof raw.level === "string" ? raw.level : "status",
+    level: level === "error" || level === "warning" ? level : "status",
     code: raw.code,
     description: typeof raw.description === "string" ? raw.description : "",
     raw,

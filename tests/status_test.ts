@@ -110,6 +110,11 @@ describe("parseStatus", () => {
     const s = parseStatus({ code: "NetConnection.Connect.ReconnectRequest", tcUrl: "rtmp://b/a" });
     assert.equal(s?.level, "status");
     assert.equal(s?.raw.tcUrl, "rtmp://b/a");
+    assert.equal(parseStatus({ level: "Error", code: "X" })?.level, "error");
+    assert.equal(parseStatus({ level: "WARNING", code: "X" })?.level, "warning");
+    const odd = parseStatus({ level: "fatal", code: "X" });
+    assert.equal(odd?.level, "status");
+    assert.equal(odd?.raw.level, "fatal");
   });
 
   it("returns null for values that are not status objects", () => {
