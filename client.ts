@@ -18,26 +18,31 @@
 
 import { isRtmpError, RtmpError } from "./errors.ts";
 import type { AmfObject, AmfValue } from "./protocol/amf.ts";
-import { type AudioTag, buildAudioTag } from "./protocol/audio_tag.ts";
+import { AacPacketType, type AudioTag, buildAudioTag, SoundFormat } from "./protocol/audio_tag.ts";
+import { publisherCapabilities } from "./protocol/capabilities.ts";
 import type { ConnectParams } from "./protocol/command.ts";
-import { type DataMessage, encodeData } from "./protocol/data.ts";
+import { type DataMessage, encodeData, wrapSetDataFrame } from "./protocol/data.ts";
 import { ecmaArray } from "./protocol/amf.ts";
-import type { FlvTag } from "./protocol/flv.ts";
+import { flvScriptName, type FlvTag } from "./protocol/flv.ts";
 import { MessageType } from "./protocol/message.ts";
+import type { StatusObject } from "./protocol/status.ts";
 import { parseRtmpUrl, type RtmpUrl } from "./protocol/url.ts";
-import { buildVideoTag, type VideoTag } from "./protocol/video_tag.ts";
-import { BoundedQueue } from "./util/bounded_queue.ts";
 import {
-  ClientSession,
-  type ClientSessionEvent,
-  type StatusObject,
-} from "./session/client_session.ts";
+  AvcPacketType,
+  buildVideoTag,
+  VideoCodecId,
+  VideoFrameType,
+  type VideoTag,
+} from "./protocol/video_tag.ts";
+import { BoundedQueue } from "./util/bounded_queue.ts";
+import { ClientSession, type ClientSessionEvent } from "./session/client_session.ts";
 import { OutputPump } from "./util/output_pump.ts";
 import { type MediaPacket, messageTypeOf } from "./protocol/packet.ts";
 import { defaultAdapter } from "./socket/mod.ts";
 import type { Conn, SocketAdapter, TlsConnectOptions } from "./socket/types.ts";
 
 export type { ClientSessionEvent, StatusObject };
+export type { StatusCode, StatusLevel } from "./protocol/status.ts";
 
 /**
  * Options for {@linkcode RtmpClient.connect}.
@@ -90,10 +95,6 @@ export type ClientEvent =
     { type: "connected" } | { type: "publishing" } | { type: "rejected" }
   >
   | { type: "closed"; error: RtmpError | null };
-
-const FOURCC_CAN_ENCODE = 2;
-const CAPS_EX_MULTITRACK = 2;
-const CAPS_EX_MODEX = 4;
 
 /**
  * A publishing RTMP connection.
@@ -309,11 +310,11 @@ export class RtmpClient implements AsyncDisposable {
    * @returns Resolves when the OS accepted the bytes.
    */
   sendMetadata(metadata: AmfObject, options: { amf3?: boolean } = {}): Promise<void> {
-    return this.sendData(
-      { handler: "@setDataFrame", values: ["onMetaData", ecmaArray({ ...metadata })] },
-      0,
-      options,
+    const m = encodeData(
+      { handler: "onMetaData", values: [ecmaArray({ ...metadata })] },
+      { streamId: this.streamId, amf3: options.amf3 },
     );
+    return this.#send(m.type, 0, wrapSetDataFrame(m.payload, options));
   }
 
   /**
@@ -337,7 +338,11 @@ export class RtmpClient implements AsyncDisposable {
    * @returns Resolves when the OS accepted the bytes.
    */
   sendVideoSequenceHeader(avcC: Uint8Array, timestamp = 0): Promise<void> {
-    return this.#send(MessageType.Video, timestamp, avcTag(1, 0, 0, avcC));
+    return this.#send(
+      MessageType.Video,
+      timestamp,
+      avcTag(VideoFrameType.KeyFrame, AvcPacketType.SequenceHeader, 0, avcC),
+    );
   }
 
   /**
@@ -358,7 +363,12 @@ export class RtmpClient implements AsyncDisposable {
     return this.#send(
       MessageType.Video,
       timestamp,
-      avcTag(keyframe ? 1 : 2, 1, compositionTime, data),
+      avcTag(
+        keyframe ? VideoFrameType.KeyFrame : VideoFrameType.InterFrame,
+        AvcPacketType.Nalu,
+        compositionTime,
+        data,
+      ),
     );
   }
 
@@ -370,7 +380,7 @@ export class RtmpClient implements AsyncDisposable {
    * @returns Resolves when the OS accepted the bytes.
    */
   sendAudioSequenceHeader(config: Uint8Array, timestamp = 0): Promise<void> {
-    return this.#send(MessageType.Audio, timestamp, aacTag(0, config));
+    return this.#send(MessageType.Audio, timestamp, aacTag(AacPacketType.SequenceHeader, config));
   }
 
   /**
@@ -381,7 +391,7 @@ export class RtmpClient implements AsyncDisposable {
    * @returns Resolves when the OS accepted the bytes.
    */
   sendAudio(timestamp: number, data: Uint8Array): Promise<void> {
-    return this.#send(MessageType.Audio, timestamp, aacTag(1, data));
+    return this.#send(MessageType.Audio, timestamp, aacTag(AacPacketType.Raw, data));
   }
 
   /**
@@ -432,13 +442,10 @@ export class RtmpClient implements AsyncDisposable {
         `FLV tag type ${tag.type} cannot be published (expected 8, 9 or 18)`,
       );
     }
-    if (tag.type === MessageType.DataAmf0 && startsWith(tag.data, ON_METADATA_PREFIX)) {
+    if (tag.type === MessageType.DataAmf0 && flvScriptName(tag.data) === "onMetaData") {
       // A file's onMetaData goes out as `@setDataFrame` like FFmpeg sends it, so servers store
       // it for players; recorders strip the prefix again.
-      const data = new Uint8Array(SET_DATA_FRAME_PREFIX.length + tag.data.length);
-      data.set(SET_DATA_FRAME_PREFIX);
-      data.set(tag.data, SET_DATA_FRAME_PREFIX.length);
-      return this.#send(tag.type, tag.timestamp, data);
+      return this.#send(tag.type, tag.timestamp, wrapSetDataFrame(tag.data));
     }
     return this.#send(tag.type, tag.timestamp, tag.data);
   }
@@ -470,16 +477,11 @@ export class RtmpClient implements AsyncDisposable {
     await this.#flushOrFail();
     const ev = await answer;
     if (ev.type === "result") return ev.values;
-    const info = ev.type === "error-result" ? ev.values[1] : null;
-    const status = info && typeof info === "object" && "code" in info
-      ? String(info.code)
-      : undefined;
+    const status = ev.type === "error-result" ? ev.status : null;
     throw new RtmpError(
       "REJECTED",
-      `${name} failed on the server${status ? ` with ${status}` : ""}`,
-      {
-        status,
-      },
+      `${name} failed on the server${status ? ` with ${status.code}` : ""}`,
+      { status: status?.code, description: status?.description },
     );
   }
 
@@ -556,20 +558,8 @@ function connectParams(url: RtmpUrl, options: RtmpClientOptions): ConnectParams 
     tcUrl: url.tcUrl,
     extra: options.connectProperties,
   };
-  const video = options.enhanced?.video ?? [];
-  const audio = options.enhanced?.audio ?? [];
-  if (video.length + audio.length > 0) {
-    // E-RTMP v1 fourCcList (deprecated but still read by servers) and the v2 capability maps.
-    params.fourCcList = [...video, ...audio];
-    if (video.length) {
-      params.videoFourCcInfoMap = Object.fromEntries(video.map((c) => [c, FOURCC_CAN_ENCODE]));
-    }
-    if (audio.length) {
-      params.audioFourCcInfoMap = Object.fromEntries(audio.map((c) => [c, FOURCC_CAN_ENCODE]));
-    }
-    params.capsEx = CAPS_EX_MULTITRACK | CAPS_EX_MODEX;
-  }
-  return params;
+  // E-RTMP v1 fourCcList (deprecated but still read by servers) and the v2 capability maps.
+  return { ...params, ...publisherCapabilities(options.enhanced ?? {}) };
 }
 
 function rejection(stage: string, status: StatusObject): RtmpError {
@@ -589,7 +579,7 @@ function avcTag(
   return buildVideoTag({
     enhanced: false,
     frameType,
-    codecId: 7,
+    codecId: VideoCodecId.Avc,
     avcPacketType,
     compositionTime,
     data,
@@ -600,31 +590,11 @@ function aacTag(aacPacketType: number, data: Uint8Array): Uint8Array {
   // FLV 10.1 E.4.2.1: AAC is always signalled as 44 kHz, 16-bit, stereo (0xAF).
   return buildAudioTag({
     enhanced: false,
-    soundFormat: 10,
+    soundFormat: SoundFormat.Aac,
     soundRate: 3,
     soundSize: 1,
     soundType: 1,
     aacPacketType,
     data,
   });
-}
-
-/** AMF0 string "@setDataFrame": the prefix FFmpeg and OBS put before onMetaData on the wire. */
-const SET_DATA_FRAME_PREFIX = new Uint8Array([
-  0x02,
-  0x00,
-  0x0d,
-  ...new TextEncoder().encode("@setDataFrame"),
-]);
-const ON_METADATA_PREFIX = new Uint8Array([
-  0x02,
-  0x00,
-  0x0a,
-  ...new TextEncoder().encode("onMetaData"),
-]);
-
-function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
-  if (bytes.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
-  return true;
 }

@@ -16,6 +16,7 @@ import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { type PublishSession, RtmpServer } from "../mod.ts";
+import { isKeyframe } from "../protocol/mod.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -42,10 +43,9 @@ async function watch(session: PublishSession): Promise<void> {
       } kbit/s`,
     );
   }, 5000);
+  // Key frames are coded pictures a player can start at; sequence headers are not counted.
   let keyframes = 0;
-  for await (const packet of session) {
-    if (packet.type === "video" && packet.tag?.frameType === 1) keyframes++;
-  }
+  for await (const packet of session) if (isKeyframe(packet)) keyframes++;
   clearInterval(timer);
   const s = session.stats();
   console.log(

@@ -16,6 +16,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { type MediaPacket, RtmpClient, RtmpServer } from "../mod.ts";
+import { isKeyframe, isSequenceHeader, metadataOf } from "../protocol/mod.ts";
 
 const { values, positionals: destinations } = parseArgs({
   args: process.argv.slice(2),
@@ -33,16 +34,10 @@ if (destinations.length === 0) {
 
 const MAX_BACKLOG_BYTES = 8 << 20;
 
-function isKeyframe(p: MediaPacket): boolean {
-  return p.type === "video" && p.tag !== null && p.tag.frameType === 1;
-}
-
+/** Metadata and decoder configuration: what a destination needs before its first keyframe. */
 function isHeader(p: MediaPacket): boolean {
-  if (p.type === "data") return true;
-  if (p.type === "video") {
-    return p.tag !== null && (p.tag.enhanced ? p.tag.packetType === 0 : p.tag.avcPacketType === 0);
-  }
-  return p.tag !== null && (p.tag.enhanced ? p.tag.packetType === 0 : p.tag.aacPacketType === 0);
+  if (p.type === "data") return p.data !== null && metadataOf(p.data) !== null;
+  return isSequenceHeader(p);
 }
 
 /** One destination: a queue, a connection that comes back by itself, and a sender loop. */
@@ -64,20 +59,34 @@ class Destination {
   }
 
   push(packet: MediaPacket): void {
-    if (isHeader(packet)) this.#headers.set(packet.type, packet);
-    if (this.#waitingForKeyframe && !isKeyframe(packet)) {
-      if (!isHeader(packet)) this.dropped++;
-      return;
+    if (isHeader(packet)) {
+      this.#headers.set(packet.type, packet);
+    } else if (this.#waitingForKeyframe && packet.type === "video") {
+      // Video before a keyframe cannot be decoded; headers and audio can go.
+      if (!isKeyframe(packet)) {
+        this.dropped++;
+        return;
+      }
+      this.#waitingForKeyframe = false;
     }
-    this.#waitingForKeyframe = false;
     if (this.#bytes + packet.payload.length > MAX_BACKLOG_BYTES) {
       // Too far behind: forget the backlog and resume at the next keyframe.
       this.dropped += this.#queue.length + 1;
-      this.#queue = [];
-      this.#bytes = 0;
-      this.#waitingForKeyframe = true;
+      this.#resync();
       return;
     }
+    this.#enqueue(packet);
+  }
+
+  /** Starts over at the next keyframe: the backlog goes, the latest headers go first. */
+  #resync(): void {
+    this.#queue = [];
+    this.#bytes = 0;
+    this.#waitingForKeyframe = true;
+    for (const header of this.#headers.values()) this.#enqueue(header);
+  }
+
+  #enqueue(packet: MediaPacket): void {
     this.#queue.push(packet);
     this.#bytes += packet.payload.length;
     this.#wake?.();
@@ -107,7 +116,6 @@ class Destination {
         client = await RtmpClient.connect(this.url, { timeout: 10_000 });
         console.log(`→ ${this.url}: publishing`);
         delay = 500;
-        for (const header of this.#headers.values()) await client.sendPacket(header);
         for (let p = await this.#next(); p; p = await this.#next()) {
           await client.sendPacket(p);
           this.sent++;
@@ -120,10 +128,8 @@ class Destination {
         console.error(`→ ${this.url}: ${(e as Error).message}; retrying in ${delay} ms`);
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 15_000);
-        // After a gap the destination must restart at a keyframe with fresh headers.
-        this.#queue = [];
-        this.#bytes = 0;
-        this.#waitingForKeyframe = true;
+        // After a gap the destination must restart at a keyframe with the headers first.
+        this.#resync();
       }
     }
   }

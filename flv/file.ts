@@ -23,7 +23,6 @@ import {
   type FlvDemuxerEnd,
   type FlvHeader,
   flvMetadataPatches,
-  flvScriptName,
   type FlvTag,
   FlvTagType,
 } from "../protocol/flv.ts";
@@ -403,11 +402,9 @@ export class FlvFileWriter {
     if (this.#error !== null) return Promise.reject(this.#error);
     let meta: Uint8Array | null = null;
     if (this.#patch && this.#meta === null && tag.type === FlvTagType.Script) {
-      const name = flvScriptName(tag.data);
-      if (name === "onMetaData" || name === "@setDataFrame") {
-        meta = ensureFlvMetadataKeys(tag.data, ["duration", "filesize"]);
-        if (meta !== null && meta !== tag.data) tag = { ...tag, data: meta };
-      }
+      // null for any script tag but onMetaData (with or without `@setDataFrame` before it).
+      meta = ensureFlvMetadataKeys(tag.data, ["duration", "filesize"]);
+      if (meta !== null && meta !== tag.data) tag = { ...tag, data: meta };
     }
     const total = tag.data.length + FLV_TAG_OVERHEAD;
     let promise: Promise<void>;

@@ -7,6 +7,7 @@
  */
 
 import { FlvFileWriter } from "./file.ts";
+import { unwrapSetDataFrame } from "../protocol/data.ts";
 import { MessageType } from "../protocol/message.ts";
 import type { MediaPacket } from "../protocol/packet.ts";
 
@@ -89,18 +90,7 @@ export async function recordPackets(
   return result;
 }
 
-const SET_DATA_FRAME = "@setDataFrame";
-
 /** The script-tag body for a data packet: AMF0 only, `@setDataFrame` removed. */
 function scriptBody(packet: MediaPacket & { type: "data" }): Uint8Array | null {
-  if (packet.amf3) return null;
-  const p = packet.payload;
-  // AMF0 string marker 0x02, u16 length, then the handler name.
-  if (
-    p.length > 3 + SET_DATA_FRAME.length && p[0] === 0x02 &&
-    ((p[1] << 8) | p[2]) === SET_DATA_FRAME.length && packet.data?.handler === SET_DATA_FRAME
-  ) {
-    return p.subarray(3 + SET_DATA_FRAME.length);
-  }
-  return p;
+  return packet.amf3 ? null : unwrapSetDataFrame(packet.payload);
 }

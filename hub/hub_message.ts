@@ -9,9 +9,14 @@
 
 import { ChunkEncoder } from "../protocol/chunk_encoder.ts";
 import { MessageType, type RtmpMessage } from "../protocol/message.ts";
-import { type MediaPacket, packetFromMessage } from "../protocol/packet.ts";
-import { headerKeyOf, isKeyframePayload, isSequenceHeaderPayload } from "./frame_kind.ts";
-import { stripSetDataFrame } from "./frame_kind.ts";
+import { unwrapSetDataFrame } from "../protocol/data.ts";
+import {
+  isKeyframePayload,
+  isSequenceHeaderPayload,
+  type MediaPacket,
+  packetFromMessage,
+} from "../protocol/packet.ts";
+import { headerKeyOf } from "./header_key.ts";
 
 /** The chunk stream each kind of media goes out on to players (never used for commands). */
 const CSID_AUDIO = 4;
@@ -72,7 +77,9 @@ export class HubMessage {
     this.keyframe = video && isKeyframePayload(payload);
     this.header = (video || audio) && isSequenceHeaderPayload(video ? "video" : "audio", payload);
     this.headerKey = this.header ? headerKeyOf(video ? "video" : "audio", payload) : "";
-    this.playPayload = video || audio ? payload : stripSetDataFrame(payload, type);
+    this.playPayload = video || audio
+      ? payload
+      : unwrapSetDataFrame(payload, { amf3: type === MessageType.DataAmf3 });
   }
 
   /**

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { metadataOf } from "../protocol/data.ts";
 import { GopCache, type GopCacheOptions } from "./gop_cache.ts";
 import type { HubMessage } from "./hub_message.ts";
 import { Subscriber, type SubscriberOptions } from "./subscriber.ts";
@@ -175,12 +176,8 @@ export class LiveStream {
   }
 }
 
-const ON_METADATA = [0x02, 0x00, 0x0a, 0x6f, 0x6e, 0x4d, 0x65, 0x74, 0x61, 0x44, 0x61, 0x74, 0x61];
-
-/** Whether a data message's play form starts with the AMF0 string `onMetaData`. */
+/** Whether a data message carries `onMetaData` (data messages are rare: parsing is fine). */
 function isMetadata(m: HubMessage): boolean {
-  const p = m.playPayload;
-  if (p.length < ON_METADATA.length) return false;
-  for (let i = 0; i < ON_METADATA.length; i++) if (p[i] !== ON_METADATA[i]) return false;
-  return true;
+  const p = m.packet;
+  return p.type === "data" && p.data !== null && metadataOf(p.data) !== null;
 }

@@ -189,22 +189,145 @@ export class Amf0Decoder {
     }
   }
 
-  #properties(obj: AmfObject, depth: number): void {
+  /**
+   * Reads an anonymous object (0x03) or ECMA array (0x08) and reports where each top-level
+   * property's value lies, for tools that patch values in place (an FLV recorder fixing
+   * `duration` in `onMetaData`). Values are decoded as {@linkcode Amf0Decoder.readValue} does.
+   *
+   * Unlike `readValue`, input that ends at a property boundary without the end marker is
+   * accepted (`terminated: false`): some FLV writers end `onMetaData` that way.
+   *
+   * @example
+   * ```ts
+   * import { ByteReader } from "./bytes.ts";
+   * import { Amf0Decoder, encodeAmf0 } from "./amf0.ts";
+   * const bytes = encodeAmf0([{ duration: 0 }]);
+   * const layout = new Amf0Decoder(new ByteReader(bytes)).readObjectLayout();
+   * console.log(layout.properties[0].name, bytes[layout.properties[0].valueAt]); // duration 0
+   * ```
+   * @returns The layout and the decoded object.
+   * @throws {RtmpError} `MALFORMED` when the value is not an object or ECMA array, or as
+   * `readValue` does.
+   */
+  readObjectLayout(): Amf0ObjectLayout {
     const r = this.#r;
+    const at = r.offset;
+    const marker = r.u8("AMF0 type marker");
+    if (marker !== 0x03 && marker !== 0x08) {
+      throw new RtmpError(
+        "MALFORMED",
+        `AMF0 at offset ${at}: expected an object (0x03) or ECMA array (0x08), got 0x${
+          marker.toString(16).padStart(2, "0")
+        }`,
+      );
+    }
+    if (marker === 0x08) r.u32("AMF0 ECMA array count");
+    this.#enter(1, marker === 0x08 ? "ECMA array" : "object", at);
+    const value = marker === 0x08 ? ecmaArray({}) : {};
+    this.#refs.push(value);
+    const propertiesAt = r.offset;
+    const properties: Amf0PropertyLayout[] = [];
     for (;;) {
-      const key = r.utf8(r.u16("AMF0 property name length"), "AMF0 property name");
-      if (key === "") {
-        // AMF0 §2.11: an empty name followed by 0x09 ends the object. An empty name followed
-        // by a value is a property called "" (0x09 is never a value marker, so no ambiguity).
-        r.need(1, "AMF0 object end or value marker");
-        if (r.bytes[r.offset] === 0x09) {
-          r.offset++;
-          return;
-        }
+      const end = r.offset;
+      if (r.remaining === 0) {
+        return {
+          marker,
+          at,
+          propertiesAt,
+          propertiesEnd: end,
+          end,
+          terminated: false,
+          properties,
+          value,
+        };
       }
+      const name = this.#key();
+      if (name === null) {
+        return {
+          marker,
+          at,
+          propertiesAt,
+          propertiesEnd: end,
+          end: r.offset,
+          terminated: true,
+          properties,
+          value,
+        };
+      }
+      const valueAt = r.offset;
+      setAmfProperty(value, name, this.#value(1));
+      properties.push({ name, valueAt, valueEnd: r.offset });
+    }
+  }
+
+  /** Reads a property name, or `null` after consuming the object-end marker. */
+  #key(): string | null {
+    const r = this.#r;
+    const key = r.utf8(r.u16("AMF0 property name length"), "AMF0 property name");
+    if (key === "") {
+      // AMF0 §2.11: an empty name followed by 0x09 ends the object. An empty name followed
+      // by a value is a property called "" (0x09 is never a value marker, so no ambiguity).
+      r.need(1, "AMF0 object end or value marker");
+      if (r.bytes[r.offset] === 0x09) {
+        r.offset++;
+        return null;
+      }
+    }
+    return key;
+  }
+
+  #properties(obj: AmfObject, depth: number): void {
+    for (let key = this.#key(); key !== null; key = this.#key()) {
       setAmfProperty(obj, key, this.#value(depth));
     }
   }
+}
+
+/**
+ * Where one top-level property of an object lies (see {@linkcode Amf0Decoder.readObjectLayout}).
+ *
+ * @example
+ * ```ts
+ * import type { Amf0PropertyLayout } from "./amf0.ts";
+ * const p: Amf0PropertyLayout = { name: "duration", valueAt: 14, valueEnd: 23 };
+ * ```
+ */
+export interface Amf0PropertyLayout {
+  /** Property name. */
+  name: string;
+  /** Offset of the value's type marker. */
+  valueAt: number;
+  /** Offset just past the value. */
+  valueEnd: number;
+}
+
+/**
+ * The layout of an AMF0 object or ECMA array, as offsets into the reader's bytes (see
+ * {@linkcode Amf0Decoder.readObjectLayout}).
+ *
+ * @example
+ * ```ts
+ * import type { Amf0ObjectLayout } from "./amf0.ts";
+ * function count(l: Amf0ObjectLayout): number { return l.properties.length; }
+ * ```
+ */
+export interface Amf0ObjectLayout {
+  /** 0x03 (object) or 0x08 (ECMA array). */
+  marker: number;
+  /** Offset of the marker. */
+  at: number;
+  /** Offset of the first property (after the marker and, for ECMA arrays, the UI32 count). */
+  propertiesAt: number;
+  /** Offset just past the last property (where the end marker starts, if any). */
+  propertiesEnd: number;
+  /** Offset just past the end marker, or `propertiesEnd` when the input ended without one. */
+  end: number;
+  /** Whether the 00 00 09 end marker was there. */
+  terminated: boolean;
+  /** Top-level properties in wire order. */
+  properties: Amf0PropertyLayout[];
+  /** The decoded object (marked as an ECMA array for 0x08). */
+  value: AmfObject;
 }
 
 /**

@@ -15,6 +15,7 @@ import { AmfTypedObject } from "./amf.ts";
 import { Amf0Decoder, Amf0Encoder, isAmfComplex } from "./amf0.ts";
 import { ByteReader, ByteWriter } from "./bytes.ts";
 import { MessageType, type RtmpMessage } from "./message.ts";
+import { buildStatus, type StatusInfo } from "./status.ts";
 
 /**
  * A decoded command message.
@@ -52,26 +53,6 @@ export interface EncodeMessageOptions {
   amf3?: boolean;
   /** Message timestamp (default 0). */
   timestamp?: number;
-}
-
-/**
- * The info object of `onStatus` (and of `_result` / `_error` replies).
- *
- * @example
- * ```ts
- * import type { StatusInfo } from "./command.ts";
- * const s: StatusInfo = { level: "status", code: "NetStream.Publish.Start", description: "live" };
- * ```
- */
-export interface StatusInfo {
-  /** Severity. */
-  level: "status" | "warning" | "error";
-  /** Status code, e.g. `NetStream.Publish.Start`. */
-  code: string;
-  /** Human-readable text. */
-  description?: string;
-  /** Further properties (e.g. `details`, `clientid`, `tcUrl` for reconnect requests). */
-  [extra: string]: AmfValue;
 }
 
 /**
@@ -120,38 +101,6 @@ export interface ConnectParams {
   /** Further properties, written after the known ones. */
   extra?: AmfObject;
 }
-
-/**
- * Enhanced RTMP v2 `FourCcInfoMask`: capability bits in `videoFourCcInfoMap` /
- * `audioFourCcInfoMap`.
- *
- * @example
- * ```ts
- * import { FourCcInfoMask } from "./command.ts";
- * console.log(FourCcInfoMask.CanDecode | FourCcInfoMask.CanForward); // 5
- * ```
- */
-export const FourCcInfoMask = {
-  CanDecode: 0x01,
-  CanEncode: 0x02,
-  CanForward: 0x04,
-} as const;
-
-/**
- * Enhanced RTMP v2 `CapsExMask`: bits of the `capsEx` connect property.
- *
- * @example
- * ```ts
- * import { CapsExMask } from "./command.ts";
- * console.log(CapsExMask.Reconnect | CapsExMask.Multitrack); // 3
- * ```
- */
-export const CapsExMask = {
-  Reconnect: 0x01,
-  Multitrack: 0x02,
-  ModEx: 0x04,
-  TimestampNanoOffset: 0x08,
-} as const;
 
 /**
  * Reads the AMF0 values of a command or data message body: the whole payload for types 20/18,
@@ -355,16 +304,6 @@ function describe(v: AmfValue): string {
   return `${typeof v} ${String(v)}`;
 }
 
-function statusObject(info: StatusInfo): AmfObject {
-  // Conventional order (Flash Media Server, nginx-rtmp): level, code, description, extras.
-  const out: AmfObject = { level: info.level, code: info.code };
-  if (info.description !== undefined) out.description = info.description;
-  for (const key of Object.keys(info)) {
-    if (key !== "level" && key !== "code" && key !== "description") out[key] = info[key];
-  }
-  return out;
-}
-
 /**
  * Builds `onStatus(transactionId, null, info)`.
  *
@@ -379,7 +318,7 @@ function statusObject(info: StatusInfo): AmfObject {
  * @returns The command.
  */
 export function statusCommand(info: StatusInfo, transactionId = 0): Command {
-  return { name: "onStatus", transactionId, commandObject: null, args: [statusObject(info)] };
+  return { name: "onStatus", transactionId, commandObject: null, args: [buildStatus(info)] };
 }
 
 /**
@@ -630,29 +569,6 @@ export function parsePlay(
   };
 }
 
-/**
- * Finds the info object of an `onStatus`, `_result` or `_error` command: the first argument
- * (or, failing that, the command object) with string `level` and `code` properties.
- *
- * @example
- * ```ts
- * import { statusCommand, statusInfoOf } from "./command.ts";
- * const c = statusCommand({ level: "error", code: "NetStream.Publish.BadName" });
- * console.log(statusInfoOf(c)?.code); // NetStream.Publish.BadName
- * ```
- * @param command A reply or status command.
- * @returns The info object, or `null` when there is none.
- */
-export function statusInfoOf(command: Command): StatusInfo | null {
-  for (const v of [...command.args, command.commandObject]) {
-    const o = plainObject(v);
-    if (o !== null && typeof o.code === "string" && typeof o.level === "string") {
-      return o as StatusInfo;
-    }
-  }
-  return null;
-}
-
 function nameArg(what: string, name: string): string {
   if (typeof name !== "string") {
     throw new RtmpError("INVALID_ARGUMENT", `${what}: expected a string stream name`);
@@ -848,5 +764,5 @@ export function playCommand(
  * @returns The command.
  */
 export function onFcPublishCommand(info: StatusInfo): Command {
-  return { name: "onFCPublish", transactionId: 0, commandObject: null, args: [statusObject(info)] };
+  return { name: "onFCPublish", transactionId: 0, commandObject: null, args: [buildStatus(info)] };
 }

@@ -14,6 +14,7 @@ import {
   type EncodeMessageOptions,
   encodeMessageValues,
 } from "./command.ts";
+import { encodeAmf0 } from "./amf0.ts";
 import { MessageType, type RtmpMessage } from "./message.ts";
 
 /**
@@ -94,6 +95,84 @@ export function encodeData(data: DataMessage, options: EncodeMessageOptions): Rt
   };
 }
 
+/**
+ * The handler name publishers (FFmpeg, OBS) put before `onMetaData`, asking the server to store
+ * the metadata for players. Servers and recorders remove it again: players and FLV files carry
+ * plain `onMetaData`.
+ */
+const SET_DATA_FRAME = "@setDataFrame";
+/** `SET_DATA_FRAME` as an AMF0 String value: marker 0x02, UI16 length, UTF-8 bytes. */
+const SET_DATA_FRAME_AMF0 = encodeAmf0([SET_DATA_FRAME]);
+
+/**
+ * Options of {@linkcode wrapSetDataFrame} and {@linkcode unwrapSetDataFrame}.
+ *
+ * @example
+ * ```ts
+ * import type { DataFrameOptions } from "./data.ts";
+ * const o: DataFrameOptions = { amf3: true };
+ * ```
+ */
+export interface DataFrameOptions {
+  /** The body is an AMF3 data message (type 15): values start after its `0x00` format byte. */
+  amf3?: boolean;
+}
+
+/**
+ * Puts `@setDataFrame` in front of a data message body, as publishers send metadata: an
+ * `onMetaData, {…}` body becomes `@setDataFrame, onMetaData, {…}`. The other bytes are kept as
+ * they are.
+ *
+ * @example
+ * ```ts
+ * import { unwrapSetDataFrame, wrapSetDataFrame } from "./data.ts";
+ * import { encodeAmf0 } from "./amf0.ts";
+ * const body = encodeAmf0(["onMetaData", { width: 640 }]);
+ * const wrapped = wrapSetDataFrame(body);
+ * console.log(wrapped.length - body.length, unwrapSetDataFrame(wrapped).length === body.length); // 16 true
+ * ```
+ * @param body A data message body (AMF0 values, or the type-15 form with `amf3`).
+ * @param options Body form.
+ * @returns A new body.
+ */
+export function wrapSetDataFrame(body: Uint8Array, options: DataFrameOptions = {}): Uint8Array {
+  const skip = options.amf3 === true ? 1 : 0;
+  const out = new Uint8Array(body.length + SET_DATA_FRAME_AMF0.length);
+  out.set(body.subarray(0, skip));
+  out.set(SET_DATA_FRAME_AMF0, skip);
+  out.set(body.subarray(skip), skip + SET_DATA_FRAME_AMF0.length);
+  return out;
+}
+
+/**
+ * Removes a leading `@setDataFrame` from a data message body, leaving `onMetaData, {…}` byte for
+ * byte (FLV 10.1 E.5: files and players carry plain `onMetaData`). A body without it comes back
+ * as is.
+ *
+ * @example
+ * ```ts
+ * import { unwrapSetDataFrame } from "./data.ts";
+ * import { encodeAmf0 } from "./amf0.ts";
+ * const body = encodeAmf0(["@setDataFrame", "onMetaData", { width: 640 }]);
+ * console.log(unwrapSetDataFrame(body)[3]); // 111 ("o" of onMetaData)
+ * ```
+ * @param body A data message body (AMF0 values, or the type-15 form with `amf3`).
+ * @param options Body form.
+ * @returns The body without the handler name: a view for AMF0, a copy for AMF3 (which keeps its
+ * format byte); `body` itself when it does not start with `@setDataFrame`.
+ */
+export function unwrapSetDataFrame(body: Uint8Array, options: DataFrameOptions = {}): Uint8Array {
+  const skip = options.amf3 === true ? 1 : 0;
+  const n = SET_DATA_FRAME_AMF0.length;
+  if (body.length < skip + n) return body;
+  for (let i = 0; i < n; i++) if (body[skip + i] !== SET_DATA_FRAME_AMF0[i]) return body;
+  if (skip === 0) return body.subarray(n);
+  const out = new Uint8Array(body.length - n);
+  out.set(body.subarray(0, skip));
+  out.set(body.subarray(skip + n), skip);
+  return out;
+}
+
 function metadataObject(v: AmfValue): AmfObject | null {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return null;
   return Object.getPrototypeOf(v) === Object.prototype ? v as AmfObject : null;
@@ -115,7 +194,7 @@ function metadataObject(v: AmfValue): AmfObject | null {
  */
 export function metadataOf(data: DataMessage): AmfObject | null {
   if (data.handler === "onMetaData") return metadataObject(data.values[0]);
-  if (data.handler === "@setDataFrame" && data.values[0] === "onMetaData") {
+  if (data.handler === SET_DATA_FRAME && data.values[0] === "onMetaData") {
     return metadataObject(data.values[1]);
   }
   return null;

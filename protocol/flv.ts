@@ -8,7 +8,9 @@
  */
 
 import { RtmpError } from "../errors.ts";
-import { ByteReader, utf8Decode, utf8Encode } from "./bytes.ts";
+import { Amf0Decoder, type Amf0ObjectLayout, encodeAmf0 } from "./amf0.ts";
+import { ByteReader } from "./bytes.ts";
+import { unwrapSetDataFrame } from "./data.ts";
 
 /**
  * FLV tag types (FLV 10.1 E.4.1); they equal the RTMP message type ids.
@@ -574,136 +576,20 @@ export function encodeFlvTag(tag: FlvTag): Uint8Array {
 // onMetaData scanning.
 //
 // A recorder has to find `duration` and `filesize` inside the onMetaData tag it wrote, to patch
-// them in place at close. This needs only byte offsets, not values, so it walks the SCRIPTDATA
-// structure itself (FLV 10.1 E.4.4) instead of importing the AMF0 codec: that module is owned
-// and evolving separately, and a patcher must not decode-and-re-encode (which could change
-// bytes the caller wrote). The walk skips nested values of every AMF0 type FLV uses and stops
-// quietly at anything it does not know.
+// them in place at close. This needs byte offsets, which the AMF0 decoder reports
+// (`readObjectLayout`); the patcher never re-encodes, so bytes the caller wrote stay as written.
 // ---------------------------------------------------------------------------------------------
 
-/** One top-level property of an onMetaData ECMA array or object. */
-interface MetaProperty {
-  name: string;
-  /** Offset of the value's type marker. */
-  valueAt: number;
-}
-
-interface MetaLayout {
-  /** Offset of the container marker (0x08 ECMA array or 0x03 object). */
-  containerAt: number;
-  /** Offset of the first property (after the marker and, for ECMA arrays, the UI32 count). */
-  propsAt: number;
-  /** Offset just past the last property (where the end marker starts, if any). */
-  propsEnd: number;
-  /** Offset just past the end marker, or `propsEnd` when the data ended without one. */
-  end: number;
-  properties: MetaProperty[];
-}
-
-const MAX_SCRIPT_DEPTH = 32;
-
-function skipString(r: ByteReader): void {
-  r.view(r.u16("script string length"), "script string");
-}
-
-/** Skips properties up to and including the 00 00 09 end marker. */
-function skipProperties(r: ByteReader, depth: number): void {
-  for (;;) {
-    const len = r.u16("script property name length");
-    if (len === 0 && r.bytes[r.offset] === 0x09) {
-      r.offset++;
-      return;
-    }
-    r.view(len, "script property name");
-    skipValue(r, depth);
-  }
-}
-
-function skipValue(r: ByteReader, depth: number): void {
-  if (depth > MAX_SCRIPT_DEPTH) {
-    throw new RtmpError("LIMIT_EXCEEDED", "script data nested too deeply");
-  }
-  const marker = r.u8("script value type");
-  switch (marker) {
-    case 0: // Number
-      r.view(8, "script number");
-      return;
-    case 1: // Boolean
-      r.view(1, "script boolean");
-      return;
-    case 2: // String
-      skipString(r);
-      return;
-    case 3: // Object
-      skipProperties(r, depth + 1);
-      return;
-    case 5: // Null
-    case 6: // Undefined
-      return;
-    case 7: // Reference
-      r.view(2, "script reference");
-      return;
-    case 8: // ECMA array
-      r.view(4, "script ECMA array length");
-      skipProperties(r, depth + 1);
-      return;
-    case 10: { // Strict array
-      const count = r.u32("script strict array length");
-      // Every value takes at least one byte, so a count beyond the rest is malformed.
-      r.need(count, "script strict array values");
-      for (let i = 0; i < count; i++) skipValue(r, depth + 1);
-      return;
-    }
-    case 11: // Date
-      r.view(10, "script date");
-      return;
-    case 12: // Long string
-    case 15: // XML document (AMF0)
-      r.view(r.u32("script long string length"), "script long string");
-      return;
-    case 16: // Typed object (AMF0)
-      skipString(r);
-      skipProperties(r, depth + 1);
-      return;
-    default:
-      throw new RtmpError("UNSUPPORTED", `script value type ${marker} is not walked`);
-  }
-}
-
-const SET_DATA_FRAME = "@setDataFrame";
 const ON_METADATA = "onMetaData";
 
-function scanMetadata(data: Uint8Array): MetaLayout | null {
+/** The layout of an onMetaData script tag's container, or `null` for any other tag. */
+function scanMetadata(data: Uint8Array): Amf0ObjectLayout | null {
   try {
-    const r = new ByteReader(data);
-    if (r.u8("script name type") !== 2) return null;
-    let name = r.utf8(r.u16("script name length"), "script name");
-    if (name === SET_DATA_FRAME) {
-      if (r.u8("script name type") !== 2) return null;
-      name = r.utf8(r.u16("script name length"), "script name");
-    }
-    if (name !== ON_METADATA) return null;
-    const containerAt = r.offset;
-    const marker = r.u8("onMetaData value type");
-    if (marker === 8) r.view(4, "ECMA array length");
-    else if (marker !== 3) return null;
-    const propsAt = r.offset;
-    const properties: MetaProperty[] = [];
-    for (;;) {
-      // Some writers end an ECMA array at the end of the data without the 00 00 09 marker.
-      if (r.remaining === 0) {
-        return { containerAt, propsAt, propsEnd: r.offset, end: r.offset, properties };
-      }
-      const at = r.offset;
-      const len = r.u16("onMetaData property name length");
-      if (len === 0 && r.bytes[r.offset] === 0x09) {
-        return { containerAt, propsAt, propsEnd: at, end: r.offset + 1, properties };
-      }
-      const pname = r.utf8(len, "onMetaData property name");
-      const valueAt = r.offset;
-      skipValue(r, 1);
-      properties.push({ name: pname, valueAt });
-    }
+    // Offsets stay relative to `data`: the reader starts after any `@setDataFrame`.
+    const r = new ByteReader(data, data.length - unwrapSetDataFrame(data).length);
+    const d = new Amf0Decoder(r);
+    if (d.readValue() !== ON_METADATA) return null;
+    return d.readObjectLayout();
   } catch (e) {
     if (e instanceof RtmpError) return null;
     throw e;
@@ -797,31 +683,19 @@ export function ensureFlvMetadataKeys(
   const present = new Set(layout.properties.map((p) => p.name));
   const missing = keys.filter((k, i) => !present.has(k) && keys.indexOf(k) === i);
   if (missing.length === 0) return scriptData;
-  const encoded = missing.map((k) => utf8Encode(k));
-  let extra = 3; // end marker
-  for (const e of encoded) extra += 2 + e.length + 9;
-  const head = scriptData.subarray(0, layout.propsEnd);
+  // The missing keys as AMF0 properties plus the end marker: an encoded object minus its 0x03.
+  const added = encodeAmf0([Object.fromEntries(missing.map((k) => [k, 0]))]).subarray(1);
+  const head = scriptData.subarray(0, layout.propertiesEnd);
   const tail = scriptData.subarray(layout.end);
-  const out = new Uint8Array(head.length + extra + tail.length);
+  const out = new Uint8Array(head.length + added.length + tail.length);
   out.set(head, 0);
-  const view = new DataView(out.buffer);
-  if (scriptData[layout.containerAt] === 8) {
-    const count = view.getUint32(layout.containerAt + 1);
-    view.setUint32(layout.containerAt + 1, Math.min(0xffffffff, count + missing.length));
+  out.set(added, head.length);
+  out.set(tail, head.length + added.length);
+  if (layout.marker === 0x08) {
+    const view = new DataView(out.buffer);
+    const count = view.getUint32(layout.at + 1);
+    view.setUint32(layout.at + 1, Math.min(0xffffffff, count + missing.length));
   }
-  let o = head.length;
-  for (const e of encoded) {
-    view.setUint16(o, e.length);
-    out.set(e, o + 2);
-    o += 2 + e.length;
-    out[o] = 0;
-    view.setFloat64(o + 1, 0);
-    o += 9;
-  }
-  out[o] = 0;
-  out[o + 1] = 0;
-  out[o + 2] = 9;
-  out.set(tail, o + 3);
   return out;
 }
 
@@ -839,8 +713,11 @@ export function ensureFlvMetadataKeys(
  * @returns The name, or `null`.
  */
 export function flvScriptName(scriptData: Uint8Array): string | null {
-  if (scriptData.length < 3 || scriptData[0] !== 2) return null;
-  const len = (scriptData[1] << 8) | scriptData[2];
-  if (3 + len > scriptData.length) return null;
-  return utf8Decode(scriptData.subarray(3, 3 + len));
+  try {
+    const name = new Amf0Decoder(new ByteReader(scriptData)).readValue();
+    return typeof name === "string" ? name : null;
+  } catch (e) {
+    if (e instanceof RtmpError) return null;
+    throw e;
+  }
 }

@@ -6,7 +6,11 @@
  * - Chunk stream codec: {@linkcode ChunkDecoder}, {@linkcode ChunkEncoder}
  * - AMF0 / AMF3: {@linkcode encodeAmf0}, {@linkcode decodeAmf0}, {@linkcode encodeAmf3}, {@linkcode decodeAmf3}
  * - Messages: protocol control, user control, commands, data, aggregates
+ * - Status info objects: {@linkcode parseStatus}, {@linkcode statusOf}
+ * - Enhanced RTMP capabilities: {@linkcode FourCcInfoMask}, {@linkcode CapsExMask}
  * - FLV tags (legacy + Enhanced RTMP v1/v2) and the FLV container
+ * - Media packets and their predicates: {@linkcode packetFromMessage}, {@linkcode isKeyframe},
+ *   {@linkcode isSequenceHeader}
  * - URLs: {@linkcode parseRtmpUrl}
  *
  * @example Decode the messages in some bytes
@@ -32,10 +36,13 @@ export * from "./amf0.ts";
 export * from "./amf3.ts";
 export * from "./control.ts";
 export * from "./command.ts";
+export * from "./status.ts";
+export * from "./capabilities.ts";
 export * from "./data.ts";
 export * from "./aggregate.ts";
 export * from "./fourcc.ts";
 export * from "./video_tag.ts";
 export * from "./audio_tag.ts";
 export * from "./flv.ts";
+export * from "./packet.ts";
 export * from "./url.ts";

@@ -469,13 +469,18 @@ const VIDEO_TRACKS = trackKind<VideoTrack>("video", VideoPacketType.Multitrack, 
 });
 
 /**
- * Whether the tag is a key frame (frame type 1). Enhanced Metadata packets ignore the frame
- * type, so they never count; command frames have frame type 5 and never count either.
+ * Whether the tag is a coded key frame: frame type 1 (FLV 10.1 E.4.3.1) on a tag that carries a
+ * picture — a legacy AVC/HEVC NALU packet, an enhanced CodedFrames/CodedFramesX packet (also per
+ * track of a multitrack message), or any legacy codec's frame. Sequence headers, end of
+ * sequence, Metadata packets and command frames are not key frames even when their frame type
+ * says 1: a player or a GOP cache must not start at them. Use {@linkcode isVideoSequenceHeader}
+ * for headers.
  *
  * @example
  * ```ts
  * import { isVideoKeyframe, parseVideoTag } from "./video_tag.ts";
- * console.log(isVideoKeyframe(parseVideoTag(new Uint8Array([0x17, 1, 0, 0, 0])))); // true
+ * console.log(isVideoKeyframe(parseVideoTag(new Uint8Array([0x17, 1, 0, 0, 0])))); // true (NALU)
+ * console.log(isVideoKeyframe(parseVideoTag(new Uint8Array([0x17, 0, 0, 0, 0])))); // false (header)
  * ```
  *
  * @param tag A parsed tag.
@@ -483,7 +488,14 @@ const VIDEO_TRACKS = trackKind<VideoTrack>("video", VideoPacketType.Multitrack, 
  */
 export function isVideoKeyframe(tag: VideoTag): boolean {
   if (tag.frameType !== VideoFrameType.KeyFrame) return false;
-  return !tag.enhanced || tag.packetType !== VideoPacketType.Metadata;
+  if (tag.enhanced) {
+    return tag.packetType === VideoPacketType.CodedFrames ||
+      tag.packetType === VideoPacketType.CodedFramesX;
+  }
+  if (tag.codecId === VideoCodecId.Avc || tag.codecId === VideoCodecId.Hevc) {
+    return tag.avcPacketType === AvcPacketType.Nalu;
+  }
+  return true;
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 
 import { isRtmpError, RtmpError } from "../errors.ts";
-import type { StatusInfo } from "../protocol/command.ts";
+import type { StatusInfo } from "../protocol/status.ts";
 import { splitStreamName } from "../protocol/url.ts";
 import { HubMessage } from "../hub/hub_message.ts";
 import type { LiveStream } from "../hub/live_stream.ts";

@@ -8,30 +8,9 @@
 
 import type { ConnectRequest, PlayRequest } from "../session/server_session.ts";
 import type { NetAddress } from "../socket/types.ts";
+import type { StatusCode } from "../protocol/status.ts";
 
-export type { ConnectRequest, PlayRequest };
-
-/**
- * Status codes the server sends when it refuses something, as `onStatus`/`_error` `code`.
- * Known codes are listed for completion; any other string is allowed.
- *
- * @example
- * ```ts
- * import type { StatusCode } from "./types.ts";
- * const c: StatusCode = "NetStream.Publish.Unauthorized";
- * ```
- */
-export type StatusCode =
-  | "NetStream.Publish.BadName"
-  | "NetStream.Publish.Unauthorized"
-  | "NetStream.Publish.Denied"
-  | "NetStream.Publish.Failed"
-  | "NetStream.Play.StreamNotFound"
-  | "NetStream.Play.Failed"
-  | "NetConnection.Connect.Rejected"
-  | "NetConnection.Connect.Failed"
-  // deno-lint-ignore ban-types
-  | (string & {});
+export type { ConnectRequest, PlayRequest, StatusCode };
 
 /**
  * A hook's answer: `true`/`false`, or an object. `reason` is for the log and the server's

@@ -8,7 +8,7 @@
  */
 
 import { RtmpError } from "../errors.ts";
-import type { AmfObject, AmfValue } from "../protocol/amf.ts";
+import type { AmfValue } from "../protocol/amf.ts";
 import {
   type Command,
   connectCommand,
@@ -25,27 +25,8 @@ import {
 import { ClientHandshake } from "../protocol/handshake.ts";
 import { ChunkStreamId, MessageType } from "../protocol/message.ts";
 import type { ChunkDecoderOptions } from "../protocol/chunk_decoder.ts";
+import { type StatusObject, statusOf } from "../protocol/status.ts";
 import { MessageChannel } from "./message_channel.ts";
-
-/**
- * A status object from `onStatus`, `_result` or `_error`.
- *
- * @example
- * ```ts
- * import type { StatusObject } from "./client_session.ts";
- * const s: StatusObject = { level: "status", code: "NetStream.Publish.Start", description: "" };
- * ```
- */
-export interface StatusObject {
-  /** `status`, `warning` or `error`. */
-  level: string;
-  /** E.g. `NetStream.Publish.Start`. */
-  code: string;
-  /** Human-readable text (may be empty). */
-  description: string;
-  /** Every property the server sent. */
-  raw: AmfObject;
-}
 
 /**
  * What a {@linkcode ClientSession} reports.
@@ -65,7 +46,13 @@ export type ClientSessionEvent =
   | { type: "stream-begin"; streamId: number }
   | { type: "stream-eof"; streamId: number }
   | { type: "result"; transactionId: number; values: AmfValue[] }
-  | { type: "error-result"; transactionId: number; values: AmfValue[] };
+  | {
+    type: "error-result";
+    transactionId: number;
+    values: AmfValue[];
+    /** The status the server gave for the failure, if any. */
+    status: StatusObject | null;
+  };
 
 /**
  * Options for {@linkcode ClientSession}.
@@ -193,7 +180,7 @@ export class ClientSession {
     if (cmd.name === "_result" || cmd.name === "_error") {
       const ok = cmd.name === "_result";
       if (tx === this.#connectTx && this.#phase === "connecting") {
-        const info = statusOf(cmd.args[0]);
+        const info = statusOf(cmd);
         if (!ok || (info && info.level === "error")) {
           this.#phase = "closed";
           events.push({
@@ -219,7 +206,7 @@ export class ClientSession {
           events.push({
             type: "rejected",
             stage: "createStream",
-            status: statusOf(cmd.args[0]) ??
+            status: statusOf(cmd) ??
               fallbackStatus("NetConnection.Call.Failed", cmd, "createStream failed"),
           });
           return;
@@ -237,16 +224,17 @@ export class ClientSession {
         return;
       }
       if (this.#userTx.delete(tx)) {
-        events.push({
-          type: ok ? "result" : "error-result",
-          transactionId: tx,
-          values: [cmd.commandObject, ...cmd.args],
-        });
+        const values = [cmd.commandObject, ...cmd.args];
+        events.push(
+          ok
+            ? { type: "result", transactionId: tx, values }
+            : { type: "error-result", transactionId: tx, values, status: statusOf(cmd) },
+        );
       }
       return;
     }
     if (cmd.name === "onStatus") {
-      const status = statusOf(cmd.args[0]) ?? statusOf(cmd.commandObject);
+      const status = statusOf(cmd);
       if (!status) return;
       if (status.code === "NetConnection.Connect.ReconnectRequest") {
         events.push({
@@ -337,19 +325,6 @@ export class ClientSession {
   takeOutput(): Uint8Array[] {
     return this.#channel.takeOutput();
   }
-}
-
-function statusOf(value: AmfValue): StatusObject | null {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return null;
-  if (value instanceof Date || value instanceof Uint8Array) return null;
-  const raw = value as AmfObject;
-  if (typeof raw.code !== "string") return null;
-  return {
-    level: typeof raw.level === "string" ? raw.level : "status",
-    code: raw.code,
-    description: typeof raw.description === "string" ? raw.description : "",
-    raw,
-  };
 }
 
 function fallbackStatus(code: string, cmd: Command, description?: string): StatusObject {

@@ -20,21 +20,20 @@
 import { RtmpError } from "../errors.ts";
 import type { AmfObject, AmfValue } from "../protocol/amf.ts";
 import {
-  CapsExMask,
   type Command,
   type ConnectParams,
   decodeCommand,
   encodeCommand,
   errorCommand,
-  FourCcInfoMask,
   onFcPublishCommand,
   parseConnect,
   parsePlay,
   parsePublish,
   resultCommand,
   statusCommand,
-  type StatusInfo,
 } from "../protocol/command.ts";
+import { forwarderCapabilities, isEnhancedConnect } from "../protocol/capabilities.ts";
+import type { StatusInfo } from "../protocol/status.ts";
 import type { ChunkDecoderOptions } from "../protocol/chunk_decoder.ts";
 import { splitAggregate } from "../protocol/aggregate.ts";
 import { setPeerBandwidthMessage } from "../protocol/control.ts";
@@ -735,15 +734,8 @@ export class ServerSession {
       description: "Connection succeeded.",
       objectEncoding: typeof request.objectEncoding === "number" ? request.objectEncoding : 0,
     };
-    const enhanced = request.fourCcList !== undefined || request.videoFourCcInfoMap !== undefined ||
-      request.audioFourCcInfoMap !== undefined || request.capsEx !== undefined;
     // E-RTMP v2: state support in the _result; we forward any codec as opaque bytes.
-    if (enhanced) {
-      properties.fourCcList = ["*"];
-      properties.videoFourCcInfoMap = { "*": FourCcInfoMask.CanForward };
-      properties.audioFourCcInfoMap = { "*": FourCcInfoMask.CanForward };
-      properties.capsEx = CapsExMask.Multitrack | CapsExMask.ModEx | CapsExMask.TimestampNanoOffset;
-    }
+    if (isEnhancedConnect(request)) Object.assign(properties, forwarderCapabilities());
     this.#sendCommand(resultCommand(pending.transaction, properties, info), 0, pending.amf3);
   }
 

@@ -317,6 +317,43 @@ describe("Amf0Decoder / Amf0Encoder", () => {
     assert.equal(x, y);
   });
 
+  it("readObjectLayout reports where each property's value lies", () => {
+    const wire = bytes(str("n"), 0x08, u32(2), key("a"), num(1), key("bb"), str("x"), END, 0x05);
+    const r = new ByteReader(wire);
+    const d = new Amf0Decoder(r);
+    assert.equal(d.readValue(), "n");
+    const l = d.readObjectLayout();
+    assert.equal(l.marker, 0x08);
+    assert.equal(l.at, 4);
+    assert.equal(l.propertiesAt, 9);
+    assert.deepEqual(l.properties, [
+      { name: "a", valueAt: 12, valueEnd: 21 },
+      { name: "bb", valueAt: 25, valueEnd: 29 },
+    ]);
+    assert.equal(l.propertiesEnd, 29);
+    assert.equal(l.end, 32);
+    assert.equal(l.terminated, true);
+    assert.deepEqual(l.value, { a: 1, bb: "x" });
+    assert.equal(isEcmaArray(l.value), true);
+    assert.equal(d.readValue(), null, "the reader stands after the end marker");
+  });
+
+  it("readObjectLayout accepts a missing end marker, shares references, rejects non-objects", () => {
+    const cut = new Amf0Decoder(new ByteReader(bytes(0x03, key("a"), num(1)))).readObjectLayout();
+    assert.equal(cut.terminated, false);
+    assert.equal(cut.end, cut.propertiesEnd);
+    assert.deepEqual(cut.value, { a: 1 });
+    // Reference 0 inside the object is the object itself, as readValue would resolve it.
+    const self = bytes(0x03, key("me"), 0x07, u16(0), END);
+    const l = new Amf0Decoder(new ByteReader(self)).readObjectLayout();
+    assert.equal(l.value.me, l.value);
+    throwsCode(
+      () => new Amf0Decoder(new ByteReader(bytes(str("x")))).readObjectLayout(),
+      "MALFORMED",
+      /expected an object \(0x03\) or ECMA array \(0x08\), got 0x02/,
+    );
+  });
+
   it("writeAmf3Value writes one AMF3 value behind 0x11", () => {
     assert.deepEqual(new Amf0Encoder().writeAmf3Value({}).finish(), bytes(0x11, 0x0a, 0x0b, 1, 1));
   });

@@ -8,6 +8,12 @@ import { collect, readFlvTags, within } from "./support/media.ts";
 import { ERTMP_FIXTURES, fixturePath } from "./support/fixtures.ts";
 import { makeTestCert } from "./support/tls_cert.ts";
 import { nextSession, rejectionOf } from "./support/util.ts";
+import { type AmfObject, AmfTypedObject, type AmfValue, ecmaArray } from "../protocol/amf.ts";
+import { ChunkDecoder } from "../protocol/chunk_decoder.ts";
+import { ChunkEncoder } from "../protocol/chunk_encoder.ts";
+import { type Command, decodeCommand, encodeCommand } from "../protocol/command.ts";
+import { ServerHandshake } from "../protocol/handshake.ts";
+import { ChunkStreamId, MessageType } from "../protocol/message.ts";
 
 const quiet = { log: null } as const;
 
@@ -175,6 +181,81 @@ describe("RtmpClient against our server", () => {
     assert.equal(events.at(-1), "closed");
     await client.close();
   });
+});
+
+/**
+ * A minimal server built from protocol/ pieces: it answers connect, createStream, publish and any
+ * other call with info objects in the shape `wrap` gives them, in AMF0 (type 20) or AMF3
+ * (type 17) command messages. Servers of the Flash Media Server family answer an AMF3 client
+ * this way, with typed info objects.
+ */
+async function shapedServer(
+  amf3: boolean,
+  wrap: (info: AmfObject) => AmfValue,
+): Promise<{ server: Server; port: number }> {
+  return await listenRaw((s) => {
+    s.on("error", () => {});
+    const handshake = new ServerHandshake();
+    const decoder = new ChunkDecoder();
+    const encoder = new ChunkEncoder();
+    const send = (cmd: Command, streamId = 0): void => {
+      s.write(encoder.encode(ChunkStreamId.Command, encodeCommand(cmd, { streamId, amf3 })));
+    };
+    const info = (level: string, code: string): AmfValue =>
+      wrap({ level, code, description: `${code} (shaped)` });
+    s.on("data", (chunk: Uint8Array) => {
+      let bytes: Uint8Array | null = chunk;
+      if (!handshake.done) {
+        const step = handshake.push(chunk);
+        if (step.send) s.write(step.send);
+        bytes = step.remainder;
+      }
+      if (!bytes) return;
+      for (const m of decoder.push(bytes)) {
+        if (m.type !== MessageType.CommandAmf0 && m.type !== MessageType.CommandAmf3) continue;
+        const cmd = decodeCommand(m);
+        const tx = cmd.transactionId;
+        const reply = (name: string, ...args: AmfValue[]): void =>
+          send({ name, transactionId: tx, commandObject: null, args });
+        if (cmd.name === "connect") {
+          reply("_result", info("status", "NetConnection.Connect.Success"));
+        } else if (cmd.name === "createStream") {
+          reply("_result", 1);
+        } else if (cmd.name === "publish") {
+          const start = info("status", "NetStream.Publish.Start");
+          send({ name: "onStatus", transactionId: 0, commandObject: null, args: [start] }, 1);
+        } else if (tx !== 0 && cmd.name !== "releaseStream" && cmd.name !== "FCPublish") {
+          reply("_error", info("error", "NetConnection.Call.Failed"));
+        }
+      }
+    });
+  });
+}
+
+describe("RtmpClient against servers that shape info objects differently", () => {
+  const shapes: Array<[string, boolean, (info: AmfObject) => AmfValue]> = [
+    ["AMF3 typed objects in AMF3 commands", true, (o) => new AmfTypedObject("StatusInfo", o)],
+    ["AMF0 typed objects", false, (o) => new AmfTypedObject("StatusInfo", o)],
+    ["ECMA arrays", false, (o) => ecmaArray({ ...o })],
+    ["AMF3 anonymous objects in AMF3 commands", true, (o) => o],
+  ];
+  for (const [what, amf3, wrap] of shapes) {
+    it(`reads NetStream.Publish.Start and _error codes sent as ${what}`, async () => {
+      const { server, port } = await shapedServer(amf3, wrap);
+      try {
+        // Before parseStatus unwrapped typed objects, connect() sat here until its timeout.
+        const client = await RtmpClient.connect(`rtmp://127.0.0.1:${port}/live/k`, {
+          timeout: 3000,
+        });
+        const e = await rejectionOf(client.call("noSuchMethod"));
+        assert.equal(e.code, "REJECTED");
+        assert.equal(e.status, "NetConnection.Call.Failed");
+        await client.close();
+      } finally {
+        server.close();
+      }
+    });
+  }
 });
 
 describe("RtmpClient against broken peers", () => {

@@ -1,7 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
-  CapsExMask,
   closeStreamCommand,
   type Command,
   connectCommand,
@@ -12,7 +11,6 @@ import {
   errorCommand,
   fcPublishCommand,
   fcUnpublishCommand,
-  FourCcInfoMask,
   onFcPublishCommand,
   parseConnect,
   parsePlay,
@@ -22,9 +20,16 @@ import {
   releaseStreamCommand,
   resultCommand,
   statusCommand,
-  statusInfoOf,
 } from "../protocol/command.ts";
-import { decodeData, encodeData, metadataOf } from "../protocol/data.ts";
+import { CapsExMask, FourCcInfoMask } from "../protocol/capabilities.ts";
+import { statusOf } from "../protocol/status.ts";
+import {
+  decodeData,
+  encodeData,
+  metadataOf,
+  unwrapSetDataFrame,
+  wrapSetDataFrame,
+} from "../protocol/data.ts";
 import { type AmfObject, AmfTypedObject, isEcmaArray } from "../protocol/amf.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
 import { bytes, hex, throwsCode, u32 } from "./support/util.ts";
@@ -162,7 +167,7 @@ describe("server replies", () => {
       objectEncoding: 0,
     });
     roundTrip(c, wire);
-    assert.equal(statusInfoOf(c)?.code, "NetConnection.Connect.Success");
+    assert.equal(statusOf(c)?.code, "NetConnection.Connect.Success");
   });
 
   it("createStream _result carrying the stream id", () => {
@@ -216,7 +221,7 @@ describe("server replies", () => {
     const info = { level: "error" as const, code: "NetConnection.Connect.Rejected" };
     const e = errorCommand(1, null, info);
     assert.deepStrictEqual(decodeCommand(encodeCommand(e, { streamId: 0 })), e);
-    assert.equal(statusInfoOf(e)?.level, "error");
+    assert.equal(statusOf(e)?.level, "error");
     const f = onFcPublishCommand({
       level: "status",
       code: "NetStream.Publish.Start",
@@ -228,8 +233,8 @@ describe("server replies", () => {
   });
 
   it("statusInfoOf returns null when there is no info object", () => {
-    assert.equal(statusInfoOf(resultCommand(4, null, 1)), null);
-    assert.equal(statusInfoOf(resultCommand(4, null, { code: 1, level: "status" })), null);
+    assert.equal(statusOf(resultCommand(4, null, 1)), null);
+    assert.equal(statusOf(resultCommand(4, null, { code: 1, level: "status" })), null);
   });
 });
 
@@ -427,11 +432,6 @@ describe("connect parameters", () => {
     throwsCode(() => parseConnect({ ...base, commandObject: {} }), "MALFORMED", /"app"/);
     throwsCode(() => parseConnect({ ...base, commandObject: { app: 1 } }), "MALFORMED", /"app"/);
   });
-
-  it("exposes the Enhanced RTMP v2 masks", () => {
-    assert.deepEqual(FourCcInfoMask, { CanDecode: 1, CanEncode: 2, CanForward: 4 });
-    assert.deepEqual(CapsExMask, { Reconnect: 1, Multitrack: 2, ModEx: 4, TimestampNanoOffset: 8 });
-  });
 });
 
 describe("publish and play", () => {
@@ -520,6 +520,33 @@ describe("data messages (types 18 and 15)", () => {
     const m = encodeData(d, { streamId: 1 });
     assert.equal(m.type, 18);
     assert.deepEqual(m.payload, ffmpegMeta);
+  });
+
+  it("unwrapSetDataFrame strips FFmpeg's prefix byte for byte; wrapSetDataFrame puts it back", () => {
+    // 16 bytes: marker 0x02, UI16 13, "@setDataFrame" (FFmpeg's capture above).
+    const plain = unwrapSetDataFrame(ffmpegMeta);
+    assert.deepEqual(plain, ffmpegMeta.subarray(16));
+    assert.equal(plain.buffer, ffmpegMeta.buffer, "AMF0: a view, no copy");
+    assert.equal(decodeData(message(18, plain)).handler, "onMetaData");
+    assert.deepEqual(wrapSetDataFrame(plain), ffmpegMeta);
+    assert.equal(unwrapSetDataFrame(plain), plain, "no prefix: the same array back");
+    for (const other of [bytes(str("@setDataFrames")), bytes(str("@setDataFram")), bytes(0x02)]) {
+      assert.equal(unwrapSetDataFrame(other), other);
+    }
+  });
+
+  it("wraps and unwraps the AMF3 (type 15) form after its format byte", () => {
+    const meta = encodeData({ handler: "onMetaData", values: [{ w: 5 }] }, {
+      streamId: 1,
+      amf3: true,
+    });
+    const wrapped = wrapSetDataFrame(meta.payload, { amf3: true });
+    const d = decodeData({ ...meta, payload: wrapped });
+    assert.deepStrictEqual(d, { handler: "@setDataFrame", values: ["onMetaData", { w: 5 }] });
+    assert.deepEqual(wrapped, encodeData(d, { streamId: 1, amf3: true }).payload);
+    assert.deepEqual(unwrapSetDataFrame(wrapped, { amf3: true }), meta.payload);
+    // Read as AMF0 the format byte is in the way: nothing is stripped.
+    assert.equal(unwrapSetDataFrame(wrapped), wrapped);
   });
 
   it("keeps handler names as sent and finds metadata in both forms", () => {

@@ -3,6 +3,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { isKeyframePayload } from "../protocol/packet.ts";
 import { RtmpServer } from "../server.ts";
 import type { PublishSession } from "../server/publish_session.ts";
 import {
@@ -72,10 +73,15 @@ describe("examples", { skip: noFfmpeg }, () => {
       // The stats count RTMP messages, sequence headers included: compare with the FLV's tags.
       const tags = mediaOfTags(await readFlvTags(source));
       const line = await ingest.waitFor(
-        /live\/alpha from 127\.0\.0\.1 ended \(publisher-closed\): (\d+) video .* (\d+) audio/,
+        /live\/alpha from 127\.0\.0\.1 ended \(publisher-closed\): (\d+) video \((\d+) keyframes\), (\d+) audio/,
       );
-      assert.equal(Number(line[1]), tags.filter((t) => t.type === 9).length);
-      assert.equal(Number(line[2]), tags.filter((t) => t.type === 8).length);
+      const video = tags.filter((t) => t.type === 9);
+      assert.equal(Number(line[1]), video.length);
+      // Coded key frames only: the AVC sequence header (frame type 1 too) is not one.
+      const keyframes = video.filter((t) => isKeyframePayload(t.data)).length;
+      assert.ok(keyframes > 0 && keyframes < video.filter((t) => t.data[0] >> 4 === 1).length);
+      assert.equal(Number(line[2]), keyframes);
+      assert.equal(Number(line[3]), tags.filter((t) => t.type === 8).length);
     } finally {
       await stopScript(ingest);
     }

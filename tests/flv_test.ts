@@ -14,6 +14,7 @@ import {
   type FlvTag,
   FlvTagType,
 } from "../protocol/flv.ts";
+import { decodeAmf0 } from "../protocol/amf0.ts";
 import { asc, cat, hex, mixSeed, prng, testSeed, throwsCode } from "./support/util.ts";
 
 const SEED = testSeed("flv_test");
@@ -393,8 +394,15 @@ describe("onMetaData patching", () => {
     assert.equal(ensureFlvMetadataKeys(other, ["duration"]), null);
     assert.deepEqual(flvMetadataPatches(other, { duration: 1 }), []);
     assert.equal(ensureFlvMetadataKeys(hex("0a 0000"), ["duration"]), null);
+    // Values the AMF0 decoder rejects (the reserved "unsupported" marker 0x0D) stop the walk.
+    const odd = cat(hex("02"), key("onMetaData"), hex("08 00000001"), key("x"), hex("0d"));
+    assert.equal(ensureFlvMetadataKeys(odd, ["duration"]), null);
+    // An AMF3-switched value (0x11) is walked like the AMF0 decoder reads it, and kept as is.
     const amf3 = cat(hex("02"), key("onMetaData"), hex("08 00000001"), key("x"), hex("11 04 01"));
-    assert.equal(ensureFlvMetadataKeys(amf3, ["duration"]), null);
+    const grown = ensureFlvMetadataKeys(cat(amf3, hex("000009")), ["duration"])!;
+    assert.deepEqual(decodeAmf0(grown), ["onMetaData", { x: 1, duration: 0 }]);
+    assert.deepEqual(grown.subarray(amf3.length - 3, amf3.length), hex("11 04 01"));
+    assert.equal(flvMetadataPatches(grown, { duration: 2 }).length, 1);
     const cut = SCRIPT_DATA.subarray(0, 25);
     assert.equal(ensureFlvMetadataKeys(cut, ["duration"]), null);
     assert.equal(flvScriptName(hex("02 0005 6162")), null);

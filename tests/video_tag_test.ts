@@ -35,7 +35,8 @@ describe("legacy video tags (FLV 10.1 E.4.3)", () => {
     assert.equal(t.compositionTime, 0);
     assert.deepEqual(t.data, hex("01 64 00 1f ff e1"));
     assert.equal(isVideoSequenceHeader(t), true);
-    assert.equal(isVideoKeyframe(t), true);
+    // Frame type 1, but a header, not a picture: a GOP cache must not start here.
+    assert.equal(isVideoKeyframe(t), false);
   });
 
   it("AVC NALU with a negative composition time", () => {
