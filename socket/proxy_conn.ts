@@ -324,18 +324,26 @@ export class ProxiedConn implements Conn {
     this.#remainder = remainder.length > 0 ? remainder : null;
   }
 
+  /** The local address of the inner connection. */
   get localAddr(): NetAddress {
     return this.#inner.localAddr;
   }
 
+  /** Whether the inner connection runs TLS. */
   get tls(): boolean {
     return this.#inner.tls;
   }
 
+  /** Settles once the inner connection is fully closed. */
   get closed(): Promise<void> {
     return this.#inner.closed;
   }
 
+  /**
+   * The bytes that followed the header first, then the inner connection's reads.
+   *
+   * @returns The next chunk, or `null` at end of stream.
+   */
   read(): Promise<Uint8Array | null> {
     const remainder = this.#remainder;
     if (remainder !== null) {
@@ -345,19 +353,36 @@ export class ProxiedConn implements Conn {
     return this.#inner.read();
   }
 
+  /**
+   * Writes to the inner connection.
+   *
+   * @param bytes The bytes to send.
+   * @returns Resolves once the operating system took them.
+   */
   write(bytes: Uint8Array): Promise<void> {
     return this.#inner.write(bytes);
   }
 
+  /**
+   * Half-closes the inner connection.
+   *
+   * @returns Resolves once FIN was sent.
+   */
   closeWrite(): Promise<void> {
     return this.#inner.closeWrite();
   }
 
+  /** Closes the inner connection. */
   close(): void {
     this.#remainder = null;
     this.#inner.close();
   }
 
+  /**
+   * Closes the inner connection and waits until it is closed.
+   *
+   * @returns Resolves once closed.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     this.#remainder = null;
     await this.#inner[Symbol.asyncDispose]();

@@ -13,7 +13,7 @@ import * as net from "node:net";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as tls from "node:tls";
-import { RtmpError } from "../errors.ts";
+import type { RtmpError } from "../errors.ts";
 import { DEFAULT_TRUSTED_PROXIES, parseTrustedList, trustedSources } from "../ops/trusted.ts";
 import { PROXY_V2_SIGNATURE } from "../protocol/proxy_protocol.ts";
 import { detectRuntime } from "../socket/mod.ts";
