@@ -7,7 +7,8 @@
  * ```ts
  * import { formatPrometheus, trustedSources } from "./mod.ts";
  * console.log(trustedSources().has("127.0.0.1")); // true
- * console.log(formatPrometheus([{ name: "up", help: "Up.", type: "gauge", samples: [{ value: 1 }] }]));
+ * const up = { name: "up", help: "Up.", type: "gauge" as const, samples: [{ value: 1 }] };
+ * console.log(formatPrometheus([up]));
  * ```
  *
  * @module

@@ -83,7 +83,7 @@ export interface MetricSample {
  * ```
  */
 export interface MetricFamily {
-  /** Metric name, e.g. `rtmp_connections_accepted_total` (counters end in `_total` by convention). */
+  /** Metric name, e.g. `rtmp_connections_accepted_total` (counter names end in `_total`). */
   name: string;
   /** One-line description (line feeds are escaped). */
   help: string;
@@ -158,7 +158,8 @@ function labelText(family: string, labels: Readonly<Record<string, string>> | un
   for (const [name, value] of Object.entries(labels)) {
     if (!LABEL_NAME.test(name) || name.startsWith("__")) {
       throw invalid(
-        `${family}: expected a label name matching [a-zA-Z_][a-zA-Z0-9_]* without a "__" prefix, got "${name}"`,
+        `${family}: expected a label name matching [a-zA-Z_][a-zA-Z0-9_]* without a "__" ` +
+          `prefix, got "${name}"`,
       );
     }
     if (typeof value !== "string") {
@@ -176,7 +177,7 @@ function labelText(family: string, labels: Readonly<Record<string, string>> | un
  * ```ts
  * import { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from "./prometheus.ts";
  * const body = formatPrometheus([
- *   { name: "rtmp_bytes_received_total", help: "Bytes read.", type: "counter", samples: [{ value: 1024 }] },
+ *   { name: "rtmp_bytes_in_total", help: "Bytes read.", type: "counter", samples: [{ value: 1024 }] },
  *   { name: "rtmp_connections", help: "Open connections.", type: "gauge", samples: [{ value: 2 }] },
  * ]);
  * const response = new Response(body, { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } });

@@ -348,9 +348,8 @@ export class ProxyHeaderParser {
     if (!Number.isInteger(max) || max < V2_FIXED_LENGTH || max > V2_ABSOLUTE_MAX) {
       throw new RtmpError(
         "INVALID_ARGUMENT",
-        `PROXY protocol: expected maxLength as an integer in ${V2_FIXED_LENGTH}..${V2_ABSOLUTE_MAX}, got ${
-          String(max)
-        }`,
+        `PROXY protocol: expected maxLength as an integer in ` +
+          `${V2_FIXED_LENGTH}..${V2_ABSOLUTE_MAX}, got ${String(max)}`,
       );
     }
     this.#maxLength = max;
@@ -654,7 +653,8 @@ function readTlvs(bytes: Uint8Array, start: number, header: ProxyHeader): void {
       case PP2_TYPE_UNIQUE_ID:
         if (tlv.value.length > UNIQUE_ID_MAX) {
           throw malformed(
-            `v2: expected a PP2_TYPE_UNIQUE_ID of at most ${UNIQUE_ID_MAX} bytes, got ${tlv.value.length}`,
+            `v2: expected a PP2_TYPE_UNIQUE_ID of at most ${UNIQUE_ID_MAX} bytes, ` +
+              `got ${tlv.value.length}`,
           );
         }
         header.uniqueId = tlv.value;

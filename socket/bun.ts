@@ -476,9 +476,9 @@ function listen(options: ListenOptions): Promise<Listener> {
 /**
  * A `proxyProtocol` listener. A plain one wraps a native listener (see `proxy_conn.ts`). On a TLS
  * listener the header comes before the handshake, so the raw TCP socket must be read first and
- * TLS started on it afterwards: `Bun.listen` starts TLS on accept, before the header could be read, and Bun sockets upgrade
- * to TLS only as clients.
- * Such listeners are therefore served by the `node:tls` adapter.
+ * TLS started on it afterwards. `Bun.listen` starts TLS on accept, before the header could be
+ * read, and Bun sockets upgrade to TLS only as clients. So such listeners are served by the
+ * `node:tls` adapter (Bun's `node:tls` runs a server-side `TLSSocket` over an accepted socket).
  */
 async function listenProxied(options: ListenOptions): Promise<Listener> {
   if (options.tls === undefined) return await proxyListen(options, listen);

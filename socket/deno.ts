@@ -420,9 +420,10 @@ function listen(options: ListenOptions): Promise<Listener> {
 /**
  * A `proxyProtocol` listener. A plain one wraps a native listener (see `proxy_conn.ts`). On a TLS
  * listener the header comes before the handshake, so the raw TCP socket must be read first and
- * TLS started on it afterwards: Deno can start TLS on an accepted TCP connection only as a client (`Deno.startTls`); its
- * only server-side TLS is `Deno.listenTls`, which handshakes at once.
- * Such listeners are therefore served by the `node:tls` adapter.
+ * TLS started on it afterwards. Deno starts TLS on an accepted TCP connection only as a client
+ * (`Deno.startTls`); its one server-side TLS API, `Deno.listenTls`, handshakes at once. So such
+ * listeners are served by the `node:tls` adapter, whose TLS reads on Deno are not bounded by
+ * backpressure (see `node.ts`).
  */
 async function listenProxied(options: ListenOptions): Promise<Listener> {
   if (options.tls === undefined) return await proxyListen(options, listen);

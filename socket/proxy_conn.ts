@@ -254,7 +254,8 @@ export async function readProxyHeader(
           received === 0 ? "CONNECTION_CLOSED" : "MALFORMED",
           received === 0
             ? `PROXY protocol: ${peer.hostname}:${peer.port} closed before sending a header`
-            : `PROXY protocol: ${peer.hostname}:${peer.port} closed after ${received} bytes of an incomplete header`,
+            : `PROXY protocol: ${peer.hostname}:${peer.port} closed after ${received} bytes ` +
+              "of an incomplete header",
         );
       }
       if (chunk.length === 0) continue;
