@@ -28,6 +28,7 @@ import {
   timeoutError,
   toRtmpError,
 } from "./errors.ts";
+import { proxyListen } from "./proxy_conn.ts";
 import { ReadQueue } from "./read_queue.ts";
 import type {
   Conn,
@@ -462,6 +463,7 @@ async function connect(options: ConnectOptions): Promise<Conn> {
 }
 
 function listen(options: ListenOptions): Promise<Listener> {
+  if (options.proxyProtocol !== undefined) return listenProxied(options);
   try {
     const hostname = options.hostname ?? "0.0.0.0";
     checkEndpoint(hostname, options.port, "listen", true);
@@ -469,6 +471,19 @@ function listen(options: ListenOptions): Promise<Listener> {
   } catch (error) {
     return Promise.reject(error);
   }
+}
+
+/**
+ * A `proxyProtocol` listener. A plain one wraps a native listener (see `proxy_conn.ts`). On a TLS
+ * listener the header comes before the handshake, so the raw TCP socket must be read first and
+ * TLS started on it afterwards. `Bun.listen` starts TLS on accept, before the header could be
+ * read, and Bun sockets upgrade to TLS only as clients. So such listeners are served by the
+ * `node:tls` adapter (Bun's `node:tls` runs a server-side `TLSSocket` over an accepted socket).
+ */
+async function listenProxied(options: ListenOptions): Promise<Listener> {
+  if (options.tls === undefined) return await proxyListen(options, listen);
+  const { nodeAdapter } = await import("./node.ts");
+  return await nodeAdapter.listen(options);
 }
 
 /**

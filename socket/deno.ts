@@ -32,6 +32,7 @@ import {
   timeoutError,
   toRtmpError,
 } from "./errors.ts";
+import { proxyListen } from "./proxy_conn.ts";
 import type {
   Conn,
   ConnectOptions,
@@ -396,6 +397,7 @@ async function connect(options: ConnectOptions): Promise<Conn> {
 }
 
 function listen(options: ListenOptions): Promise<Listener> {
+  if (options.proxyProtocol !== undefined) return listenProxied(options);
   try {
     const hostname = options.hostname ?? "0.0.0.0";
     checkEndpoint(hostname, options.port, "listen", true);
@@ -413,6 +415,20 @@ function listen(options: ListenOptions): Promise<Listener> {
   } catch (error) {
     return Promise.reject(error);
   }
+}
+
+/**
+ * A `proxyProtocol` listener. A plain one wraps a native listener (see `proxy_conn.ts`). On a TLS
+ * listener the header comes before the handshake, so the raw TCP socket must be read first and
+ * TLS started on it afterwards. Deno starts TLS on an accepted TCP connection only as a client
+ * (`Deno.startTls`); its one server-side TLS API, `Deno.listenTls`, handshakes at once. So such
+ * listeners are served by the `node:tls` adapter, whose TLS reads on Deno are not bounded by
+ * backpressure (see `node.ts`).
+ */
+async function listenProxied(options: ListenOptions): Promise<Listener> {
+  if (options.tls === undefined) return await proxyListen(options, listen);
+  const { nodeAdapter } = await import("./node.ts");
+  return await nodeAdapter.listen(options);
 }
 
 /**

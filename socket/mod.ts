@@ -55,6 +55,7 @@ export type {
   Listener,
   ListenOptions,
   NetAddress,
+  ProxyProtocolOptions,
   SocketAdapter,
   TlsConnectOptions,
   TlsListenOptions,

@@ -26,6 +26,15 @@ import {
   timeoutError,
   toRtmpError,
 } from "./errors.ts";
+import {
+  type HeaderSource,
+  ProxiedConn,
+  proxyListen,
+  type ProxyProtocolSettings,
+  proxyProtocolSettings,
+  readProxyHeader,
+  reportReject,
+} from "./proxy_conn.ts";
 import { ReadQueue } from "./read_queue.ts";
 import type {
   Conn,
@@ -362,6 +371,9 @@ function connect(options: ConnectOptions): Promise<Conn> {
 }
 
 function listen(options: ListenOptions): Promise<Listener> {
+  if (options.proxyProtocol !== undefined) {
+    return options.tls === undefined ? proxyListen(options, listen) : listenProxiedTls(options);
+  }
   const hostname = options.hostname ?? "0.0.0.0";
   try {
     checkEndpoint(hostname, options.port, "listen", true);
@@ -391,6 +403,180 @@ function listen(options: ListenOptions): Promise<Listener> {
   const onListening = (): void => {
     server.off("error", onError);
     result.resolve(new NodeListener(server, isTls, options.signal));
+  };
+  server.once("error", onError);
+  server.once("listening", onListening);
+  server.listen({ host: hostname, port: options.port, backlog: ACCEPT_BACKLOG * 4 });
+  return result.promise;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PROXY protocol in front of TLS: accept raw TCP, read the header, then start TLS on the socket.
+
+/**
+ * Reads a raw socket in paused mode (`'readable'` + `read()`), so that nothing is consumed past
+ * what is asked for and the bytes after the header can be put back with `unshift()` for TLS.
+ */
+function rawSource(socket: net.Socket): HeaderSource & { release(): void } {
+  let wake: (() => void) | null = null;
+  let failure: Error | null = null;
+  const notify = (): void => {
+    const resolve = wake;
+    wake = null;
+    resolve?.();
+  };
+  const onError = (error: Error): void => {
+    failure = error;
+    notify();
+  };
+  socket.on("readable", notify);
+  socket.on("end", notify);
+  socket.on("close", notify);
+  socket.on("error", onError);
+  return {
+    async read(): Promise<Uint8Array | null> {
+      for (;;) {
+        const chunk = socket.read() as Uint8Array | null;
+        if (chunk !== null) return chunk;
+        if (failure !== null) throw toRtmpError(failure, "PROXY header read", false);
+        if (socket.readableEnded || socket.destroyed) return null;
+        await new Promise<void>((resolve) => wake = resolve);
+      }
+    },
+    close(): void {
+      socket.destroy();
+      notify();
+    },
+    release(): void {
+      socket.off("readable", notify);
+      socket.off("end", notify);
+      socket.off("close", notify);
+      socket.off("error", onError);
+      // The TLS socket takes over the handle; an error left on the raw one must not crash us.
+      socket.on("error", ignore);
+    },
+  };
+}
+
+/** Runs the server side of the TLS handshake on an accepted socket, within the usual deadline. */
+function serverHandshake(
+  socket: net.Socket,
+  context: tls.SecureContext,
+): Promise<tls.TLSSocket> {
+  const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
+  return new Promise((resolve, reject) => {
+    const fail = (error: unknown): void => {
+      clearTimeout(timer);
+      secure.off("secure", onSecure);
+      secure.destroy();
+      socket.destroy();
+      reject(error);
+    };
+    const onSecure = (): void => {
+      clearTimeout(timer);
+      secure.off("error", fail);
+      resolve(secure);
+    };
+    const timer = setTimeout(
+      () => fail(timeoutError("TLS handshake", TLS_HANDSHAKE_TIMEOUT_MS)),
+      TLS_HANDSHAKE_TIMEOUT_MS,
+    );
+    secure.once("secure", onSecure);
+    secure.once("error", fail);
+    secure.on("error", ignore);
+  });
+}
+
+/** A `net.Server` whose connections deliver a PROXY header and then run TLS. */
+class NodeProxyTlsListener extends QueuedListener {
+  readonly addr: NetAddress;
+
+  #server: net.Server;
+  #context: tls.SecureContext;
+  #settings: ProxyProtocolSettings;
+  #pending = 0;
+  #stopped = new AbortController();
+
+  constructor(
+    server: net.Server,
+    context: tls.SecureContext,
+    settings: ProxyProtocolSettings,
+    signal: AbortSignal | undefined,
+  ) {
+    super(true);
+    this.#server = server;
+    this.#context = context;
+    this.#settings = settings;
+    const bound = server.address();
+    this.addr = typeof bound === "object" && bound !== null
+      ? { hostname: bound.address, port: bound.port }
+      : { hostname: "", port: 0 };
+    server.on("connection", this.#onConnection);
+    server.on("error", ignore);
+    this.watch(signal);
+  }
+
+  protected override stop(): void {
+    this.#stopped.abort();
+    this.#server.close();
+  }
+
+  #onConnection = (socket: net.Socket): void => {
+    if (!this.queue.hasRoom(this.#pending)) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    this.#pending++;
+    this.#admit(socket).finally(() => this.#pending--);
+  };
+
+  async #admit(socket: net.Socket): Promise<void> {
+    const peer = address(socket.remoteAddress, socket.remotePort);
+    const source = rawSource(socket);
+    let result;
+    try {
+      result = await readProxyHeader(source, peer, this.#settings, this.#stopped.signal);
+    } catch (error) {
+      if (!this.#stopped.signal.aborted) reportReject(this.#settings, error, peer);
+      return;
+    }
+    source.release();
+    if (result.remainder.length > 0) socket.unshift(result.remainder);
+    let secure: tls.TLSSocket;
+    try {
+      secure = await serverHandshake(socket, this.#context);
+    } catch {
+      // Like any TLS listener: a client that fails the handshake is dropped (Listener.accept).
+      return;
+    }
+    const conn = new ProxiedConn(new NodeConn(secure, true), result.header, new Uint8Array(0));
+    if (!this.queue.push(conn)) conn.close();
+  }
+}
+
+function listenProxiedTls(options: ListenOptions): Promise<Listener> {
+  const hostname = options.hostname ?? "0.0.0.0";
+  const doing = `listen on ${hostname}:${options.port}`;
+  let settings: ProxyProtocolSettings;
+  let context: tls.SecureContext;
+  let server: net.Server;
+  try {
+    checkEndpoint(hostname, options.port, "listen", true);
+    settings = proxyProtocolSettings(options.proxyProtocol ?? {});
+    context = tls.createSecureContext({ cert: options.tls?.cert, key: options.tls?.key });
+    server = net.createServer({ allowHalfOpen: true });
+  } catch (error) {
+    return Promise.reject(toRtmpError(error, doing, true));
+  }
+  const result = Promise.withResolvers<Listener>();
+  const onError = (error: Error): void => {
+    server.off("listening", onListening);
+    result.reject(toRtmpError(error, doing, true));
+  };
+  const onListening = (): void => {
+    server.off("error", onError);
+    result.resolve(new NodeProxyTlsListener(server, context, settings, options.signal));
   };
   server.once("error", onError);
   server.once("listening", onListening);

@@ -9,6 +9,8 @@
  * @module
  */
 
+import type { RtmpError } from "../errors.ts";
+
 /**
  * A host/port pair.
  *
@@ -129,6 +131,49 @@ export interface TlsListenOptions {
 }
 
 /**
+ * PROXY protocol (v1 and v2) on a listener: for servers behind an L4 load balancer such as
+ * HAProxy (`send-proxy`, `send-proxy-v2`) or AWS NLB. Each accepted connection must first deliver
+ * the balancer's header, which names the real client; the accepted {@linkcode Conn} then reports
+ * that client as `remoteAddr` (the balancer's own address stays available through
+ * `proxyHeaderOf()`/`ProxiedConn` in `proxy_conn.ts`). On a TLS listener the header precedes the
+ * TLS handshake, as a balancer in TCP mode sends it.
+ *
+ * A connection is closed, never returned by `accept()`, and reported to `onReject` when it comes
+ * from an untrusted address while a header is required, sends a header from an untrusted
+ * address, sends a malformed header, or has not completed its header within `timeout`.
+ *
+ * @example
+ * ```ts
+ * import type { ProxyProtocolOptions } from "./types.ts";
+ * const proxy: ProxyProtocolOptions = {
+ *   trusted: ["10.0.0.0/8"],
+ *   timeout: 5000,
+ *   onReject: (error, peer) => console.log(`${peer.hostname}: ${error.message}`),
+ * };
+ * ```
+ */
+export interface ProxyProtocolOptions {
+  /**
+   * Addresses and CIDR ranges (IPv4, IPv6) allowed to send a header. Default loopback only:
+   * `127.0.0.0/8` and `::1` (IPv4-mapped forms such as `::ffff:127.0.0.1` match their IPv4 entry).
+   */
+  trusted?: readonly string[];
+  /**
+   * Milliseconds a connection has to deliver its complete header (and, when `required` is
+   * `false`, its first bytes). Default 5000 (the spec asks for at least 3 s).
+   */
+  timeout?: number;
+  /**
+   * `true` (default): every connection must come from a trusted address and start with a
+   * header. `false`: a trusted peer may send one or not (the first bytes tell), and an untrusted
+   * peer is served as a direct client, but closed if it sends a header.
+   */
+  required?: boolean;
+  /** Called with the reason (an `RtmpError`) for each connection closed by these rules. */
+  onReject?: (error: RtmpError, peer: NetAddress) => void;
+}
+
+/**
  * Options for {@linkcode SocketAdapter.listen}.
  *
  * @example
@@ -144,6 +189,8 @@ export interface ListenOptions {
   port: number;
   /** Serve TLS with this certificate and key. */
   tls?: TlsListenOptions;
+  /** Expect a PROXY protocol header (before TLS, on a TLS listener) on every connection. */
+  proxyProtocol?: ProxyProtocolOptions;
   /** Aborting closes the listener. */
   signal?: AbortSignal;
 }
