@@ -14,5 +14,5 @@
  * @module
  */
 
-export * from "./trusted.ts";
+export * from "../socket/trusted.ts";
 export * from "./prometheus.ts";

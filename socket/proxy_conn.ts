@@ -25,7 +25,7 @@
  */
 
 import { RtmpError } from "../errors.ts";
-import { type TrustedSources, trustedSources } from "../ops/trusted.ts";
+import { type TrustedSources, trustedSources } from "../socket/trusted.ts";
 import {
   detectProxyHeader,
   type ProxyHeader,
