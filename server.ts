@@ -47,9 +47,31 @@ import type {
   Conn,
   Listener,
   NetAddress,
+  ProxyProtocolOptions,
   SocketAdapter,
   TlsListenOptions,
 } from "./socket/types.ts";
+import { type ServerEvent, ServerEvents } from "./server/events.ts";
+import { type CountedConn, type ServerStats, StatsRecorder } from "./server/stats.ts";
+import { type DrainOptions, type DrainResult, runDrain } from "./server/drain.ts";
+import { apiRoutes } from "./server/api_routes.ts";
+
+export type {
+  PlayProtocol,
+  RefusalCause,
+  ServerEvent,
+  ServerEventType,
+  SubscribeOptions,
+} from "./server/events.ts";
+export { ServerEventMessage, ServerEvents } from "./server/events.ts";
+export type { ConnectionStats, ServerCounters, ServerStats, StreamStats } from "./server/stats.ts";
+export type {
+  DrainedPublisher,
+  DrainOptions,
+  DrainResult,
+  ReconnectTarget,
+} from "./server/drain.ts";
+export type { ProxyProtocolOptions } from "./socket/types.ts";
 
 export type {
   ConnectInfo,
@@ -142,6 +164,15 @@ export interface RtmpServerOptions {
   log?: ((line: string) => void) | null;
   /** Socket adapter; default: the current runtime's. */
   adapter?: SocketAdapter;
+  /**
+   * Behind an L4 load balancer (HAProxy `send-proxy`/`send-proxy-v2`, AWS NLB): every listener
+   * reads a PROXY protocol v1/v2 header first, so hooks, logs, per-IP limits, stats and events
+   * see the real client. `true` trusts loopback only; an object names the trusted balancers
+   * (`trusted`), the header deadline, whether a header is `required`. A connection refused by
+   * these rules is logged with the reason. {@linkcode ListenAddress.proxyProtocol} overrides it
+   * per listener.
+   */
+  proxyProtocol?: ProxyProtocolOptions | boolean;
   /** Aborting closes the server. */
   signal?: AbortSignal;
 }
@@ -162,6 +193,8 @@ export interface ListenAddress {
   port?: number;
   /** Serve RTMPS with this certificate and key (PEM). */
   tls?: TlsListenOptions;
+  /** PROXY protocol on this listener (`false` turns off the server-wide option). */
+  proxyProtocol?: ProxyProtocolOptions | boolean;
 }
 
 /**
@@ -195,6 +228,11 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   readonly #tasks = new Set<Promise<void>>();
   readonly #ctx: ServerContext;
   #sessionId = 0;
+  #connectionId = 0;
+  readonly #events = new ServerEvents();
+  readonly #stats = new StatsRecorder();
+  readonly #counted = new Map<ServerConnection, CountedConn>();
+  #draining: Promise<DrainResult> | null = null;
   #closing: Promise<void> | null = null;
   #resolveClosed!: () => void;
   /** Resolves once the server is closed and every connection has ended. */
@@ -250,6 +288,9 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
         if (n <= 0) this.#playersPerIp.delete(ip);
         else this.#playersPerIp.set(ip, n);
       },
+      emit: (event) => this.#emit(event),
+      nextConnectionId: () => ++this.#connectionId,
+      stopping: () => this.#draining !== null || this.#closing !== null,
     };
     options.signal?.addEventListener("abort", () => void this.close(), { once: true });
   }
@@ -286,14 +327,38 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
    */
   async listen(address: ListenAddress = {}): Promise<NetAddress> {
     if (this.#closing) throw new RtmpError("CLOSED", "the server is closed");
+    if (this.#draining) throw new RtmpError("CLOSED", "the server is draining");
     const adapter = this.#options.adapter ?? await defaultAdapter();
     const listener = await adapter.listen({
       hostname: address.hostname ?? "0.0.0.0",
       port: address.port ?? (address.tls ? 1936 : 1935),
       tls: address.tls,
+      proxyProtocol: this.#proxyOptions(address.proxyProtocol ?? this.#options.proxyProtocol),
     });
     this.serve(listener);
     return listener.addr;
+  }
+
+  /** The adapter's `proxyProtocol` for a listener: rejections are logged and counted. */
+  #proxyOptions(
+    option: ProxyProtocolOptions | boolean | undefined,
+  ): ProxyProtocolOptions | undefined {
+    if (option === undefined || option === false) return undefined;
+    const given = option === true ? {} : option;
+    return {
+      ...given,
+      onReject: (error, peer) => {
+        this.#ctx.log(`refusing ${peer.hostname}:${peer.port}: ${error.message}`);
+        this.#emit({
+          type: "connection-refused",
+          time: Date.now(),
+          remoteAddr: { ...peer },
+          cause: "proxy-protocol",
+          reason: error.message,
+        });
+        given.onReject?.(error, peer);
+      },
+    };
   }
 
   /**
@@ -330,6 +395,10 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       port?: number;
       cors?: { origins: string[] | "*" };
       testPage?: TestPageOptions;
+      /** Also serve `GET /api/streams`, `/api/stats` (JSON) and `/metrics` (Prometheus). */
+      api?: boolean;
+      /** Serve the FLV output (default `true`; `false` with `api` for a stats-only port). */
+      flv?: boolean;
     } = {},
   ): Promise<NetAddress> {
     if (this.#closing) throw new RtmpError("CLOSED", "the server is closed");
@@ -338,6 +407,8 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       port: options.port ?? 8000,
       cors: options.cors,
       testPage: options.testPage,
+      routes: options.api ? apiRoutes(() => this.stats()) : undefined,
+      flv: options.flv,
       log: this.#ctx.log,
       open: (req, signal) => openHttpViewer(this.#ctx, req, signal),
     });
@@ -374,6 +445,106 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   /** Players connected now. */
   get playerCount(): number {
     return this.#players;
+  }
+
+  /**
+   * Server events (connections, decisions with reasons, ends with stats, hook failures,
+   * protocol errors, drains): an `EventTarget` and an async iterable. See `server/events.ts`.
+   */
+  get events(): ServerEvents {
+    return this.#events;
+  }
+
+  /**
+   * A snapshot of every live stream (publisher, codecs, bitrate, uptime, bytes, subscribers
+   * with lag and drops), every connection, and the counters since start.
+   *
+   * @example
+   * ```ts
+   * import { RtmpServer } from "./server.ts";
+   * await using server = await RtmpServer.listen({ hostname: "127.0.0.1", port: 0, log: null });
+   * console.log(JSON.stringify(server.stats().counters.publishesRefused)); // {}
+   * ```
+   *
+   * @returns Plain data (safe to `JSON.stringify`).
+   */
+  stats(): ServerStats {
+    const publishers = new Map<string, {
+      session: PublishSession;
+      connectionId: number;
+    }>();
+    for (const [key, e] of this.#live) {
+      publishers.set(key, { session: e.session, connectionId: e.conn.id });
+    }
+    const connections = [...this.#counted].map(([c, conn]) => ({
+      id: c.id,
+      pending: this.#pending.has(c),
+      conn,
+      view: c.view(),
+    }));
+    return this.#stats.snapshot({
+      streams: this.#hub.streams(),
+      publishers,
+      connections,
+      draining: this.#draining !== null || this.#closing !== null,
+    });
+  }
+
+  /**
+   * Drains the server for a deploy or scale-in: closes the RTMP listeners (new publishes and
+   * plays on open connections are refused as retryable), sends every client that announced
+   * support (`capsEx` Reconnect) an E-RTMP v2 `NetConnection.Connect.ReconnectRequest`
+   * (with `tcUrl` when given), waits up to `timeout` for the publishers to leave — their
+   * streams end cleanly: recordings finalized, players told `UnpublishNotify` — then closes
+   * the server. Logs what happened to each publisher. Calling it again returns the same drain;
+   * `close()` during a drain ends it at once.
+   *
+   * @example
+   * ```ts
+   * import { RtmpServer } from "./server.ts";
+   * const server = await RtmpServer.listen({ hostname: "127.0.0.1", port: 0, log: null });
+   * const result = await server.drain({ timeout: 10_000, tcUrl: "rtmp://node-2.example.com/live" });
+   * console.log(result.left, result.closed); // 0 0
+   * ```
+   *
+   * @param options Deadline (default 30 s), where to reconnect, the request's text.
+   * @returns What happened, once the server is closed.
+   */
+  drain(options: DrainOptions = {}): Promise<DrainResult> {
+    if (!this.#draining) {
+      this.#draining = runDrain({
+        stopAccepting: () => {
+          for (const l of this.#listeners) l.close();
+        },
+        connections: () =>
+          [...this.#connections].map((c) => {
+            const view = c.view();
+            return {
+              id: c.id,
+              label: c.label,
+              remoteAddr: this.#counted.get(c)?.remoteAddr ?? { hostname: c.ip, port: 0 },
+              connect: view.app === null
+                ? null
+                : { app: view.app, tcUrl: view.tcUrl, capsEx: view.capsEx },
+              sessions: [...this.#live.values()].filter((e) => e.conn === c).map((e) => ({
+                key: e.session.key,
+                ended: e.session.ended,
+              })),
+              playing: view.playing,
+              requestReconnect: (tcUrl, description) => c.requestReconnect(tcUrl, description),
+            };
+          }),
+        log: (line) => this.#ctx.log(line),
+        emit: (event) => this.#emit(event),
+        close: () => this.close(),
+      }, options);
+    }
+    return this.#draining;
+  }
+
+  #emit(event: ServerEvent): void {
+    this.#stats.record(event);
+    this.#events.emit(event);
   }
 
   /** The publish sessions that are live now. @returns A snapshot. */
@@ -417,11 +588,12 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     }
   }
 
-  #admit(conn: Conn): void {
-    if (this.#closing) {
-      conn.close();
+  #admit(raw: Conn): void {
+    if (this.#closing || this.#draining) {
+      raw.close();
       return;
     }
+    const conn = this.#stats.count(raw);
     const ip = conn.remoteAddr.hostname;
     const limits = this.#limits;
     // Connections that have not published or played yet are a pool of their own: when it is
@@ -437,10 +609,26 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     if (this.#connections.size >= limits.maxConnections + limits.maxPendingConnections) {
       this.#ctx.log(`refusing ${ip}: ${this.#connections.size} connections already`);
       conn.close();
+      this.#emit({
+        type: "connection-refused",
+        time: Date.now(),
+        remoteAddr: conn.remoteAddr,
+        cause: "limit",
+        reason: `${this.#connections.size} connections already`,
+      });
       return;
     }
     const connection = new ServerConnection(conn, this.#ctx);
     this.#connections.add(connection);
+    this.#counted.set(connection, conn);
+    this.#emit({
+      type: "connection",
+      time: Date.now(),
+      connectionId: connection.id,
+      remoteAddr: conn.remoteAddr,
+      proxyAddr: conn.proxyAddr,
+      tls: conn.tls,
+    });
     this.#pending.add(connection);
     let set = this.#pendingPerIp.get(ip);
     if (!set) this.#pendingPerIp.set(ip, set = new Set());
@@ -448,6 +636,16 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     this.#track(
       connection.run().finally(() => {
         this.#connections.delete(connection);
+        this.#counted.delete(connection);
+        this.#emit({
+          type: "disconnect",
+          time: Date.now(),
+          connectionId: connection.id,
+          remoteAddr: conn.remoteAddr,
+          duration: Date.now() - conn.acceptedAt,
+          bytesIn: conn.bytesIn,
+          bytesOut: conn.bytesOut,
+        });
         if (!this.#leavePending(connection, ip)) {
           this.#liveCount--;
           const n = (this.#livePerIp.get(ip) ?? 1) - 1;
@@ -503,7 +701,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   }
 
   #claim(session: PublishSession, connection: ServerConnection): string | null {
-    if (this.#closing) return "server is shutting down";
+    if (this.#closing || this.#draining) return "server is shutting down";
     const key = keyOf(session);
     const existing = this.#live.get(key);
     if (existing && !existing.session.endReason) {
@@ -532,7 +730,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
 
   #admitPlayer(ip: string, stream: LiveStream): string | null {
     const limits = this.#limits;
-    if (this.#closing) return "server is shutting down";
+    if (this.#closing || this.#draining) return "server is shutting down";
     if (this.#players >= limits.maxPlayers) return `${limits.maxPlayers} players already`;
     const fromIp = this.#playersPerIp.get(ip) ?? 0;
     if (fromIp >= limits.maxPlayersPerIp) return `${fromIp} players from this address already`;
@@ -603,6 +801,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
         clearTimeout(timer);
         await http;
         this.#clock.close();
+        this.#events.end();
         this.#resolveClosed();
       })();
     }

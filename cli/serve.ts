@@ -6,13 +6,20 @@
 
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
 import { RtmpError } from "../errors.ts";
 import { RtmpServer } from "../server.ts";
 import type { PublishSession } from "../server/publish_session.ts";
 import { recordPackets } from "../flv/recorder.ts";
 import { KeyStore } from "./keys.ts";
 import { parseCommandLine, parseHostPort, UsageError } from "./usage.ts";
+import {
+  drainOnSignal,
+  makeLog,
+  OPS_OPTIONS,
+  OPS_USAGE,
+  parseOpsFlags,
+  writeEvents,
+} from "./serve_ops.ts";
 
 /** Help text of `rtmp serve`. */
 export const SERVE_USAGE: string = `Usage: rtmp serve [options]
@@ -40,6 +47,7 @@ Options:
                           only one silent for 2.5 s, e.g. an encoder whose network died)
   --hook-timeout MS       key check timeout (default 10000)
   --idle-timeout MS       end a stream after MS without data (default 30000)
+${OPS_USAGE}
   -h, --help              show this help
 
 Without --key or --keys-file every key is accepted (a warning says so).`;
@@ -61,6 +69,7 @@ const OPTIONS = {
   cors: { type: "string" },
   "hook-timeout": { type: "string" },
   "idle-timeout": { type: "string" },
+  ...OPS_OPTIONS,
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -113,9 +122,8 @@ export async function runServe(
     throw new UsageError("--no-play cannot be combined with --play-key or --play-keys-file");
   }
 
-  const log = (line: string): void => {
-    process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  };
+  const ops = parseOpsFlags(values);
+  const log = makeLog(ops.logFormat);
   if (keys.enabled) {
     const n = await keys.load();
     log(`${n} stream key(s) loaded`);
@@ -150,6 +158,7 @@ export async function runServe(
 
   const server = new RtmpServer({
     log,
+    proxyProtocol: ops.proxyProtocol,
     duplicatePublish: values.replace ? "replace" : "reject",
     limits: { hookTimeout, idleTimeout },
     onPublish: keys.enabled
@@ -179,6 +188,7 @@ export async function runServe(
   const httpAt = httpText === undefined
     ? null
     : parseHostPort(httpText.startsWith(":") ? `127.0.0.1${httpText}` : httpText, "--http-listen");
+  if (ops.httpApi && !httpAt) throw new UsageError("--http-api needs --http-listen");
   if (!httpAt && (values["http-player"] !== undefined || values.cors !== undefined)) {
     throw new UsageError("--http-player and --cors need --http-listen");
   }
@@ -202,27 +212,27 @@ export async function runServe(
         testPage: {
           playerFile: values["http-player"] as string | undefined,
         },
+        api: ops.httpApi,
       });
       addrs.push(`http://${fmt(a.hostname)}:${a.port}`);
+    }
+    if (ops.apiListen) {
+      const a = await server.listenHttp({ ...ops.apiListen, api: true, flv: false });
+      addrs.push(`http://${fmt(a.hostname)}:${a.port} (API)`);
     }
   } catch (e) {
     await server.close();
     throw e;
   }
+  const events = ops.logFormat === "json" ? writeEvents(server) : null;
   log(`listening on ${addrs.join(" and ")}${recordDir ? `, recording to ${recordDir}` : ""}`);
+  if (ops.proxyProtocol) {
+    log(`PROXY protocol on: trusting ${(ops.proxyProtocol.trusted ?? ["loopback"]).join(", ")}`);
+  }
   options.onReady?.(addrs);
 
-  await new Promise<void>((resolve) => {
-    const stop = (): void => resolve();
-    // Listeners stay registered until exit: removing one on Deno restores the default action,
-    // which can kill the process with the signal before the recordings are finished.
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-    options.signal?.addEventListener("abort", stop, { once: true });
-    if (options.signal?.aborted) stop();
-  });
-  log("shutting down");
-  await server.close();
+  await drainOnSignal(server, ops, log, options.signal);
+  await events;
   log("stopped");
   return 0;
 }

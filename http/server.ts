@@ -6,7 +6,7 @@
  * @module
  */
 
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { toRtmpError } from "../socket/errors.ts";
 import { createHttpFlvHandler } from "./flv_handler.ts";
@@ -27,6 +27,13 @@ export interface HttpFlvServerOptions extends HttpFlvOptions {
   hostname?: string;
   /** TCP port; `0` picks a free one (see {@linkcode HttpFlvServer.addr}). */
   port: number;
+  /**
+   * Extra routes, tried before the FLV output: answer the request and return `true`, or
+   * return `false` to leave it to the FLV output (e.g. the server's `/api/*` and `/metrics`).
+   */
+  routes?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Serve the FLV output (default `true`); `false` answers 404 to what `routes` leaves. */
+  flv?: boolean;
 }
 
 /**
@@ -72,15 +79,21 @@ export interface HttpFlvServer {
  * @throws {RtmpError} `ADDRESS_IN_USE` when the port is taken, or another socket code.
  */
 export async function startHttpFlvServer(options: HttpFlvServerOptions): Promise<HttpFlvServer> {
-  const { hostname = "0.0.0.0", port, ...flv } = options;
+  const { hostname = "0.0.0.0", port, routes, flv: serveFlv = true, ...flv } = options;
   const handler = createHttpFlvHandler(flv);
-  const server: Server = createServer(handler.handleRequest);
+  const server: Server = createServer((req, res) => {
+    if (routes?.(req, res)) return;
+    if (serveFlv) return handler.handleRequest(req, res);
+    res.writeHead(404, { "Content-Type": "text/plain; charset=utf-8" });
+    res.end("not found\n");
+  });
   const sockets = new Set<Duplex>();
   server.on("connection", (socket: Duplex) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });
   server.on("upgrade", (req, socket, head) => {
+    if (!serveFlv) return void socket.destroy();
     // Upgraded sockets leave the server's bookkeeping: track them to end them on close().
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));

@@ -75,6 +75,11 @@ export class LiveStream {
     return { ...this.#counters };
   }
 
+  /** The latest sequence header of each codec and track. @returns A snapshot. */
+  sequenceHeaders(): HubMessage[] {
+    return [...this.#headers.values()];
+  }
+
   /** Timestamp of the newest message. */
   get lastTimestamp(): number {
     return this.#lastTimestamp;

@@ -22,8 +22,11 @@ import {
 import type { Conn } from "../socket/types.ts";
 import type { DeadlineClock, DeadlineOwner } from "./deadlines.ts";
 import { decide, type Decision } from "./decide.ts";
+import { supportsReconnect } from "./drain.ts";
 import { OutputPump } from "../util/output_pump.ts";
+import type { RefusalCause, ServerEvent } from "./events.ts";
 import { PublishSession } from "./publish_session.ts";
+import type { ConnectionView } from "./stats.ts";
 import type {
   ConnectInfo,
   EndReason,
@@ -56,7 +59,15 @@ export interface ServerContext {
   admitPlayer(ip: string, stream: LiveStream): string | null;
   /** Counts a player out. */
   playerLeft(ip: string): void;
+  /** Hands an event to the server's events and counters. */
+  emit(event: ServerEvent): void;
+  nextConnectionId(): number;
+  /** Whether the server is draining or closing (refusals then say `shutting-down`). */
+  stopping(): boolean;
 }
+
+/** A hook's or the server's decision, with the refusal's cause for events and metrics. */
+type Verdict = Decision & { cause?: RefusalCause };
 
 /** A playing stream of this connection. */
 interface Player {
@@ -80,6 +91,8 @@ const PLAYER_BATCH = 256 << 10;
 
 /** @internal One accepted socket. */
 export class ServerConnection implements DeadlineOwner {
+  /** The server's number for this connection (events, stats). */
+  readonly id: number;
   readonly #conn: Conn;
   readonly #ctx: ServerContext;
   readonly #session: ServerSession;
@@ -106,6 +119,7 @@ export class ServerConnection implements DeadlineOwner {
   constructor(conn: Conn, ctx: ServerContext) {
     this.#conn = conn;
     this.#ctx = ctx;
+    this.id = ctx.nextConnectionId();
     this.#ip = conn.remoteAddr.hostname;
     this.#label = `${conn.tls ? "rtmps" : "rtmp"} ${fmtAddr(conn.remoteAddr)}`;
     const limits = ctx.limits;
@@ -141,6 +155,33 @@ export class ServerConnection implements DeadlineOwner {
    */
   silentFor(now: number): number {
     return now - this.#lastRead;
+  }
+
+  /** What stats and drains see of this connection. @returns A snapshot. */
+  view(): ConnectionView & { tcUrl: string; capsEx: number } {
+    const c = this.#session.connectRequest;
+    const capsEx = typeof c?.capsEx === "number" ? c.capsEx : 0;
+    return {
+      app: c?.app ?? null,
+      flashVer: c?.flashVer ?? null,
+      tcUrl: c?.tcUrl ?? "",
+      capsEx,
+      reconnect: supportsReconnect(capsEx),
+      publishing: [...this.#publishes.values()].map((p) => p.session.key),
+      playing: [...this.#players.values()].map((p) => p.key),
+      closing: this.#closingReason !== null,
+    };
+  }
+
+  /**
+   * Sends an E-RTMP ReconnectRequest (drain) and flushes it; the connection goes on as before.
+   * @param tcUrl Where to reconnect, or the client's own tcUrl.
+   * @param description Text for the client.
+   */
+  async requestReconnect(tcUrl: string | undefined, description: string): Promise<void> {
+    if (this.#closingReason) return;
+    this.#session.requestReconnect(tcUrl, description);
+    await this.#flush();
   }
 
   /** Closes a connection that never published or played, to make room for a new one. */
@@ -196,6 +237,7 @@ export class ServerConnection implements DeadlineOwner {
       } else if (isRtmpError(e) && isProtocolError(e)) {
         endReason = "protocol-error";
         this.#ctx.log(`${this.#label}: protocol error, closing: ${e.message}`);
+        this.#event({ type: "protocol-error", message: e.message });
       } else if (!isRtmpError(e)) {
         endReason = "protocol-error";
         this.#ctx.log(`${this.#label}: internal error, closing: ${String(e)}`);
@@ -372,6 +414,12 @@ export class ServerConnection implements DeadlineOwner {
       const decision = await this.#decide("connect", (signal) => hook(info, signal));
       if (!decision.accept) {
         this.#ctx.log(`${this.#label}: connect to "${request.app}" rejected: ${decision.reason}`);
+        this.#event({
+          type: "connect-refused",
+          app: request.app,
+          cause: causeOf(decision),
+          reason: decision.reason,
+        });
         this.#session.reject(id, { code: decision.code, description: decision.description });
         await this.#rejectAndClose();
         return;
@@ -381,6 +429,13 @@ export class ServerConnection implements DeadlineOwner {
     this.#ctx.log(
       `${this.#label}: connect app="${request.app}" flashVer="${request.flashVer ?? ""}"`,
     );
+    this.#event({
+      type: "connect",
+      app: request.app,
+      tcUrl: request.tcUrl ?? "",
+      flashVer: request.flashVer ?? "",
+      reconnect: this.view().reconnect,
+    });
   }
 
   async #onPublish(
@@ -403,9 +458,14 @@ export class ServerConnection implements DeadlineOwner {
       tls: this.#conn.tls,
     };
     const key = `${request.app}/${name}`;
-    let decision: Decision;
+    let decision: Verdict;
     if (name === "") {
-      decision = refusal("empty stream name", "The stream name (key) is empty.");
+      decision = refusal(
+        "empty stream name",
+        "The stream name (key) is empty.",
+        undefined,
+        "empty-name",
+      );
     } else if (this.#ctx.onPublish) {
       const hook = this.#ctx.onPublish;
       decision = await this.#decide("publish", (signal) => hook(info, signal));
@@ -421,6 +481,7 @@ export class ServerConnection implements DeadlineOwner {
           full,
           "The server is full; try again later.",
           "NetStream.Publish.Failed",
+          "limit",
         );
       }
     }
@@ -434,12 +495,31 @@ export class ServerConnection implements DeadlineOwner {
       );
       const refused = this.#ctx.claim(session, this);
       if (refused) {
-        decision = refusal(refused, "This stream key is already live from another connection.");
+        decision = this.#ctx.stopping()
+          ? refusal(
+            refused,
+            "The server is shutting down; try again.",
+            "NetStream.Publish.Failed",
+            "shutting-down",
+          )
+          : refusal(
+            refused,
+            "This stream key is already live from another connection.",
+            undefined,
+            "duplicate",
+          );
       }
     }
     if (!decision.accept || !session) {
-      const d = decision as Decision & { accept: false };
+      const d = decision as Verdict & { accept: false };
       this.#ctx.log(`${this.#label}: publish "${key}" rejected: ${d.reason}`);
+      this.#event({
+        type: "publish-refused",
+        key,
+        cause: causeOf(d),
+        reason: d.reason,
+        code: d.code ?? "NetStream.Publish.BadName",
+      });
       this.#session.reject(id, { code: d.code, description: d.description });
       // Another stream of this connection may be live: keep it, refuse only this one.
       if (this.#publishes.size > 0 || this.#players.size > 0) {
@@ -456,6 +536,7 @@ export class ServerConnection implements DeadlineOwner {
     stream.start(Date.now(), session);
     await this.#flush();
     this.#ctx.log(`${this.#label}: publish "${key}" accepted (${publishType})`);
+    this.#event({ type: "publish", sessionId: session.id, key, publishType });
     this.#ctx.started(session);
     await this.#handle(more);
   }
@@ -464,11 +545,16 @@ export class ServerConnection implements DeadlineOwner {
     const connect = this.#session.connectRequest!;
     const { name, query } = splitStreamName(request.streamName);
     const key = `${connect.app}/${name}`;
-    let decision: Decision;
+    let decision: Verdict;
     if (!this.#ctx.playback) {
-      decision = refusal("playback is disabled", "Playback is not available on this server.");
+      decision = refusal(
+        "playback is disabled",
+        "Playback is not available on this server.",
+        undefined,
+        "playback-disabled",
+      );
     } else if (name === "") {
-      decision = refusal("empty stream name", "The stream name is empty.");
+      decision = refusal("empty stream name", "The stream name is empty.", undefined, "empty-name");
     } else if (this.#ctx.onPlay) {
       const hook = this.#ctx.onPlay;
       const info: PlayInfo = {
@@ -490,14 +576,26 @@ export class ServerConnection implements DeadlineOwner {
     const stream = this.#ctx.hub.open(key);
     if (decision.accept) {
       const full = this.#ctx.goLive(this);
-      if (full) decision = refusal(full, "The server is full; try again later.");
+      if (full) {
+        decision = refusal(full, "The server is full; try again later.", undefined, "limit");
+      }
     }
     if (decision.accept) {
       const refused = this.#ctx.admitPlayer(this.#ip, stream);
-      if (refused) decision = refusal(refused, "Too many viewers, try again later.");
+      const cause = this.#ctx.stopping() ? "shutting-down" : "limit";
+      if (refused) {
+        decision = refusal(refused, "Too many viewers, try again later.", undefined, cause);
+      }
     }
     if (!decision.accept) {
       this.#ctx.log(`${this.#label}: play "${key}" refused: ${decision.reason}`);
+      this.#event({
+        type: "play-refused",
+        key,
+        protocol: "rtmp",
+        cause: causeOf(decision),
+        reason: decision.reason,
+      });
       this.#session.reject(id, {
         code: decision.code ?? "NetStream.Play.Failed",
         description: decision.description,
@@ -562,6 +660,13 @@ export class ServerConnection implements DeadlineOwner {
     if (result === "gone" || player.ended) return;
     if (result === "timeout" || !stream.live) {
       this.#ctx.log(`${this.#label}: play "${player.key}" refused: not live`);
+      this.#event({
+        type: "play-refused",
+        key: player.key,
+        protocol: "rtmp",
+        cause: "not-live",
+        reason: "not live",
+      });
       this.#endPlayer(player, "not live");
       try {
         this.#session.reject(id, {
@@ -582,6 +687,7 @@ export class ServerConnection implements DeadlineOwner {
     const more = this.#session.accept(id);
     await this.#flush();
     this.#ctx.log(`${this.#label}: play "${player.key}" started`);
+    this.#event({ type: "play", key: player.key, protocol: "rtmp" });
     this.#track(this.#runPlayer(player));
     if (more.length > 0) await this.#handle(more);
   }
@@ -622,6 +728,14 @@ export class ServerConnection implements DeadlineOwner {
     const s = p.sub.stats();
     p.sub.close(reason);
     this.#ctx.playerLeft(this.#ip);
+    this.#event({
+      type: "stop",
+      key: p.key,
+      protocol: "rtmp",
+      reason,
+      duration: Date.now() - p.startedAt,
+      stats: s,
+    });
     this.#ctx.log(
       `${this.#label}: play "${p.key}" ended (${reason}) after ${
         ((Date.now() - p.startedAt) / 1000).toFixed(1)
@@ -639,6 +753,18 @@ export class ServerConnection implements DeadlineOwner {
     t.finally(() => this.#tasks.delete(t));
   }
 
+  /** Emits an event of this connection (time, id and address added). */
+  #event(e: DistributiveOmit<ServerEvent, "time" | "connectionId" | "remoteAddr">): void {
+    this.#ctx.emit(
+      {
+        ...e,
+        time: Date.now(),
+        connectionId: this.id,
+        remoteAddr: this.#conn.remoteAddr,
+      } as ServerEvent,
+    );
+  }
+
   /** Runs a hook with the timeout; a throw, a timeout or a malformed answer is a refusal. */
   async #decide(
     stage: "connect" | "publish" | "play",
@@ -650,7 +776,15 @@ export class ServerConnection implements DeadlineOwner {
     this.#deciding++;
     this.#schedule();
     try {
-      return await decide(stage, run, this.#ctx.limits.hookTimeout, this.#abort.signal);
+      const d = await decide(stage, run, this.#ctx.limits.hookTimeout, this.#abort.signal);
+      if (!d.accept && d.failed) {
+        this.#event({
+          type: d.timedOut ? "hook-timeout" : "hook-failure",
+          stage,
+          reason: d.reason,
+        });
+      }
+      return d;
     } finally {
       this.#deciding--;
       if (left && this.#publishes.size === 0 && this.#players.size === 0) {
@@ -680,6 +814,7 @@ export class ServerConnection implements DeadlineOwner {
     session.finish(reason);
     this.#ctx.release(session);
     const s = session.stats();
+    this.#event({ type: "unpublish", sessionId: session.id, key: session.key, reason, stats: s });
     this.#ctx.log(
       `${this.#label}: unpublish "${session.key}" (${reason}) after ${
         (s.duration / 1000).toFixed(1)
@@ -695,9 +830,20 @@ const REPLACED_STATUS: StatusInfo = {
   description: "another publisher took this stream",
 };
 
-function refusal(reason: string, description: string, code?: string): Decision {
-  return { accept: false, reason, description, code };
+function refusal(
+  reason: string,
+  description: string,
+  code?: string,
+  cause?: RefusalCause,
+): Verdict {
+  return { accept: false, reason, description, code, cause };
 }
+
+function causeOf(d: Verdict & { accept: false }): RefusalCause {
+  return d.cause ?? (d.failed ? (d.timedOut ? "hook-timeout" : "hook-failure") : "hook");
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 function isProtocolError(e: RtmpError): boolean {
   return e.code === "MALFORMED" || e.code === "PROTOCOL" || e.code === "LIMIT_EXCEEDED" ||

@@ -31,6 +31,8 @@ export type Decision =
     code?: string;
     /** The hook failed or timed out (as opposed to answering no). */
     failed?: boolean;
+    /** The hook timed out (`failed` is set too). */
+    timedOut?: boolean;
   };
 
 const PUBLIC_FAILURE: Record<string, string> = {
@@ -85,12 +87,13 @@ export async function decide(
   const hookAbort = new AbortController();
   const onGone = (): void => hookAbort.abort(connectionGone.reason);
   connectionGone.addEventListener("abort", onGone, { once: true });
-  const failed = (reason: string): Decision => ({
+  const failed = (reason: string, timedOut = false): Decision => ({
     accept: false,
     reason,
     description: PUBLIC_FAILURE[stage],
     code: FAILURE_CODE[stage],
     failed: true,
+    ...(timedOut ? { timedOut } : {}),
   });
   try {
     const answer = await Promise.race([
@@ -102,7 +105,7 @@ export async function decide(
         }, timeout);
       }),
     ]);
-    if (answer === "timeout") return failed(`${stage} hook timed out after ${timeout} ms`);
+    if (answer === "timeout") return failed(`${stage} hook timed out after ${timeout} ms`, true);
     if (answer === true) return { accept: true };
     if (answer === false) {
       return { accept: false, reason: `${stage} hook refused`, description: PUBLIC_REFUSAL[stage] };

@@ -13,6 +13,7 @@ import type { LiveRequest, LiveSource } from "../http/types.ts";
 import type { Subscriber } from "../hub/subscriber.ts";
 import type { ServerContext } from "./connection.ts";
 import { decide } from "./decide.ts";
+import type { RefusalCause } from "./events.ts";
 import type { PlayInfo } from "./types.ts";
 
 /**
@@ -37,7 +38,13 @@ export async function openHttpViewer(
 ): Promise<LiveSource | null> {
   const key = `${req.app}/${req.name}`;
   const who = `${req.protocol} ${req.remoteAddr.hostname}:${req.remoteAddr.port}`;
-  if (!ctx.playback) throw new RtmpError("REJECTED", "playback is disabled");
+  const base = { connectionId: null, key, remoteAddr: req.remoteAddr, protocol: req.protocol };
+  const refused = (cause: RefusalCause, reason: string): void =>
+    ctx.emit({ ...base, type: "play-refused", time: Date.now(), cause, reason });
+  if (!ctx.playback) {
+    refused("playback-disabled", "playback is disabled");
+    throw new RtmpError("REJECTED", "playback is disabled");
+  }
   if (ctx.onPlay) {
     const hook = ctx.onPlay;
     const info: PlayInfo = {
@@ -55,14 +62,27 @@ export async function openHttpViewer(
     const decision = await decide("play", (s) => hook(info, s), ctx.limits.hookTimeout, signal);
     if (!decision.accept) {
       ctx.log(`${who}: play "${key}" refused: ${decision.reason}`);
+      const cause = decision.failed ? decision.timedOut ? "hook-timeout" : "hook-failure" : "hook";
+      if (decision.failed) {
+        ctx.emit({
+          type: cause === "hook-timeout" ? "hook-timeout" : "hook-failure",
+          time: Date.now(),
+          stage: "play",
+          connectionId: null,
+          remoteAddr: req.remoteAddr,
+          reason: decision.reason,
+        });
+      }
+      refused(cause, decision.reason);
       throw new RtmpError("REJECTED", decision.description);
     }
   }
   const stream = ctx.hub.open(key);
-  const refused = ctx.admitPlayer(req.remoteAddr.hostname, stream);
-  if (refused) {
+  const full = ctx.admitPlayer(req.remoteAddr.hostname, stream);
+  if (full) {
     stream.dropIfIdle();
-    ctx.log(`${who}: play "${key}" refused: ${refused}`);
+    ctx.log(`${who}: play "${key}" refused: ${full}`);
+    refused(ctx.stopping() ? "shutting-down" : "limit", full);
     throw new RtmpError("REJECTED", "Too many viewers, try again later.");
   }
   let left = false;
@@ -71,7 +91,15 @@ export async function openHttpViewer(
     left = true;
     ctx.playerLeft(req.remoteAddr.hostname);
   };
-  const sub = stream.subscribe({
+  // Set once playing; a viewer that never started has no `stop` event.
+  let startedAt = 0;
+  const stop = (reason: string): void => {
+    if (startedAt === 0) return;
+    const duration = Date.now() - startedAt;
+    startedAt = 0;
+    ctx.emit({ ...base, type: "stop", time: Date.now(), reason, duration, stats: sub.stats() });
+  };
+  const sub: Subscriber = stream.subscribe({
     policy: "drop",
     maxBytes: ctx.limits.playerQueueBytes,
     hardMaxBytes: ctx.limits.playerQueueHardBytes,
@@ -79,6 +107,7 @@ export async function openHttpViewer(
     label: who,
   }, (reason) => {
     ctx.log(`${who}: viewer of "${key}" disconnected: ${reason}`);
+    stop(reason);
     leave();
   });
   if (!stream.live) {
@@ -86,20 +115,24 @@ export async function openHttpViewer(
     if (!live || !stream.live) {
       sub.close("not live");
       leave();
+      if (!signal.aborted) refused("not-live", "not live");
       return null;
     }
     // The first entry is the publisher's `publish` signal.
   }
   ctx.log(`${who}: play "${key}" started`);
-  const startedAt = Date.now();
+  ctx.emit({ ...base, type: "play", time: Date.now() });
+  startedAt = Date.now();
   return {
     packets: packetsOf(sub),
     close: () => {
       if (!sub.closed) {
         const s = sub.stats();
+        const played = Date.now() - startedAt;
+        stop("viewer left");
         sub.close("viewer left");
         ctx.log(
-          `${who}: play "${key}" ended after ${((Date.now() - startedAt) / 1000).toFixed(1)} s, ` +
+          `${who}: play "${key}" ended after ${(played / 1000).toFixed(1)} s, ` +
             `${s.messages} messages, ${s.droppedMessages} dropped`,
         );
       }

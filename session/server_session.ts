@@ -454,6 +454,42 @@ export class ServerSession {
   }
 
   /**
+   * Asks the client to reconnect (E-RTMP v2 "Reconnect Request"): an `onStatus` on stream 0
+   * with code `NetConnection.Connect.ReconnectRequest`, level `status`, and `tcUrl` when the
+   * client should move to another server (absent: the client reconnects to its current
+   * tcUrl). The spec has the old server keep serving the client until it disconnects, so
+   * nothing else changes here. Send it only to clients whose `connect` set the `capsEx`
+   * Reconnect bit (`CapsExMask.Reconnect`); others do not know the code.
+   *
+   * @example
+   * ```ts
+   * import { ServerSession } from "./server_session.ts";
+   * function moveTo(session: ServerSession): void {
+   *   session.requestReconnect("rtmp://node-2.example.com/live", "This server is restarting.");
+   * }
+   * ```
+   *
+   * @param tcUrl Where to reconnect (absolute, or relative to the current tcUrl).
+   * @param description Text for the client's logs.
+   * @throws {RtmpError} `INVALID_ARGUMENT` before a connect was accepted.
+   */
+  requestReconnect(tcUrl?: string, description?: string): void {
+    if (this.#state !== "connected") {
+      throw new RtmpError(
+        "INVALID_ARGUMENT",
+        `a reconnect request needs an accepted connect, but the session is ${this.#state}`,
+      );
+    }
+    const info: StatusInfo = {
+      level: "status",
+      code: "NetConnection.Connect.ReconnectRequest",
+      description: description ?? "The server asks the client to reconnect.",
+    };
+    if (tcUrl !== undefined) info.tcUrl = tcUrl;
+    this.sendStatus(0, info);
+  }
+
+  /**
    * Sends an `onStatus` on a stream.
    *
    * @param streamId Stream (0 for the connection).
