@@ -97,6 +97,16 @@ const PEERS = {
   rtmpdump: { missing: commands("rtmpdump"), install: "rtmpdump" },
   haproxy: { missing: commands("haproxy"), install: "haproxy" },
   socat: { missing: commands("socat"), install: "socat" },
+  curl: { missing: commands("curl"), install: "curl" },
+  /** The official Prometheus client's text parser, for /metrics pages. */
+  "prometheus-client": {
+    missing: () =>
+      spawnSync("/usr/bin/python3", ["-c", "import prometheus_client.parser"], { stdio: "ignore" })
+          .status === 0
+        ? undefined
+        : "/usr/bin/python3 cannot import prometheus_client",
+    install: "python3-prometheus-client",
+  },
   // chromium: the browser tests add their entry here (and the package in .ci/setup).
 } satisfies Record<string, PeerCheck>;
 
