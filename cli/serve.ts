@@ -13,11 +13,11 @@ import { recordPackets } from "../flv/recorder.ts";
 import { KeyStore } from "./keys.ts";
 import { parseCommandLine, parseHostPort, UsageError } from "./usage.ts";
 import {
-  drainOnSignal,
   makeLog,
   OPS_OPTIONS,
   OPS_USAGE,
   parseOpsFlags,
+  watchStopSignals,
   writeEvents,
 } from "./serve_ops.ts";
 
@@ -193,6 +193,8 @@ export async function runServe(
     throw new UsageError("--http-player and --cors need --http-listen");
   }
   const corsText = values.cors as string | undefined;
+  const stop = watchStopSignals(server, ops.drainTimeout, log, options.signal);
+  const events = ops.logFormat === "json" ? writeEvents(server) : null;
   const addrs: string[] = [];
   try {
     if (plain) {
@@ -224,14 +226,14 @@ export async function runServe(
     await server.close();
     throw e;
   }
-  const events = ops.logFormat === "json" ? writeEvents(server) : null;
-  log(`listening on ${addrs.join(" and ")}${recordDir ? `, recording to ${recordDir}` : ""}`);
   if (ops.proxyProtocol) {
     log(`PROXY protocol on: trusting ${(ops.proxyProtocol.trusted ?? ["loopback"]).join(", ")}`);
   }
+  log(`listening on ${addrs.join(" and ")}${recordDir ? `, recording to ${recordDir}` : ""}`);
   options.onReady?.(addrs);
 
-  await drainOnSignal(server, ops, log, options.signal);
+  await stop.requested;
+  await server.drain({ timeout: ops.drainTimeout, tcUrl: ops.reconnectUrl });
   await events;
   log("stopped");
   return 0;

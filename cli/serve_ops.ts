@@ -164,48 +164,48 @@ export async function writeEvents(server: RtmpServer): Promise<void> {
 }
 
 /**
- * Waits for SIGINT/SIGTERM (or `signal`), then drains the server; a second signal closes it at
- * once. Resolves once the server is closed.
+ * Watches SIGINT/SIGTERM (and `signal`) from now on: the first one resolves `requested` (the
+ * caller then drains), a second one closes the server at once. Install it before listening, so
+ * a signal that comes early is not the runtime's default (death by signal).
  *
  * @example
  * ```ts ignore
- * import { drainOnSignal } from "./serve_ops.ts";
- * await drainOnSignal(server, settings, log);
+ * import { watchStopSignals } from "./serve_ops.ts";
+ * const stop = watchStopSignals(server, log);
+ * await stop.requested;
+ * await server.drain({ timeout: 30_000 });
  * ```
  *
  * @param server The server.
- * @param settings Drain deadline and reconnect URL.
+ * @param drainTimeout The drain deadline, for the log line.
  * @param log Log writer.
  * @param signal Aborting acts as the first signal (tests).
- * @returns Resolves when closed.
+ * @returns `requested`: resolves at the first signal.
  */
-export async function drainOnSignal(
+export function watchStopSignals(
   server: RtmpServer,
-  settings: Pick<OpsSettings, "drainTimeout" | "reconnectUrl">,
+  drainTimeout: number,
   log: (line: string) => void,
   signal?: AbortSignal,
-): Promise<void> {
+): { requested: Promise<void> } {
   let count = 0;
-  await new Promise<void>((resolve) => {
-    const on = (name: string): void => {
-      count++;
-      if (count === 1) {
-        log(
-          `${name}: draining (up to ${settings.drainTimeout} ms; send the signal again to stop ` +
-            `at once)`,
-        );
-        resolve();
-      } else if (count === 2) {
-        log(`${name} again: closing every connection now`);
-        void server.close();
-      }
-    };
-    // Listeners stay registered until exit: removing one on Deno restores the default action,
-    // which can kill the process with the signal before the recordings are finished.
-    process.on("SIGINT", () => on("SIGINT"));
-    process.on("SIGTERM", () => on("SIGTERM"));
-    signal?.addEventListener("abort", () => on("stop requested"), { once: true });
-    if (signal?.aborted) on("stop requested");
-  });
-  await server.drain({ timeout: settings.drainTimeout, tcUrl: settings.reconnectUrl });
+  let resolve!: () => void;
+  const requested = new Promise<void>((r) => resolve = r);
+  const on = (name: string): void => {
+    count++;
+    if (count === 1) {
+      log(`${name}: draining (up to ${drainTimeout} ms; send the signal again to stop at once)`);
+      resolve();
+    } else if (count === 2) {
+      log(`${name} again: closing every connection now`);
+      void server.close();
+    }
+  };
+  // Listeners stay registered until exit: removing one on Deno restores the default action,
+  // which can kill the process with the signal before the recordings are finished.
+  process.on("SIGINT", () => on("SIGINT"));
+  process.on("SIGTERM", () => on("SIGTERM"));
+  signal?.addEventListener("abort", () => on("stop requested"), { once: true });
+  if (signal?.aborted) on("stop requested");
+  return { requested };
 }
