@@ -290,7 +290,10 @@ export class ServerEventMessage extends Event {
   /** The event. */
   readonly detail: ServerEvent;
 
-  /** @param detail The event. */
+  /**
+   * Wraps an event for `dispatchEvent`.
+   * @param detail The event.
+   */
   constructor(detail: ServerEvent) {
     super(detail.type);
     this.detail = detail;
