@@ -31,12 +31,14 @@ import { BoundedQueue } from "./util/bounded_queue.ts";
 import type { PublishSession } from "./server/publish_session.ts";
 import { ServerConnection, type ServerContext } from "./server/connection.ts";
 import { DeadlineClock } from "./server/deadlines.ts";
+import { ConnectAuth } from "./server/auth.ts";
 import {
   type ConnectInfo,
   DEFAULT_LIMITS,
   type HookDecision,
   type PlayInfo,
   type PublishInfo,
+  type ServerAuthOptions,
   type ServerLimits,
 } from "./server/types.ts";
 import { defaultAdapter } from "./socket/mod.ts";
@@ -52,6 +54,8 @@ import type {
 } from "./socket/types.ts";
 
 export type {
+  AuthLookupInfo,
+  AuthMethod,
   ConnectInfo,
   ConnectRequest,
   EndReason,
@@ -59,6 +63,7 @@ export type {
   PlayInfo,
   PlayRequest,
   PublishInfo,
+  ServerAuthOptions,
   ServerLimits,
   SessionStats,
   StatusCode,
@@ -118,6 +123,13 @@ export interface RtmpServerOptions {
    * current GOP — for servers whose streams are read through the hub (players, restreams).
    */
   sessionQueue?: "eager" | "lazy";
+  /**
+   * User name and password login with `authmod=adobe` / `authmod=llnw` (OBS "Use
+   * authentication", FFmpeg `rtmp://user:pass@host/app/key`), checked on every RTMP connect
+   * before `onConnect`; the hooks then see the app without the authentication parameters and
+   * the user name as `info.user`. See {@linkcode ServerAuthOptions}.
+   */
+  auth?: ServerAuthOptions;
   /** Decides each `connect`; a refusal answers `_error` `NetConnection.Connect.Rejected`. */
   onConnect?: (info: ConnectInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
   /**
@@ -225,6 +237,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     const log = options.log === undefined
       ? (line: string) => console.error(`[rtmp] ${line}`)
       : options.log;
+    const auth = options.auth ? new ConnectAuth(options.auth, { log: log ?? (() => {}) }) : undefined;
     this.#ctx = {
       limits: this.#limits,
       chunkSize,
@@ -232,7 +245,8 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       clock: this.#clock,
       playback: options.playback ?? true,
       onConnect: options.onConnect,
-      onPublish: options.onPublish,
+      onPublish: auth ? auth.guardPublish(options.onPublish) : options.onPublish,
+      auth,
       onPlay: options.onPlay,
       log: log ?? (() => {}),
       nextSessionId: () => ++this.#sessionId,

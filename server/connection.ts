@@ -20,6 +20,7 @@ import {
   type ServerSessionEvent,
 } from "../session/server_session.ts";
 import type { Conn } from "../socket/types.ts";
+import type { ConnectAuth } from "./auth.ts";
 import type { DeadlineClock, DeadlineOwner } from "./deadlines.ts";
 import { decide, type Decision } from "./decide.ts";
 import { OutputPump } from "../util/output_pump.ts";
@@ -44,6 +45,8 @@ export interface ServerContext {
   onConnect?: (info: ConnectInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
   onPublish?: (info: PublishInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
   onPlay?: (info: PlayInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
+  /** `authmod` login, run on every connect before `onConnect`. */
+  readonly auth?: ConnectAuth;
   log(line: string): void;
   nextSessionId(): number;
   /** The connection publishes or plays for the first time; returns a reason to refuse, or null. */
@@ -100,6 +103,8 @@ export class ServerConnection implements DeadlineOwner {
   #closingReason: EndReason | null = null;
   #strayBytes = 0;
   #unknownCalls = 0;
+  /** The user name this connection logged in as (`auth`), or null. */
+  #user: string | null = null;
   readonly #abort = new AbortController();
   readonly #tasks = new Set<Promise<void>>();
 
@@ -360,6 +365,23 @@ export class ServerConnection implements DeadlineOwner {
   }
 
   async #onConnect(id: number, request: ConnectRequest): Promise<void> {
+    const auth = this.#ctx.auth;
+    if (auth) {
+      // Before anything else: the hooks and logs below see the clean app (auth.check rewrites
+      // the request in place) and the user name.
+      const verdict = await auth.check(request, {
+        label: this.#label,
+        remoteAddr: this.#conn.remoteAddr,
+        tls: this.#conn.tls,
+        decide: (run) => this.#decide("connect", run),
+      });
+      if (!verdict.accept) {
+        this.#session.reject(id, { code: verdict.code, description: verdict.description });
+        await this.#rejectAndClose();
+        return;
+      }
+      this.#user = verdict.user;
+    }
     const hook = this.#ctx.onConnect;
     if (hook) {
       const info: ConnectInfo = {
@@ -368,6 +390,7 @@ export class ServerConnection implements DeadlineOwner {
         connect: request,
         remoteAddr: this.#conn.remoteAddr,
         tls: this.#conn.tls,
+        user: this.#user,
       };
       const decision = await this.#decide("connect", (signal) => hook(info, signal));
       if (!decision.accept) {
@@ -401,6 +424,7 @@ export class ServerConnection implements DeadlineOwner {
       connect: request,
       remoteAddr: this.#conn.remoteAddr,
       tls: this.#conn.tls,
+      user: this.#user,
     };
     const key = `${request.app}/${name}`;
     let decision: Decision;
@@ -482,6 +506,7 @@ export class ServerConnection implements DeadlineOwner {
         request,
         remoteAddr: this.#conn.remoteAddr,
         tls: this.#conn.tls,
+        user: this.#user,
       };
       decision = await this.#decide("play", (signal) => hook(info, signal));
     } else {

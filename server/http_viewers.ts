@@ -51,6 +51,7 @@ export async function openHttpViewer(
       request: null,
       remoteAddr: req.remoteAddr,
       tls: false,
+      user: null,
     };
     const decision = await decide("play", (s) => hook(info, s), ctx.limits.hookTimeout, signal);
     if (!decision.accept) {

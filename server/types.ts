@@ -53,6 +53,8 @@ export interface ConnectInfo {
   remoteAddr: NetAddress;
   /** Whether the connection is RTMPS. */
   tls: boolean;
+  /** The user name the client authenticated as with `auth` (authmod), or `null`. */
+  user: string | null;
 }
 
 /**
@@ -84,6 +86,11 @@ export interface PublishInfo {
   remoteAddr: NetAddress;
   /** Whether the connection is RTMPS. */
   tls: boolean;
+  /**
+   * The user name the publisher authenticated as with `auth` (authmod), or `null` without
+   * `auth`. Tie stream keys to users with it.
+   */
+  user: string | null;
 }
 
 /**
@@ -116,6 +123,114 @@ export interface PlayInfo {
   remoteAddr: NetAddress;
   /** Whether the connection is encrypted. */
   tls: boolean;
+  /**
+   * The user name an RTMP player authenticated as with `auth` (authmod), or `null`
+   * (anonymous players, HTTP-FLV and WebSocket-FLV viewers).
+   */
+  user: string | null;
+}
+
+/**
+ * An authentication scheme of {@linkcode ServerAuthOptions}: Adobe's `authmod=adobe` (OBS
+ * "Use authentication", FFmpeg, librtmp) or Limelight's `authmod=llnw` (FFmpeg, librtmp).
+ *
+ * @example
+ * ```ts
+ * import type { AuthMethod } from "./types.ts";
+ * const methods: AuthMethod[] = ["adobe", "llnw"];
+ * ```
+ */
+export type AuthMethod = "adobe" | "llnw";
+
+/**
+ * What the password lookup of {@linkcode ServerAuthOptions} is given besides the user name
+ * and the application.
+ *
+ * @example
+ * ```ts
+ * import type { AuthLookupInfo } from "./types.ts";
+ * function fromLan(i: AuthLookupInfo): boolean { return i.remoteAddr.hostname.startsWith("10."); }
+ * ```
+ */
+export interface AuthLookupInfo {
+  /** The scheme the client answers with. */
+  method: AuthMethod;
+  /** `tcUrl` from `connect` without the authentication parameters, or `""`. */
+  tcUrl: string;
+  /** The connect request (`app` and `tcUrl` without the authentication parameters). */
+  connect: ConnectRequest;
+  /** Client address. */
+  remoteAddr: NetAddress;
+  /** Whether the connection is RTMPS. */
+  tls: boolean;
+  /** Aborts when the lookup times out (`limits.hookTimeout`) or the client goes away. */
+  signal: AbortSignal;
+}
+
+/**
+ * User name and password authentication of RTMP clients with the `authmod` challenge–response
+ * that encoders speak (OBS "Use authentication", FFmpeg `rtmp://user:pass@host/app/key`).
+ * The password never travels: the client proves it knows it by hashing it with a single-use
+ * challenge, and the server compares in constant time.
+ *
+ * Each step is its own TCP connection: a connect without credentials is refused with the
+ * description that makes the encoder reconnect with its user name
+ * (`… code=403 need auth; authmod=adobe …`), that one is refused with a salt and challenge,
+ * and the third connect carries the response. Wrong credentials refuse the connect with
+ * `?reason=authfailed` (FFmpeg prints "Incorrect username/password"), so no media is taken.
+ * Every failure is logged (user name, scheme, address; never the password or the response).
+ * `maxFailures` failures from one address within `window` make further connects from it be
+ * refused at once, before any lookup, until the window has passed.
+ *
+ * @example
+ * ```ts
+ * import type { ServerAuthOptions } from "./types.ts";
+ * const users = new Map([["studio", "correct horse battery staple"]]);
+ * const auth: ServerAuthOptions = {
+ *   lookup: (user) => users.get(user) ?? null,
+ *   methods: ["adobe"],
+ *   anonymousPlayers: true,
+ * };
+ * ```
+ */
+export interface ServerAuthOptions {
+  /**
+   * Returns the password of `user` for application `app` (without authentication
+   * parameters), or `null` for an unknown user; may be async (a database). It runs under
+   * `limits.hookTimeout`; a throw or a timeout refuses the connect as a server failure, not
+   * counted as a failed attempt.
+   */
+  lookup: (
+    user: string,
+    app: string,
+    info: AuthLookupInfo,
+  ) => string | null | Promise<string | null>;
+  /**
+   * The schemes accepted; the first is the one offered to a client that sent none (encoders
+   * answer with the scheme they are offered). Default `["adobe", "llnw"]`.
+   */
+  methods?: readonly AuthMethod[];
+  /**
+   * Let clients that do not look like publishers connect without credentials (their `user`
+   * is `null`). A connect is treated as a publisher's when it carries `type: "nonprivate"`,
+   * as FFmpeg, OBS (librtmp) and this library's `RtmpClient` send when publishing; a `publish`
+   * from a connection that did not authenticate is refused anyway (`NetStream.Publish.Denied`),
+   * so a publisher the rule misses cannot slip in. A client that sends credentials is
+   * always checked. Default `false`: every RTMP connect must authenticate.
+   */
+  anonymousPlayers?: boolean;
+  /** Failed attempts from one address within `window` before it is refused outright. Default 10. */
+  maxFailures?: number;
+  /**
+   * Challenges issued to one address within `window` before it is refused outright (each
+   * login needs one; the bound keeps one address from flooding the server's bounded store of
+   * open challenges). Default 60.
+   */
+  maxChallenges?: number;
+  /** The window of `maxFailures` and `maxChallenges`, in milliseconds. Default 60 000. */
+  window?: number;
+  /** How long a challenge can be answered, in milliseconds. Default 60 000. */
+  challengeTtl?: number;
 }
 
 /**
