@@ -237,7 +237,9 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     const log = options.log === undefined
       ? (line: string) => console.error(`[rtmp] ${line}`)
       : options.log;
-    const auth = options.auth ? new ConnectAuth(options.auth, { log: log ?? (() => {}) }) : undefined;
+    const auth = options.auth
+      ? new ConnectAuth(options.auth, { log: log ?? (() => {}) })
+      : undefined;
     this.#ctx = {
       limits: this.#limits,
       chunkSize,

@@ -162,9 +162,11 @@ export async function runServe(
     const n = await keys.load();
     log(`${n} stream key(s) loaded`);
   } else if (users.enabled || signed) {
-    log(`note: no --key given: any stream key is accepted ${
-      users.enabled ? "from a logged-in publisher" : "with a valid signed URL"
-    }`);
+    log(
+      `note: no --key given: any stream key is accepted ${
+        users.enabled ? "from a logged-in publisher" : "with a valid signed URL"
+      }`,
+    );
   } else {
     log("warning: no --key or --keys-file given: EVERY stream key is accepted");
   }

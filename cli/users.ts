@@ -83,6 +83,8 @@ export class UserStore {
   readonly #file: string | null;
 
   /**
+   * Checks the `--user` values; the file is read later.
+   *
    * @param specs `NAME:PASSWORD` values of `--user`; a malformed one is a {@linkcode UsageError}
    *   that does not quote it.
    * @param file Path of a users file, or `null`.

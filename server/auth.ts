@@ -23,8 +23,8 @@ import type { ConnectRequest } from "../session/server_session.ts";
 import type { NetAddress } from "../socket/types.ts";
 import type { Decision } from "./decide.ts";
 import type {
-  AuthMethod,
   AuthLookupInfo,
+  AuthMethod,
   HookDecision,
   PublishInfo,
   ServerAuthOptions,
@@ -129,6 +129,8 @@ export class ConnectAuth {
   readonly #random: RandomBytes;
 
   /**
+   * Checks the options and starts with no challenge issued and no failure counted.
+   *
    * @param options The server's `auth` option.
    * @param deps Log, and (for tests) clock and randomness.
    */
@@ -242,7 +244,9 @@ export class ConnectAuth {
         this.#log(
           outcome.step === "need_user"
             ? `${where}: asking for a user name (authmod=${outcome.authmod})`
-            : `${where}: challenge sent to user ${quote(outcome.user ?? "")} (authmod=${outcome.authmod})`,
+            : `${where}: challenge sent to user ${
+              quote(outcome.user ?? "")
+            } (authmod=${outcome.authmod})`,
         );
         return { accept: false, code: AUTH_REJECTED_CODE, description: outcome.description };
       case "failed": {
@@ -279,7 +283,9 @@ export class ConnectAuth {
    * @returns The hook to install.
    */
   guardPublish(
-    hook: ((info: PublishInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>) | undefined,
+    hook:
+      | ((info: PublishInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>)
+      | undefined,
   ): (info: PublishInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision> {
     return (info, signal) => {
       if (info.user === null) {
