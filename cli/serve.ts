@@ -12,6 +12,8 @@ import { RtmpServer } from "../server.ts";
 import type { PublishSession } from "../server/publish_session.ts";
 import { recordPackets } from "../flv/recorder.ts";
 import { KeyStore } from "./keys.ts";
+import { parseRtmpUrl } from "../protocol/url.ts";
+import { loadPushConfig, matchPushRules } from "./push_config.ts";
 import { parseCommandLine, parseHostPort, UsageError } from "./usage.ts";
 
 /** Help text of `rtmp serve`. */
@@ -36,6 +38,10 @@ Options:
                           (off by default; HOST defaults to 127.0.0.1 when only :PORT is given)
   --http-player FILE      mpegts.js (or flv.js) file served at /mpegts.js for the test page at /
   --cors ORIGINS          comma-separated origins allowed to play over HTTP (default *)
+  --push URL              restream every accepted stream to URL (repeatable; {app} and {name}
+                          are replaced, e.g. rtmps://a.rtmps.youtube.com/live2/{name})
+  --push-config FILE      per-key destinations, "APP/NAME URL" per line (* matches within a
+                          segment), re-read on each publish
   --replace               a new publisher on a live key always replaces the old one (default:
                           only one silent for 2.5 s, e.g. an encoder whose network died)
   --hook-timeout MS       key check timeout (default 10000)
@@ -57,6 +63,8 @@ const OPTIONS = {
   "play-keys-file": { type: "string" },
   "no-play": { type: "boolean" },
   "http-listen": { type: "string" },
+  push: { type: "string", multiple: true },
+  "push-config": { type: "string" },
   "http-player": { type: "string" },
   cors: { type: "string" },
   "hook-timeout": { type: "string" },
@@ -148,6 +156,16 @@ export async function runServe(
     }
   }
 
+  const pushUrls = (values.push as string[] | undefined) ?? [];
+  for (const u of pushUrls) {
+    try {
+      parseRtmpUrl(u.replaceAll("{app}", "app").replaceAll("{name}", "name"));
+    } catch (e) {
+      throw new UsageError(`--push: ${(e as Error).message}`);
+    }
+  }
+  const pushConfig = values["push-config"] as string | undefined;
+  if (pushConfig !== undefined) await loadPushConfig(pushConfig); // fail at start, not per publish
   const server = new RtmpServer({
     log,
     duplicatePublish: values.replace ? "replace" : "reject",
@@ -162,6 +180,19 @@ export async function runServe(
         }
       : undefined,
     playback,
+    push: pushUrls.length === 0 && pushConfig === undefined ? undefined : async (info) => {
+      let urls = [...pushUrls];
+      if (pushConfig !== undefined) {
+        try {
+          urls = urls.concat(
+            matchPushRules(await loadPushConfig(pushConfig), `${info.app}/${info.name}`),
+          );
+        } catch (e) {
+          log(`push config not applied: ${(e as Error).message}`);
+        }
+      }
+      return urls;
+    },
     onPlay: playKeys.enabled
       ? async ({ name, query }) =>
         (await playKeys.check(query.get("key") ?? name)) ? true : {

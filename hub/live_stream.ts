@@ -70,6 +70,18 @@ export class LiveStream {
     return this.#metadata;
   }
 
+  /**
+   * What a decoder needs before the first frame: the latest metadata and every sequence
+   * header (per codec and track), in that order.
+   * @returns The messages.
+   */
+  configuration(): HubMessage[] {
+    const out: HubMessage[] = [];
+    if (this.#metadata) out.push(this.#metadata);
+    for (const h of this.#headers.values()) out.push(h);
+    return out;
+  }
+
   /** Messages and payload bytes published since the current publisher started. */
   get counters(): { messages: number; bytes: number } {
     return { ...this.#counters };

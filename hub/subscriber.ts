@@ -298,6 +298,18 @@ export class Subscriber {
   }
 
   /**
+   * The timestamp of the oldest queued message, or `null` when none is queued.
+   * @returns Milliseconds.
+   */
+  oldestTimestamp(): number | null {
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const e = this.#items[i];
+      if (!("signal" in e)) return e.timestamp;
+    }
+    return null;
+  }
+
+  /**
    * Drops everything queued (counted as dropped) and starts again at the next keyframe: a
    * restream destination that reconnects resumes live instead of sending a stale backlog.
    * @returns Messages discarded.

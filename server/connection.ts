@@ -51,7 +51,7 @@ export interface ServerContext {
   /** Registers the session under its key; returns a reason to refuse, or null. */
   claim(session: PublishSession, connection: ServerConnection): string | null;
   release(session: PublishSession): void;
-  started(session: PublishSession): void;
+  started(session: PublishSession, push: string[]): void;
   /** Counts a player in; returns a reason to refuse, or null. */
   admitPlayer(ip: string, stream: LiveStream): string | null;
   /** Counts a player out. */
@@ -456,7 +456,7 @@ export class ServerConnection implements DeadlineOwner {
     stream.start(Date.now(), session);
     await this.#flush();
     this.#ctx.log(`${this.#label}: publish "${key}" accepted (${publishType})`);
-    this.#ctx.started(session);
+    this.#ctx.started(session, decision.push ?? []);
     await this.#handle(more);
   }
 
