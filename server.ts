@@ -52,6 +52,22 @@ import type {
   TlsListenOptions,
 } from "./socket/types.ts";
 
+export { isRtmpError, RtmpError } from "./errors.ts";
+export type { RtmpErrorCode, RtmpErrorOptions } from "./errors.ts";
+export type { RtmpClientOptions } from "./client.ts";
+export type * from "./protocol/vocabulary.ts";
+export type {
+  Conn,
+  ConnectOptions,
+  Listener,
+  ListenOptions,
+  NetAddress,
+  ProxyProtocolOptions,
+  SocketAdapter,
+  TlsConnectOptions,
+  TlsListenOptions,
+} from "./socket/types.ts";
+export type { TestPageOptions } from "./http/types.ts";
 export type {
   ConnectInfo,
   ConnectRequest,
@@ -187,8 +203,8 @@ export interface ListenAddress {
  * ```ts
  * import { RtmpServer } from "./server.ts";
  * const server = new RtmpServer({ onPublish: ({ name }) => name === "k" });
- * await server.listen({ port: 1935 });
- * // await server.listen({ port: 1936, tls: { cert, key } });
+ * await server.listenOn({ port: 1935 });
+ * // await server.listenOn({ port: 1936, tls: { cert, key } });
  * await server.close();
  * ```
  */
@@ -218,7 +234,8 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   readonly closed: Promise<void>;
 
   /**
-   * Creates a server; call {@linkcode RtmpServer.listen} or {@linkcode RtmpServer.serve} next.
+   * Creates a server; call {@linkcode RtmpServer.listenOn} or {@linkcode RtmpServer.serve} next
+   * (or use the static {@linkcode RtmpServer.listen}, which does both).
    *
    * @param options Hooks, policy, limits, logging.
    */
@@ -287,7 +304,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   static async listen(options: RtmpServerOptions & ListenAddress = {}): Promise<RtmpServer> {
     const server = new RtmpServer(options);
     try {
-      await server.listen(options);
+      await server.listenOn(options);
     } catch (e) {
       await server.close();
       throw e;
@@ -296,12 +313,20 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   }
 
   /**
-   * Binds a listener (call again to add RTMPS next to RTMP) and starts accepting.
+   * Binds a listener (call again to add RTMPS next to RTMP) and starts accepting. (Named
+   * `listenOn` so it does not share a name with the static {@linkcode RtmpServer.listen}.)
+   *
+   * @example
+   * ```ts ignore
+   * const server = new RtmpServer({ onPublish: ({ name }) => name === "k" });
+   * await server.listenOn({ port: 1935 });
+   * await server.listenOn({ port: 1936, tls: { cert, key } });
+   * ```
    *
    * @param address Where to listen.
    * @returns The bound address.
    */
-  async listen(address: ListenAddress = {}): Promise<NetAddress> {
+  async listenOn(address: ListenAddress = {}): Promise<NetAddress> {
     if (this.#closing) throw new RtmpError("CLOSED", "the server is closed");
     const adapter = this.#options.adapter ?? await defaultAdapter();
     const listener = await adapter.listen({

@@ -217,11 +217,11 @@ export async function runServe(
   const addrs: string[] = [];
   try {
     if (plain) {
-      const a = await server.listen(plain);
+      const a = await server.listenOn(plain);
       addrs.push(`rtmp://${fmt(a.hostname)}:${a.port}`);
     }
     if (secure && tls) {
-      const a = await server.listen({ ...secure, tls });
+      const a = await server.listenOn({ ...secure, tls });
       addrs.push(`rtmps://${fmt(a.hostname)}:${a.port}`);
     }
     if (httpAt) {

@@ -40,6 +40,7 @@ export class LiveStream {
   readonly #counters = { messages: 0, bytes: 0 };
 
   /**
+   * Creates an empty stream (the hub does; see `StreamHub.open`).
    * @param key `app/name`.
    * @param options GOP cache bounds.
    * @param onIdle Called when the stream has neither a publisher nor subscribers.
