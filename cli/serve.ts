@@ -286,7 +286,7 @@ async function consume(
   if (result.error) {
     log(`recording ${path} ended early: ${result.error.message}`);
   } else {
-    log(`recorded ${path}: ${result.tags} tags, ${result.bytes} bytes`);
+    log(`recorded ${path}: ${result.tags} tags, ${result.payloadBytes} payload bytes`);
   }
 }
 
