@@ -83,6 +83,25 @@ export class LiveStream {
     return out;
   }
 
+  /**
+   * The Enhanced RTMP codecs (FourCCs) of the current sequence headers, per kind: what a
+   * player or a restream destination must have announced to receive them.
+   * @returns FourCCs by kind (empty for a legacy stream).
+   */
+  enhancedCodecs(): { video: string[]; audio: string[] } {
+    const video = new Set<string>();
+    const audio = new Set<string>();
+    for (const m of this.#headers.values()) {
+      const p = m.packet;
+      if (p.type === "data" || !p.tag || !p.tag.enhanced) continue;
+      const set = p.type === "video" ? video : audio;
+      const tag = p.tag as { fourCc?: string; multitrack?: { tracks: { fourCc: string }[] } };
+      if (tag.fourCc) set.add(tag.fourCc);
+      for (const t of tag.multitrack?.tracks ?? []) set.add(t.fourCc);
+    }
+    return { video: [...video], audio: [...audio] };
+  }
+
   /** Messages and payload bytes published since the current publisher started. */
   get counters(): { messages: number; bytes: number } {
     return { ...this.#counters };

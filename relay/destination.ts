@@ -427,18 +427,8 @@ function jittered(ms: number, jitter: number): number {
 
 /** The E-RTMP FourCCs of a stream's sequence headers, to announce in `connect`. */
 function codecsOf(stream: LiveStream): { video?: string[]; audio?: string[] } | undefined {
-  const video = new Set<string>();
-  const audio = new Set<string>();
-  for (const m of stream.configuration()) {
-    const p = m.packet;
-    if (p.type === "data" || !p.tag || !("enhanced" in p.tag) || !p.tag.enhanced) continue;
-    const set = p.type === "video" ? video : audio;
-    const tag = p.tag as { fourCc?: string; multitrack?: { tracks: { fourCc: string }[] } };
-    if (tag.fourCc) set.add(tag.fourCc);
-    for (const t of tag.multitrack?.tracks ?? []) set.add(t.fourCc);
-  }
-  if (video.size === 0 && audio.size === 0) return undefined;
-  return { video: [...video], audio: [...audio] };
+  const { video, audio } = stream.enhancedCodecs();
+  return video.length === 0 && audio.length === 0 ? undefined : { video, audio };
 }
 
 /** A ReconnectRequest names a tcUrl (`rtmp://host/app`); the stream name stays ours. */
