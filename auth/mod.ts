@@ -19,6 +19,8 @@
  * @module
  */
 
+export { isRtmpError, RtmpError } from "../errors.ts";
+export type { RtmpErrorCode, RtmpErrorOptions } from "../errors.ts";
 export * from "./signed_url.ts";
 export {
   adobeResponse,

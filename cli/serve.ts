@@ -14,6 +14,8 @@ import type { AuthMethod, HookDecision, PlayInfo, PublishInfo } from "../server/
 import { recordPackets } from "../flv/recorder.ts";
 import { signedUrlHook } from "../auth/signed_url.ts";
 import { KeyStore } from "./keys.ts";
+import { parseRtmpUrl } from "../protocol/url.ts";
+import { loadPushConfig, matchPushRules } from "./push_config.ts";
 import { readSecretFile } from "./sign.ts";
 import { UserStore } from "./users.ts";
 import { parseCommandLine, parseHostPort, UsageError } from "./usage.ts";
@@ -49,6 +51,10 @@ Options:
                           (off by default; HOST defaults to 127.0.0.1 when only :PORT is given)
   --http-player FILE      mpegts.js (or flv.js) file served at /mpegts.js for the test page at /
   --cors ORIGINS          comma-separated origins allowed to play over HTTP (default *)
+  --push URL              restream every accepted stream to URL (repeatable; {app} and {name}
+                          are replaced, e.g. rtmps://a.rtmps.youtube.com/live2/{name})
+  --push-config FILE      per-key destinations, "APP/NAME URL" per line (* matches within a
+                          segment), re-read on each publish
   --replace               a new publisher on a live key always replaces the old one (default:
                           only one silent for 2.5 s, e.g. an encoder whose network died)
   --hook-timeout MS       key check timeout (default 10000)
@@ -79,6 +85,8 @@ const OPTIONS = {
   "play-keys-file": { type: "string" },
   "no-play": { type: "boolean" },
   "http-listen": { type: "string" },
+  push: { type: "string", multiple: true },
+  "push-config": { type: "string" },
   "http-player": { type: "string" },
   cors: { type: "string" },
   "hook-timeout": { type: "string" },
@@ -204,6 +212,16 @@ export async function runServe(
     }
   }
 
+  const pushUrls = (values.push as string[] | undefined) ?? [];
+  for (const u of pushUrls) {
+    try {
+      parseRtmpUrl(u.replaceAll("{app}", "app").replaceAll("{name}", "name"));
+    } catch (e) {
+      throw new UsageError(`--push: ${(e as Error).message}`);
+    }
+  }
+  const pushConfig = values["push-config"] as string | undefined;
+  if (pushConfig !== undefined) await loadPushConfig(pushConfig); // fail at start, not per publish
   const server = new RtmpServer({
     log,
     duplicatePublish: values.replace ? "replace" : "reject",
@@ -225,6 +243,19 @@ export async function runServe(
       signed,
     ]),
     playback,
+    push: pushUrls.length === 0 && pushConfig === undefined ? undefined : async (info) => {
+      let urls = [...pushUrls];
+      if (pushConfig !== undefined) {
+        try {
+          urls = urls.concat(
+            matchPushRules(await loadPushConfig(pushConfig), `${info.app}/${info.name}`),
+          );
+        } catch (e) {
+          log(`push config not applied: ${(e as Error).message}`);
+        }
+      }
+      return urls;
+    },
     onPlay: allOf<PlayInfo>([
       playKeys.enabled
         ? async ({ name, query }) =>
@@ -252,11 +283,11 @@ export async function runServe(
   const addrs: string[] = [];
   try {
     if (plain) {
-      const a = await server.listen(plain);
+      const a = await server.listenOn(plain);
       addrs.push(`rtmp://${fmt(a.hostname)}:${a.port}`);
     }
     if (secure && tls) {
-      const a = await server.listen({ ...secure, tls });
+      const a = await server.listenOn({ ...secure, tls });
       addrs.push(`rtmps://${fmt(a.hostname)}:${a.port}`);
     }
     if (httpAt) {
@@ -344,7 +375,7 @@ async function consume(
   if (result.error) {
     log(`recording ${path} ended early: ${result.error.message}`);
   } else {
-    log(`recorded ${path}: ${result.tags} tags, ${result.bytes} bytes`);
+    log(`recorded ${path}: ${result.tags} tags, ${result.payloadBytes} payload bytes`);
   }
 }
 

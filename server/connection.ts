@@ -9,6 +9,7 @@
 import { isRtmpError, RtmpError } from "../errors.ts";
 import type { StatusInfo } from "../protocol/status.ts";
 import { splitStreamName } from "../protocol/url.ts";
+import { acceptsFourCc } from "../protocol/capabilities.ts";
 import { HubMessage } from "../hub/hub_message.ts";
 import type { LiveStream } from "../hub/live_stream.ts";
 import type { StreamHub } from "../hub/stream_hub.ts";
@@ -54,7 +55,7 @@ export interface ServerContext {
   /** Registers the session under its key; returns a reason to refuse, or null. */
   claim(session: PublishSession, connection: ServerConnection): string | null;
   release(session: PublishSession): void;
-  started(session: PublishSession): void;
+  started(session: PublishSession, push: string[]): void;
   /** Counts a player in; returns a reason to refuse, or null. */
   admitPlayer(ip: string, stream: LiveStream): string | null;
   /** Counts a player out. */
@@ -480,7 +481,7 @@ export class ServerConnection implements DeadlineOwner {
     stream.start(Date.now(), session);
     await this.#flush();
     this.#ctx.log(`${this.#label}: publish "${key}" accepted (${publishType})`);
-    this.#ctx.started(session);
+    this.#ctx.started(session, decision.push ?? []);
     await this.#handle(more);
   }
 
@@ -607,8 +608,30 @@ export class ServerConnection implements DeadlineOwner {
     const more = this.#session.accept(id);
     await this.#flush();
     this.#ctx.log(`${this.#label}: play "${player.key}" started`);
+    this.#warnUnannounced(player);
     this.#track(this.#runPlayer(player));
     if (more.length > 0) await this.#handle(more);
+  }
+
+  /**
+   * A legacy player (or one that announced other codecs) still gets the tags as published;
+   * the log says so, because it will likely not decode them (E-RTMP v1 "fourCcList").
+   */
+  #warnUnannounced(player: Player): void {
+    const connect = this.#session.connectRequest;
+    const stream = this.#ctx.hub.get(player.key);
+    if (!connect || !stream) return;
+    const codecs = stream.enhancedCodecs();
+    const missing = [
+      ...codecs.video.filter((c) => !acceptsFourCc(connect, "video", c)),
+      ...codecs.audio.filter((c) => !acceptsFourCc(connect, "audio", c)),
+    ];
+    if (missing.length > 0) {
+      this.#ctx.log(
+        `${this.#label}: player of "${player.key}" did not announce ${missing.join(", ")} ` +
+          "(Enhanced RTMP); it gets them as published and may not decode them",
+      );
+    }
   }
 
   /** Moves a player's queued messages to the socket, several per write. */

@@ -30,7 +30,14 @@ export type { ConnectRequest, PlayRequest, StatusCode };
  */
 export type HookDecision =
   | boolean
-  | { accept: true }
+  | {
+    accept: true;
+    /**
+     * Restream destinations for this publish (`rtmp://` / `rtmps://` URLs; `{app}` and
+     * `{name}` are replaced). Ignored for connect and play decisions.
+     */
+    push?: string[];
+  }
   | { accept: false; reason?: string; description?: string; code?: StatusCode };
 
 /**

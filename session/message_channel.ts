@@ -76,7 +76,10 @@ export class MessageChannel {
   #lastPeerBandwidth = -1;
   #ourWindow = 0;
 
-  /** @param options Decoder limits. */
+  /**
+   * Creates it.
+   * @param options Decoder limits.
+   */
   constructor(options: MessageChannelOptions = {}) {
     this.#decoder = new ChunkDecoder(options.decoder);
   }

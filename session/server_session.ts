@@ -211,7 +211,10 @@ export class ServerSession {
   #heldBytes = 0;
   #failedCommands = 0;
 
-  /** @param options Announced sizes and limits. */
+  /**
+   * Creates it.
+   * @param options Announced sizes and limits.
+   */
   constructor(options: ServerSessionOptions = {}) {
     this.#options = {
       chunkSize: options.chunkSize ?? 4096,
