@@ -62,11 +62,13 @@ export {
 export { parseStatus, statusOf } from "./protocol/status.ts";
 export { CapsExMask, FourCcInfoMask } from "./protocol/capabilities.ts";
 export { metadataOf } from "./protocol/data.ts";
-export { signStreamUrl, verifySignedStream } from "./auth/signed_url.ts";
+export { signedUrlHook, signStreamUrl, verifySignedStream } from "./auth/signed_url.ts";
 export type {
   SignedStream,
   SignedStreamFailure,
   SignedStreamResult,
+  SignedUrlDecision,
+  SignedUrlHookOptions,
   SignStreamUrlOptions,
   UrlSecret,
   VerifySignedStreamOptions,
