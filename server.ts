@@ -31,6 +31,7 @@ import { BoundedQueue } from "./util/bounded_queue.ts";
 import type { PublishSession } from "./server/publish_session.ts";
 import { ServerConnection, type ServerContext } from "./server/connection.ts";
 import { DeadlineClock } from "./server/deadlines.ts";
+import { ByteBudget } from "./protocol/byte_budget.ts";
 import { ConnectAuth } from "./server/auth.ts";
 import {
   type ConnectInfo,
@@ -235,6 +236,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   readonly #sessions = new BoundedQueue<PublishSession>({ limit: 1024 });
   readonly #hub: StreamHub;
   readonly #clock = new DeadlineClock();
+  readonly #budget: ByteBudget;
   readonly #playersPerIp = new Map<string, number>();
   #players = 0;
   readonly #tasks = new Set<Promise<void>>();
@@ -274,8 +276,13 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     const auth = options.auth
       ? new ConnectAuth(options.auth, { log: log ?? (() => {}) })
       : undefined;
+    this.#budget = new ByteBudget({
+      limit: this.#limits.maxPartialBytes,
+      onExhausted: (needed, budget) => this.#reclaim(needed, budget),
+    });
     this.#ctx = {
       limits: this.#limits,
+      budget: this.#budget,
       chunkSize,
       hub: this.#hub,
       clock: this.#clock,
@@ -586,6 +593,21 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     }
     this.#live.set(key, { session, conn: connection });
     return null;
+  }
+
+  /**
+   * The server-wide budget ran out: close the connections holding the most until `needed`
+   * bytes are free (issue 13 §1), so a few hostile peers cannot starve everyone else.
+   */
+  #reclaim(needed: number, budget: ByteBudget): void {
+    const holders = [...this.#connections].filter((c) => c.partialBytes > 0)
+      .sort((a, b) => b.partialBytes - a.partialBytes);
+    for (const c of holders) {
+      if (budget.available >= needed) return;
+      c.evictForMemory(
+        `it holds ${c.partialBytes} of ${budget.used} bytes; the server-wide budget is ${budget.limit}`,
+      );
+    }
   }
 
   #admitPlayer(ip: string, stream: LiveStream): string | null {

@@ -21,6 +21,7 @@ import {
   type ServerSessionEvent,
 } from "../session/server_session.ts";
 import type { Conn } from "../socket/types.ts";
+import type { ByteBudget } from "../protocol/byte_budget.ts";
 import type { ConnectAuth } from "./auth.ts";
 import type { DeadlineClock, DeadlineOwner } from "./deadlines.ts";
 import { decide, type Decision } from "./decide.ts";
@@ -40,6 +41,8 @@ export interface ServerContext {
   readonly limits: ServerLimits;
   readonly chunkSize: number;
   readonly hub: StreamHub;
+  /** The server-wide budget for bytes of messages still arriving or held. */
+  readonly budget: ByteBudget;
   readonly clock: DeadlineClock;
   /** Whether `play` is served at all. */
   readonly playback: boolean;
@@ -118,7 +121,13 @@ export class ServerConnection implements DeadlineOwner {
     this.#session = new ServerSession({
       chunkSize: ctx.chunkSize,
       maxStreams: limits.maxStreamsPerConnection,
-      decoder: { maxMessageSize: limits.maxMessageSize, maxChunkStreams: limits.maxChunkStreams },
+      maxMediaMessageSize: limits.maxMessageSize,
+      decoder: {
+        maxMessageSize: Math.min(limits.maxCommandSize, limits.maxMessageSize),
+        maxChunkStreams: limits.maxChunkStreams,
+        maxPartialBytes: limits.maxPartialBytesPerConnection,
+        budget: ctx.budget,
+      },
     });
     this.#pump = new OutputPump(conn, () => this.#session.takeOutput());
     // A reset noticed by the socket while a hook runs (reading is paused then) cancels the hook.
@@ -147,6 +156,23 @@ export class ServerConnection implements DeadlineOwner {
    */
   silentFor(now: number): number {
     return now - this.#lastRead;
+  }
+
+  /** Bytes this connection holds against the server-wide budget. */
+  get partialBytes(): number {
+    return this.#session.channel.partialBytes;
+  }
+
+  /**
+   * Closes the connection to give its memory back (the server-wide budget ran out and it
+   * holds the most). What it held is released at once.
+   * @param why For the log.
+   */
+  evictForMemory(why: string): void {
+    this.#ctx.log(`${this.#label}: closed to free memory (${why})`);
+    this.#closingReason ??= "protocol-error";
+    this.#session.close();
+    this.#conn.close();
   }
 
   /** Closes a connection that never published or played, to make room for a new one. */

@@ -316,8 +316,21 @@ export interface ServerLimits {
   idleTimeout: number;
   /** Time a hook may take before the request is refused. Default 10 000. */
   hookTimeout: number;
-  /** Largest RTMP message. Default 16 MiB. */
+  /** Largest RTMP message of a publisher (media). Default 16 MiB. */
   maxMessageSize: number;
+  /**
+   * Largest message of a connection that has not asked to publish: commands are small, and a
+   * peer that announces a large message before publishing is refused at once. Default 64 KiB.
+   */
+  maxCommandSize: number;
+  /**
+   * Bytes all connections together may hold for messages still arriving or held while a
+   * decision is pending. Memory grows with bytes that arrived, never with announced lengths;
+   * when the budget runs out, the connections holding the most are closed first. Default 256 MiB.
+   */
+  maxPartialBytes: number;
+  /** The share of one connection in `maxPartialBytes`. Default 32 MiB. */
+  maxPartialBytesPerConnection: number;
   /** Chunk streams per connection. Default 64. */
   maxChunkStreams: number;
   /** Streams one connection may create. Default 8. */
@@ -372,6 +385,9 @@ export const DEFAULT_LIMITS: ServerLimits = {
   idleTimeout: 30_000,
   hookTimeout: 10_000,
   maxMessageSize: 16 << 20,
+  maxCommandSize: 64 << 10,
+  maxPartialBytes: 256 << 20,
+  maxPartialBytesPerConnection: 32 << 20,
   maxChunkStreams: 64,
   maxStreamsPerConnection: 8,
   maxConnections: 1000,
