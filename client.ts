@@ -41,6 +41,20 @@ import { type MediaPacket, messageTypeOf } from "./protocol/packet.ts";
 import { defaultAdapter } from "./socket/mod.ts";
 import type { Conn, SocketAdapter, TlsConnectOptions } from "./socket/types.ts";
 
+export { isRtmpError, RtmpError } from "./errors.ts";
+export type { RtmpErrorCode, RtmpErrorOptions } from "./errors.ts";
+export type * from "./protocol/vocabulary.ts";
+export type {
+  Conn,
+  ConnectOptions,
+  Listener,
+  ListenOptions,
+  NetAddress,
+  ProxyProtocolOptions,
+  SocketAdapter,
+  TlsConnectOptions,
+  TlsListenOptions,
+} from "./socket/types.ts";
 export type { ClientSessionEvent, StatusObject };
 export type { StatusCode, StatusLevel } from "./protocol/status.ts";
 

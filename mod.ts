@@ -32,5 +32,45 @@ export * from "./errors.ts";
 export * from "./server.ts";
 export * from "./client.ts";
 export { FlvFileReader, FlvFileWriter } from "./flv/file.ts";
+export type { FlvFileReaderOptions, FlvFileWriterOptions } from "./flv/file.ts";
 export { recordPackets, type RecordResult } from "./flv/recorder.ts";
+export { FlvDemuxStream, FlvMuxStream } from "./flv/streams.ts";
+export type { FlvDemuxStreamOptions, FlvMuxStreamOptions } from "./flv/streams.ts";
+// Packet helpers: what kind of frame a packet is, defined once in protocol/.
+export {
+  isKeyframe,
+  isKeyframePayload,
+  isSequenceHeader,
+  isSequenceHeaderPayload,
+  messageTypeOf,
+  packetFromMessage,
+} from "./protocol/packet.ts";
+export {
+  AvcPacketType,
+  isVideoKeyframe,
+  isVideoSequenceHeader,
+  VideoCodecId,
+  VideoFrameType,
+  VideoPacketType,
+} from "./protocol/video_tag.ts";
+export {
+  AacPacketType,
+  AudioPacketType,
+  isAudioSequenceHeader,
+  SoundFormat,
+} from "./protocol/audio_tag.ts";
+export { parseStatus, statusOf } from "./protocol/status.ts";
+export { CapsExMask, FourCcInfoMask } from "./protocol/capabilities.ts";
+export { metadataOf } from "./protocol/data.ts";
+export { signedUrlHook, signStreamUrl, verifySignedStream } from "./auth/signed_url.ts";
+export type {
+  SignedStream,
+  SignedStreamFailure,
+  SignedStreamResult,
+  SignedUrlDecision,
+  SignedUrlHookOptions,
+  SignStreamUrlOptions,
+  UrlSecret,
+  VerifySignedStreamOptions,
+} from "./auth/signed_url.ts";
 export { parseRtmpUrl, type RtmpUrl, splitStreamName } from "./protocol/url.ts";

@@ -31,18 +31,22 @@ import { BoundedQueue } from "./util/bounded_queue.ts";
 import type { PublishSession } from "./server/publish_session.ts";
 import { ServerConnection, type ServerContext } from "./server/connection.ts";
 import { DeadlineClock } from "./server/deadlines.ts";
+import { ByteBudget } from "./protocol/byte_budget.ts";
+import { ConnectAuth } from "./server/auth.ts";
 import {
   type ConnectInfo,
   DEFAULT_LIMITS,
   type HookDecision,
   type PlayInfo,
   type PublishInfo,
+  type ServerAuthOptions,
   type ServerLimits,
 } from "./server/types.ts";
 import { defaultAdapter } from "./socket/mod.ts";
 import { type HttpFlvServer, startHttpFlvServer } from "./http/server.ts";
 import type { TestPageOptions } from "./http/types.ts";
 import { openHttpViewer } from "./server/http_viewers.ts";
+import { type DestinationOptions, RestreamDestination } from "./relay/destination.ts";
 import type {
   Conn,
   Listener,
@@ -71,9 +75,26 @@ export type {
   DrainResult,
   ReconnectTarget,
 } from "./server/drain.ts";
-export type { ProxyProtocolOptions } from "./socket/types.ts";
 
+export { isRtmpError, RtmpError } from "./errors.ts";
+export type { RtmpErrorCode, RtmpErrorOptions } from "./errors.ts";
+export type { RtmpClientOptions } from "./client.ts";
+export type * from "./protocol/vocabulary.ts";
 export type {
+  Conn,
+  ConnectOptions,
+  Listener,
+  ListenOptions,
+  NetAddress,
+  ProxyProtocolOptions,
+  SocketAdapter,
+  TlsConnectOptions,
+  TlsListenOptions,
+} from "./socket/types.ts";
+export type { TestPageOptions } from "./http/types.ts";
+export type {
+  AuthLookupInfo,
+  AuthMethod,
   ConnectInfo,
   ConnectRequest,
   EndReason,
@@ -81,6 +102,7 @@ export type {
   PlayInfo,
   PlayRequest,
   PublishInfo,
+  ServerAuthOptions,
   ServerLimits,
   SessionStats,
   StatusCode,
@@ -98,6 +120,13 @@ export type {
   SubscriberStats,
 } from "./hub/subscriber.ts";
 export { HubMessage } from "./hub/hub_message.ts";
+export { maskKey, RestreamDestination } from "./relay/destination.ts";
+export type {
+  DestinationEvent,
+  DestinationOptions,
+  DestinationState,
+  DestinationStats,
+} from "./relay/destination.ts";
 export type { AudioPacket, DataPacket, MediaPacket, VideoPacket } from "./protocol/packet.ts";
 
 /**
@@ -130,6 +159,14 @@ export interface RtmpServerOptions {
    * decision names another code) and closes gracefully. Without a hook, playing is allowed.
    */
   onPlay?: (info: PlayInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
+  /**
+   * Restream every accepted publish to these destinations (`{app}` and `{name}` are replaced,
+   * e.g. `rtmps://a.rtmps.youtube.com/live2/{name}`), or a function choosing them per publish
+   * (from a database, re-read each time). The `onPublish` decision can add more (`push`).
+   */
+  push?: string[] | ((info: PublishInfo) => string[] | Promise<string[]>);
+  /** Reconnect policy, queue bound and client options of restream destinations. */
+  restream?: Omit<DestinationOptions, "signal" | "endOnUnpublish" | "log">;
   /** Serve `play` requests from the stream hub. Default `true`. */
   playback?: boolean;
   /**
@@ -140,6 +177,13 @@ export interface RtmpServerOptions {
    * current GOP — for servers whose streams are read through the hub (players, restreams).
    */
   sessionQueue?: "eager" | "lazy";
+  /**
+   * User name and password login with `authmod=adobe` / `authmod=llnw` (OBS "Use
+   * authentication", FFmpeg `rtmp://user:pass@host/app/key`), checked on every RTMP connect
+   * before `onConnect`; the hooks then see the app without the authentication parameters and
+   * the user name as `info.user`. See {@linkcode ServerAuthOptions}.
+   */
+  auth?: ServerAuthOptions;
   /** Decides each `connect`; a refusal answers `_error` `NetConnection.Connect.Rejected`. */
   onConnect?: (info: ConnectInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
   /**
@@ -204,8 +248,8 @@ export interface ListenAddress {
  * ```ts
  * import { RtmpServer } from "./server.ts";
  * const server = new RtmpServer({ onPublish: ({ name }) => name === "k" });
- * await server.listen({ port: 1935 });
- * // await server.listen({ port: 1936, tls: { cert, key } });
+ * await server.listenOn({ port: 1935 });
+ * // await server.listenOn({ port: 1936, tls: { cert, key } });
  * await server.close();
  * ```
  */
@@ -214,6 +258,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   readonly #limits: ServerLimits;
   readonly #listeners: Listener[] = [];
   readonly #http: HttpFlvServer[] = [];
+  readonly #destinations = new Map<string, Set<RestreamDestination>>();
   readonly #connections = new Set<ServerConnection>();
   readonly #pending = new Set<ServerConnection>();
   readonly #pendingPerIp = new Map<string, Set<ServerConnection>>();
@@ -223,6 +268,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   readonly #sessions = new BoundedQueue<PublishSession>({ limit: 1024 });
   readonly #hub: StreamHub;
   readonly #clock = new DeadlineClock();
+  readonly #budget: ByteBudget;
   readonly #playersPerIp = new Map<string, number>();
   #players = 0;
   readonly #tasks = new Set<Promise<void>>();
@@ -239,7 +285,8 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   readonly closed: Promise<void>;
 
   /**
-   * Creates a server; call {@linkcode RtmpServer.listen} or {@linkcode RtmpServer.serve} next.
+   * Creates a server; call {@linkcode RtmpServer.listenOn} or {@linkcode RtmpServer.serve} next
+   * (or use the static {@linkcode RtmpServer.listen}, which does both).
    *
    * @param options Hooks, policy, limits, logging.
    */
@@ -263,14 +310,23 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     const log = options.log === undefined
       ? (line: string) => console.error(`[rtmp] ${line}`)
       : options.log;
+    const auth = options.auth
+      ? new ConnectAuth(options.auth, { log: log ?? (() => {}) })
+      : undefined;
+    this.#budget = new ByteBudget({
+      limit: this.#limits.maxPartialBytes,
+      onExhausted: (needed, budget) => this.#reclaim(needed, budget),
+    });
     this.#ctx = {
       limits: this.#limits,
+      budget: this.#budget,
       chunkSize,
       hub: this.#hub,
       clock: this.#clock,
       playback: options.playback ?? true,
       onConnect: options.onConnect,
-      onPublish: options.onPublish,
+      onPublish: auth ? auth.guardPublish(options.onPublish) : options.onPublish,
+      auth,
       onPlay: options.onPlay,
       log: log ?? (() => {}),
       nextSessionId: () => ++this.#sessionId,
@@ -280,7 +336,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
         const key = keyOf(session);
         if (this.#live.get(key)?.session === session) this.#live.delete(key);
       },
-      started: (session) => this.#started(session),
+      started: (session, push) => this.#started(session, push),
       admitPlayer: (ip, stream) => this.#admitPlayer(ip, stream),
       playerLeft: (ip) => {
         this.#players--;
@@ -311,7 +367,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   static async listen(options: RtmpServerOptions & ListenAddress = {}): Promise<RtmpServer> {
     const server = new RtmpServer(options);
     try {
-      await server.listen(options);
+      await server.listenOn(options);
     } catch (e) {
       await server.close();
       throw e;
@@ -320,12 +376,20 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   }
 
   /**
-   * Binds a listener (call again to add RTMPS next to RTMP) and starts accepting.
+   * Binds a listener (call again to add RTMPS next to RTMP) and starts accepting. (Named
+   * `listenOn` so it does not share a name with the static {@linkcode RtmpServer.listen}.)
+   *
+   * @example
+   * ```ts ignore
+   * const server = new RtmpServer({ onPublish: ({ name }) => name === "k" });
+   * await server.listenOn({ port: 1935 });
+   * await server.listenOn({ port: 1936, tls: { cert, key } });
+   * ```
    *
    * @param address Where to listen.
    * @returns The bound address.
    */
-  async listen(address: ListenAddress = {}): Promise<NetAddress> {
+  async listenOn(address: ListenAddress = {}): Promise<NetAddress> {
     if (this.#closing) throw new RtmpError("CLOSED", "the server is closed");
     if (this.#draining) throw new RtmpError("CLOSED", "the server is draining");
     const adapter = this.#options.adapter ?? await defaultAdapter();
@@ -728,6 +792,21 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     return null;
   }
 
+  /**
+   * The server-wide budget ran out: close the connections holding the most until `needed`
+   * bytes are free (issue 13 §1), so a few hostile peers cannot starve everyone else.
+   */
+  #reclaim(needed: number, budget: ByteBudget): void {
+    const holders = [...this.#connections].filter((c) => c.partialBytes > 0)
+      .sort((a, b) => b.partialBytes - a.partialBytes);
+    for (const c of holders) {
+      if (budget.available >= needed) return;
+      c.evictForMemory(
+        `it holds ${c.partialBytes} of ${budget.used} bytes; the server-wide budget is ${budget.limit}`,
+      );
+    }
+  }
+
   #admitPlayer(ip: string, stream: LiveStream): string | null {
     const limits = this.#limits;
     if (this.#closing || this.#draining) return "server is shutting down";
@@ -742,8 +821,9 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     return null;
   }
 
-  #started(session: PublishSession): void {
+  #started(session: PublishSession, push: string[]): void {
     if (this.#options.sessionQueue !== "lazy") session.attach();
+    this.#track(this.#startPushes(session, push));
     const handler = this.#options.onSession;
     if (!handler) {
       this.#sessions.pushDropOldest(session);
@@ -765,6 +845,95 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     }
   }
 
+  async #startPushes(session: PublishSession, fromHook: string[]): Promise<void> {
+    const configured = this.#options.push;
+    let urls = [...fromHook];
+    try {
+      if (typeof configured === "function") urls = urls.concat(await configured(session));
+      else if (configured) urls = urls.concat(configured);
+    } catch (e) {
+      this.#ctx.log(
+        `push list for "${session.key}" failed: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    if (session.endReason) return;
+    for (const template of new Set(urls)) {
+      const url = template.replaceAll("{app}", session.app).replaceAll("{name}", session.name);
+      try {
+        this.restream(session, url);
+      } catch (e) {
+        this.#ctx.log(`restream of "${session.key}" not started: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * Restreams a live stream to a destination. Given a session, the destination belongs to that
+   * publish and stops when it ends; given a key (`app/name`), it stays and follows every
+   * publisher of the key until {@linkcode RtmpServer.stopRestream}.
+   *
+   * @example
+   * ```ts ignore
+   * const dest = server.restream(session, "rtmps://a.rtmps.youtube.com/live2/KEY");
+   * for await (const e of dest.events()) console.log(e.state, e.reason);
+   * ```
+   *
+   * @param target A publish session or a key.
+   * @param url `rtmp://` or `rtmps://` URL with the destination's key.
+   * @param options Overrides of the server's `restream` options.
+   * @returns The destination (already starting).
+   */
+  restream(
+    target: PublishSession | string,
+    url: string,
+    options: Omit<DestinationOptions, "signal" | "endOnUnpublish" | "log"> = {},
+  ): RestreamDestination {
+    if (this.#closing) throw new RtmpError("CLOSED", "the server is closed");
+    const bound = typeof target !== "string";
+    const key = bound ? target.key : target;
+    if (bound && target.endReason) {
+      throw new RtmpError("CLOSED", `the publish of "${key}" has ended`);
+    }
+    const stream = bound ? target.stream : this.#hub.open(key);
+    const dest = new RestreamDestination(stream, url, {
+      ...this.#options.restream,
+      ...options,
+      endOnUnpublish: bound,
+      log: this.#ctx.log,
+    });
+    let set = this.#destinations.get(key);
+    if (!set) this.#destinations.set(key, set = new Set());
+    set.add(dest);
+    this.#track(dest.done.finally(() => {
+      const s = this.#destinations.get(key);
+      s?.delete(dest);
+      if (s && s.size === 0) this.#destinations.delete(key);
+    }));
+    return dest;
+  }
+
+  /**
+   * Restream destinations, of one key or all.
+   * @param key `app/name`; all when omitted.
+   * @returns A snapshot.
+   */
+  destinations(key?: string): RestreamDestination[] {
+    if (key !== undefined) return [...this.#destinations.get(key) ?? []];
+    return [...this.#destinations.values()].flatMap((s) => [...s]);
+  }
+
+  /**
+   * Stops the destinations of a key that push to `url` (all of them when `url` is omitted).
+   * @param key `app/name`.
+   * @param url The destination URL as given.
+   * @returns Resolves when they have stopped.
+   */
+  async stopRestream(key: string, url?: string): Promise<void> {
+    const stops = this.destinations(key).filter((d) => url === undefined || d.url === url)
+      .map((d) => d.stop());
+    await Promise.all(stops);
+  }
+
   #track(task: Promise<void>): void {
     this.#tasks.add(task);
     task.finally(() => this.#tasks.delete(task));
@@ -781,6 +950,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       this.#closing = (async () => {
         for (const l of this.#listeners) l.close();
         const http = Promise.allSettled(this.#http.map((h) => h.close()));
+        for (const d of this.destinations()) void d.stop();
         for (const c of this.#connections) c.shutdown("server-closed");
         this.#sessions.end();
         // Connections end within the linger time; onSession handlers get a bounded grace

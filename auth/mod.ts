@@ -1,7 +1,8 @@
 /**
  * Publisher authentication helpers for @x/rtmp:
  *
- * - Signed, expiring stream URLs: {@linkcode signStreamUrl}, {@linkcode verifySignedStream}.
+ * - Signed, expiring stream URLs: {@linkcode signStreamUrl}, {@linkcode verifySignedStream},
+ *   and {@linkcode signedUrlHook}, a ready-made `onPublish` / `onPlay` hook.
  * - Adobe / Limelight `authmod` challenge–response (what OBS's "Use authentication" and FFmpeg's
  *   `rtmp://user:pass@…` speak): {@linkcode AuthmodServer}, {@linkcode AuthmodClient},
  *   {@linkcode stripAuthParams}, {@linkcode withAuthQuery}.
@@ -18,6 +19,8 @@
  * @module
  */
 
+export { isRtmpError, RtmpError } from "../errors.ts";
+export type { RtmpErrorCode, RtmpErrorOptions } from "../errors.ts";
 export * from "./signed_url.ts";
 export {
   adobeResponse,

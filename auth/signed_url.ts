@@ -271,6 +271,94 @@ export function verifySignedStream(
   return { ok: true, expiresAt };
 }
 
+/**
+ * Options of {@linkcode signedUrlHook}.
+ *
+ * @example
+ * ```ts
+ * import type { SignedUrlHookOptions } from "./signed_url.ts";
+ * const o: SignedUrlHookOptions = { secret: "0123456789abcdef", skew: 5_000 };
+ * console.log(o.skew);
+ * ```
+ */
+export interface SignedUrlHookOptions {
+  /** The secret, or several (rotation: a signature by any of them is accepted). */
+  secret: UrlSecret | readonly UrlSecret[];
+  /** Tolerance past `expires` in milliseconds, for clock differences. Default 30 000. */
+  skew?: number;
+  /** The clock, in milliseconds since the epoch. Default `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * The answer of a {@linkcode signedUrlHook} hook, in the shape the server's `onPublish` /
+ * `onPlay` hooks answer: `reason` goes to the server log, `description` to the client.
+ *
+ * @example
+ * ```ts
+ * import type { SignedUrlDecision } from "./signed_url.ts";
+ * const d: SignedUrlDecision = { accept: false, reason: "signed URL expired", description: "expired" };
+ * console.log(d.accept);
+ * ```
+ */
+export type SignedUrlDecision =
+  | { accept: true }
+  | { accept: false; reason: string; description: string };
+
+// What the client is told; saying which check failed helps the user and reveals no secret.
+const SIGNED_URL_TEXT: Record<SignedStreamFailure, string> = {
+  missing: "This stream needs a signed URL (expires and sig parameters).",
+  malformed: "The signed URL is malformed.",
+  bad_signature: "The signed URL is not valid for this stream.",
+  expired: "The signed URL has expired.",
+};
+
+/**
+ * A ready-made `onPublish` / `onPlay` hook that accepts only streams whose URL was signed
+ * with {@linkcode signStreamUrl} and has not expired. It reads `app`, `name` and `query`, so
+ * it works for RTMP publishers and players and for HTTP-FLV viewers alike. The secrets are
+ * checked when the hook is made.
+ *
+ * @example
+ * ```ts
+ * import { signedUrlHook, signStreamUrl } from "./signed_url.ts";
+ * const secret = "0123456789abcdef";
+ * const hook = signedUrlHook({ secret });
+ * // const server = await RtmpServer.listen({ onPublish: hook, onPlay: hook });
+ * const url = signStreamUrl("rtmp://h/live/cam", { secret, expires: Date.now() + 60_000 });
+ * const query = new URLSearchParams(url.slice(url.indexOf("?") + 1));
+ * console.log(hook({ app: "live", name: "cam", query }).accept); // true
+ * console.log(hook({ app: "live", name: "other", query }).accept); // false
+ * ```
+ *
+ * @param options Secret(s), skew and clock.
+ * @returns The hook.
+ */
+export function signedUrlHook(
+  options: SignedUrlHookOptions,
+): (stream: SignedStream) => SignedUrlDecision {
+  const secret = options.secret;
+  const list = Array.isArray(secret) ? secret : [secret];
+  if (list.length === 0) {
+    throw new RtmpError("INVALID_ARGUMENT", "secret must be a secret or a non-empty list of them");
+  }
+  list.forEach(secretBytes);
+  const skew = options.skew ?? 30_000;
+  if (typeof skew !== "number" || !Number.isFinite(skew) || skew < 0) {
+    throw new RtmpError("INVALID_ARGUMENT", `skew must be >= 0 ms, got ${skew}`);
+  }
+  const now = options.now ?? Date.now;
+  return (stream) => {
+    const r = verifySignedStream(stream, { secret, skew, now: now() });
+    if (r.ok) return { accept: true };
+    return {
+      accept: false,
+      reason: `signed URL ${r.reason.replace("_", " ")}`,
+      description: SIGNED_URL_TEXT[r.reason],
+    };
+  };
+}
+
 function beforeQuery(s: string): string {
   const q = s.indexOf("?");
   return q < 0 ? s : s.slice(0, q);

@@ -9,8 +9,14 @@ import { join } from "node:path";
 import { RtmpError } from "../errors.ts";
 import { RtmpServer } from "../server.ts";
 import type { PublishSession } from "../server/publish_session.ts";
+import type { AuthMethod, HookDecision, PlayInfo, PublishInfo } from "../server/types.ts";
 import { recordPackets } from "../flv/recorder.ts";
+import { signedUrlHook } from "../auth/signed_url.ts";
 import { KeyStore } from "./keys.ts";
+import { parseRtmpUrl } from "../protocol/url.ts";
+import { loadPushConfig, matchPushRules } from "./push_config.ts";
+import { readSecretFile } from "./sign.ts";
+import { UserStore } from "./users.ts";
 import { parseCommandLine, parseHostPort, UsageError } from "./usage.ts";
 import {
   makeLog,
@@ -36,6 +42,15 @@ Options:
   --tls-cert FILE         certificate (PEM) for RTMPS; clients trust the CA that signed it
   --tls-key FILE          private key (PEM) for RTMPS
   --tls-listen HOST:PORT  RTMPS address (default 0.0.0.0:1936)
+  --user NAME:PASSWORD    publishers must log in as one of these users (repeatable): OBS
+                          "Use authentication", ffmpeg rtmp://NAME:PASSWORD@HOST:PORT/APP/KEY
+                          (authmod=adobe/llnw challenge-response; the password never travels)
+  --users-file FILE       NAME:PASSWORD lines, # comment lines (re-read at every login; keeps
+                          passwords out of "ps", unlike --user)
+  --authmod LIST          login schemes, the first offered: adobe,llnw (default), adobe or llnw
+  --url-secret SECRET     publishers and players need a URL signed with SECRET (16+ bytes;
+                          repeatable, for rotation): sign with "rtmp sign --secret SECRET URL"
+  --url-secret-file FILE  the same, secret read from the first line of FILE
   --play-key KEY          key players must give as ?key=KEY, or the stream name (repeatable)
   --play-keys-file FILE   file of accepted play keys, one per line (re-read per play)
   --no-play               refuse every play request (ingest only)
@@ -43,6 +58,10 @@ Options:
                           (off by default; HOST defaults to 127.0.0.1 when only :PORT is given)
   --http-player FILE      mpegts.js (or flv.js) file served at /mpegts.js for the test page at /
   --cors ORIGINS          comma-separated origins allowed to play over HTTP (default *)
+  --push URL              restream every accepted stream to URL (repeatable; {app} and {name}
+                          are replaced, e.g. rtmps://a.rtmps.youtube.com/live2/{name})
+  --push-config FILE      per-key destinations, "APP/NAME URL" per line (* matches within a
+                          segment), re-read on each publish
   --replace               a new publisher on a live key always replaces the old one (default:
                           only one silent for 2.5 s, e.g. an encoder whose network died)
   --hook-timeout MS       key check timeout (default 10000)
@@ -50,7 +69,11 @@ Options:
 ${OPS_USAGE}
   -h, --help              show this help
 
-Without --key or --keys-file every key is accepted (a warning says so).`;
+Without --key or --keys-file every key is accepted (a warning says so). Every check given
+applies: with --user and --key, a publisher must log in and use a known key. Players do not
+log in (use --play-key or --url-secret for them). At most 10 failed logins per address and
+minute are checked; further attempts are refused at once. Failures are logged, passwords and
+responses never.`;
 
 const OPTIONS = {
   listen: { type: "string" },
@@ -61,10 +84,17 @@ const OPTIONS = {
   "tls-key": { type: "string" },
   "tls-listen": { type: "string" },
   replace: { type: "boolean" },
+  user: { type: "string", multiple: true },
+  "users-file": { type: "string" },
+  authmod: { type: "string" },
+  "url-secret": { type: "string", multiple: true },
+  "url-secret-file": { type: "string" },
   "play-key": { type: "string", multiple: true },
   "play-keys-file": { type: "string" },
   "no-play": { type: "boolean" },
   "http-listen": { type: "string" },
+  push: { type: "string", multiple: true },
+  "push-config": { type: "string" },
   "http-player": { type: "string" },
   cors: { type: "string" },
   "hook-timeout": { type: "string" },
@@ -117,6 +147,26 @@ export async function runServe(
     (values["play-key"] as string[] | undefined) ?? [],
     (values["play-keys-file"] as string | undefined) ?? null,
   );
+  const users = new UserStore(
+    (values.user as string[] | undefined) ?? [],
+    (values["users-file"] as string | undefined) ?? null,
+  );
+  const authText = values.authmod as string | undefined;
+  if (authText !== undefined && !users.enabled) {
+    throw new UsageError("--authmod needs --user or --users-file");
+  }
+  const methods = parseMethods(authText ?? "adobe,llnw");
+  const secrets = (values["url-secret"] as string[] | undefined) ?? [];
+  const secretFile = values["url-secret-file"] as string | undefined;
+  if (secretFile !== undefined) secrets.push(await readSecretFile(secretFile, "--url-secret-file"));
+  let signed: ReturnType<typeof signedUrlHook> | null = null;
+  if (secrets.length > 0) {
+    try {
+      signed = signedUrlHook({ secret: secrets });
+    } catch (e) {
+      throw new UsageError(`--url-secret: ${(e as Error).message}`);
+    }
+  }
   const playback = !values["no-play"];
   if (!playback && playKeys.enabled) {
     throw new UsageError("--no-play cannot be combined with --play-key or --play-keys-file");
@@ -127,15 +177,29 @@ export async function runServe(
   if (keys.enabled) {
     const n = await keys.load();
     log(`${n} stream key(s) loaded`);
+  } else if (users.enabled || signed) {
+    log(
+      `note: no --key given: any stream key is accepted ${
+        users.enabled ? "from a logged-in publisher" : "with a valid signed URL"
+      }`,
+    );
   } else {
     log("warning: no --key or --keys-file given: EVERY stream key is accepted");
   }
+  if (users.enabled) {
+    const loaded = await users.load();
+    for (const line of loaded.bad) {
+      log(`warning: ${values["users-file"]}:${line} is not NAME:PASSWORD; ignored`);
+    }
+    log(`${loaded.users} user(s) loaded: publishers must log in (authmod=${methods.join(",")})`);
+  }
+  if (signed) log(`${secrets.length} URL secret(s): publishers and players need a signed URL`);
   if (!playback) {
     log("playback is off (--no-play): play requests are refused");
   } else if (playKeys.enabled) {
     const n = await playKeys.load();
     log(`${n} play key(s) loaded`);
-  } else {
+  } else if (!signed) {
     log("note: no --play-key given: anyone may play any live stream");
   }
   let tls: { cert: string; key: string } | undefined;
@@ -156,30 +220,63 @@ export async function runServe(
     }
   }
 
+  const pushUrls = (values.push as string[] | undefined) ?? [];
+  for (const u of pushUrls) {
+    try {
+      parseRtmpUrl(u.replaceAll("{app}", "app").replaceAll("{name}", "name"));
+    } catch (e) {
+      throw new UsageError(`--push: ${(e as Error).message}`);
+    }
+  }
+  const pushConfig = values["push-config"] as string | undefined;
+  if (pushConfig !== undefined) await loadPushConfig(pushConfig); // fail at start, not per publish
   const server = new RtmpServer({
     log,
     proxyProtocol: ops.proxyProtocol,
     duplicatePublish: values.replace ? "replace" : "reject",
     limits: { hookTimeout, idleTimeout },
-    onPublish: keys.enabled
-      ? async ({ name }) =>
-        (await keys.check(name)) ? true : {
-          accept: false,
-          reason: "unknown stream key",
-          description: "unknown stream key",
-          code: "NetStream.Publish.BadName",
-        }
+    // Players need not log in: --play-key and --url-secret are for them.
+    auth: users.enabled
+      ? { lookup: (user) => users.lookup(user), methods, anonymousPlayers: true }
       : undefined,
+    onPublish: allOf<PublishInfo>([
+      keys.enabled
+        ? async ({ name }) =>
+          (await keys.check(name)) ? true : {
+            accept: false,
+            reason: "unknown stream key",
+            description: "unknown stream key",
+            code: "NetStream.Publish.BadName",
+          }
+        : null,
+      signed,
+    ]),
     playback,
-    onPlay: playKeys.enabled
-      ? async ({ name, query }) =>
-        (await playKeys.check(query.get("key") ?? name)) ? true : {
-          accept: false,
-          reason: "unknown play key",
-          description: "this stream needs a valid play key",
-          code: "NetStream.Play.Failed",
+    push: pushUrls.length === 0 && pushConfig === undefined ? undefined : async (info) => {
+      let urls = [...pushUrls];
+      if (pushConfig !== undefined) {
+        try {
+          urls = urls.concat(
+            matchPushRules(await loadPushConfig(pushConfig), `${info.app}/${info.name}`),
+          );
+        } catch (e) {
+          log(`push config not applied: ${(e as Error).message}`);
         }
-      : undefined,
+      }
+      return urls;
+    },
+    onPlay: allOf<PlayInfo>([
+      playKeys.enabled
+        ? async ({ name, query }) =>
+          (await playKeys.check(query.get("key") ?? name)) ? true : {
+            accept: false,
+            reason: "unknown play key",
+            description: "this stream needs a valid play key",
+            code: "NetStream.Play.Failed",
+          }
+        : null,
+      signed,
+    ]),
     // Streams are read through the hub (players); the recorder attaches its own queue.
     sessionQueue: "lazy",
     onSession: (session) => consume(session, recordDir, log),
@@ -198,11 +295,11 @@ export async function runServe(
   const addrs: string[] = [];
   try {
     if (plain) {
-      const a = await server.listen(plain);
+      const a = await server.listenOn(plain);
       addrs.push(`rtmp://${fmt(a.hostname)}:${a.port}`);
     }
     if (secure && tls) {
-      const a = await server.listen({ ...secure, tls });
+      const a = await server.listenOn({ ...secure, tls });
       addrs.push(`rtmps://${fmt(a.hostname)}:${a.port}`);
     }
     if (httpAt) {
@@ -239,6 +336,29 @@ export async function runServe(
   return 0;
 }
 
+/** One hook made of several checks: the first refusal wins; `undefined` when there are none. */
+function allOf<I>(
+  checks: Array<((info: I) => HookDecision | Promise<HookDecision>) | null>,
+): ((info: I) => Promise<HookDecision>) | undefined {
+  const active = checks.filter((c) => c !== null);
+  if (active.length === 0) return undefined;
+  return async (info) => {
+    for (const check of active) {
+      const d = await check(info);
+      if (d === false || (typeof d === "object" && !d.accept)) return d;
+    }
+    return true;
+  };
+}
+
+function parseMethods(text: string): AuthMethod[] {
+  const list = text.split(",").map((m) => m.trim());
+  if (list.length === 0 || list.some((m) => m !== "adobe" && m !== "llnw")) {
+    throw new UsageError(`--authmod expects adobe, llnw or adobe,llnw, got "${text}"`);
+  }
+  return [...new Set(list)] as AuthMethod[];
+}
+
 async function consume(
   session: PublishSession,
   recordDir: string | undefined,
@@ -267,7 +387,7 @@ async function consume(
   if (result.error) {
     log(`recording ${path} ended early: ${result.error.message}`);
   } else {
-    log(`recorded ${path}: ${result.tags} tags, ${result.bytes} bytes`);
+    log(`recorded ${path}: ${result.tags} tags, ${result.payloadBytes} payload bytes`);
   }
 }
 

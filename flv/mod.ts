@@ -15,6 +15,7 @@
  * @module
  */
 
+export type * from "../protocol/vocabulary.ts";
 export * from "./file.ts";
 export * from "./recorder.ts";
 export {

@@ -26,6 +26,8 @@ export interface RecordResult {
   /** Tags written. */
   tags: number;
   /** Bytes of tag payloads written. */
+  payloadBytes: number;
+  /** @deprecated The same as `payloadBytes` (tag payload bytes, not the file size); kept for 0.1 callers. */
   bytes: number;
   /** The error that ended the recording early (disk full…), or `null`. */
   error: Error | null;
@@ -54,7 +56,7 @@ export async function recordPackets(
   packets: AsyncIterable<MediaPacket>,
   path: string,
 ): Promise<RecordResult> {
-  const result: RecordResult = { path, tags: 0, bytes: 0, error: null };
+  const result: RecordResult = { path, tags: 0, payloadBytes: 0, bytes: 0, error: null };
   let writer: FlvFileWriter | null = null;
   try {
     writer = await FlvFileWriter.create(path, { audio: true, video: true });
@@ -73,7 +75,8 @@ export async function recordPackets(
         : MessageType.DataAmf0;
       await writer.writeTag({ type, timestamp: packet.timestamp, streamId: 0, data });
       result.tags++;
-      result.bytes += data.length;
+      result.payloadBytes += data.length;
+      result.bytes = result.payloadBytes;
     } catch (e) {
       result.error = e as Error;
       await writer.close().catch(() => {});

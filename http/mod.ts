@@ -15,6 +15,7 @@
  * @module
  */
 
+export type * from "../protocol/vocabulary.ts";
 export { createHttpFlvHandler, type HttpFlvHandler, parseFlvPath } from "./flv_handler.ts";
 export { type HttpFlvServer, type HttpFlvServerOptions, startHttpFlvServer } from "./server.ts";
 export { testPageHtml, type TestPageHtmlOptions } from "./test_page.ts";

@@ -64,6 +64,7 @@ export class HubMessage {
   #chunkedKey = -1;
 
   /**
+   * Wraps a message body (use {@linkcode HubMessage.from} for received messages).
    * @param type Message type.
    * @param timestamp Absolute timestamp (ms).
    * @param payload Body as received.

@@ -40,6 +40,7 @@ export class LiveStream {
   readonly #counters = { messages: 0, bytes: 0 };
 
   /**
+   * Creates an empty stream (the hub does; see `StreamHub.open`).
    * @param key `app/name`.
    * @param options GOP cache bounds.
    * @param onIdle Called when the stream has neither a publisher nor subscribers.
@@ -68,6 +69,37 @@ export class LiveStream {
   /** The latest metadata message, or `null`. */
   get metadata(): HubMessage | null {
     return this.#metadata;
+  }
+
+  /**
+   * What a decoder needs before the first frame: the latest metadata and every sequence
+   * header (per codec and track), in that order.
+   * @returns The messages.
+   */
+  configuration(): HubMessage[] {
+    const out: HubMessage[] = [];
+    if (this.#metadata) out.push(this.#metadata);
+    for (const h of this.#headers.values()) out.push(h);
+    return out;
+  }
+
+  /**
+   * The Enhanced RTMP codecs (FourCCs) of the current sequence headers, per kind: what a
+   * player or a restream destination must have announced to receive them.
+   * @returns FourCCs by kind (empty for a legacy stream).
+   */
+  enhancedCodecs(): { video: string[]; audio: string[] } {
+    const video = new Set<string>();
+    const audio = new Set<string>();
+    for (const m of this.#headers.values()) {
+      const p = m.packet;
+      if (p.type === "data" || !p.tag || !p.tag.enhanced) continue;
+      const set = p.type === "video" ? video : audio;
+      const tag = p.tag as { fourCc?: string; multitrack?: { tracks: { fourCc: string }[] } };
+      if (tag.fourCc) set.add(tag.fourCc);
+      for (const t of tag.multitrack?.tracks ?? []) set.add(t.fourCc);
+    }
+    return { video: [...video], audio: [...audio] };
   }
 
   /** Messages and payload bytes published since the current publisher started. */

@@ -26,7 +26,10 @@ export class StreamHub {
     if (this.#streams.get(s.key) === s) this.#streams.delete(s.key);
   };
 
-  /** @param options GOP cache bounds for every stream. */
+  /**
+   * Creates it.
+   * @param options GOP cache bounds for every stream.
+   */
   constructor(options: GopCacheOptions = {}) {
     this.#options = options;
   }

@@ -123,8 +123,11 @@ export interface SubscriberStats {
  * ```
  */
 export class Subscriber {
+  /** `block` or `drop`. */
   readonly policy: SubscriberPolicy;
+  /** The name given at subscribe time. */
   readonly label: string;
+  /** Whether it ends when the publisher goes away. */
   readonly endOnUnpublish: boolean;
   readonly #overflowDrop: boolean;
   readonly #soft: number;
@@ -152,7 +155,10 @@ export class Subscriber {
     dropEpisodes: 0,
   };
 
-  /** @param options Policy and bounds. */
+  /**
+   * Creates it.
+   * @param options Policy and bounds.
+   */
   constructor(options: SubscriberOptions = {}) {
     this.policy = options.policy ?? "block";
     this.label = options.label ?? "";
@@ -295,6 +301,18 @@ export class Subscriber {
       this.#waiter = null;
       waiter();
     }
+  }
+
+  /**
+   * The timestamp of the oldest queued message, or `null` when none is queued.
+   * @returns Milliseconds.
+   */
+  oldestTimestamp(): number | null {
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const e = this.#items[i];
+      if (!("signal" in e)) return e.timestamp;
+    }
+    return null;
   }
 
   /**

@@ -123,3 +123,35 @@ export function forwarderCapabilities(): AmfObject {
     capsEx: CapsExMask.Multitrack | CapsExMask.ModEx | CapsExMask.TimestampNanoOffset,
   };
 }
+
+/**
+ * Whether a peer's `connect` announced that it accepts a codec (E-RTMP v1 `fourCcList`, or
+ * the v2 `videoFourCcInfoMap` / `audioFourCcInfoMap`, where `"*"` stands for any codec). A peer
+ * that announced nothing is a legacy peer: it accepts no Enhanced RTMP codec.
+ *
+ * @example
+ * ```ts
+ * import { acceptsFourCc } from "./capabilities.ts";
+ * console.log(acceptsFourCc({ app: "live", fourCcList: ["av01"] }, "video", "av01")); // true
+ * console.log(acceptsFourCc({ app: "live" }, "video", "hvc1")); // false
+ * ```
+ *
+ * @param params The peer's connect parameters.
+ * @param kind Which map to look in (v2).
+ * @param fourCc The codec.
+ * @returns Whether it was announced.
+ */
+export function acceptsFourCc(
+  params: ConnectParams,
+  kind: "audio" | "video",
+  fourCc: string,
+): boolean {
+  const list = params.fourCcList;
+  if (Array.isArray(list) && (list.includes(fourCc) || list.includes("*"))) return true;
+  const map = kind === "video" ? params.videoFourCcInfoMap : params.audioFourCcInfoMap;
+  if (map && typeof map === "object") {
+    const m = map as Record<string, unknown>;
+    return m[fourCc] !== undefined || m["*"] !== undefined;
+  }
+  return false;
+}

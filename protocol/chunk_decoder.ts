@@ -3,14 +3,19 @@
  * socket delivers them, into complete {@linkcode RtmpMessage}s.
  *
  * Memory: the decoder keeps no reference to the bytes it is given. A small scratch buffer holds
- * a chunk header split across reads; chunk data is copied once, straight into a buffer
- * allocated at the message length when the message's first chunk arrives, and that buffer
- * becomes the message payload. Allocation is bounded by {@linkcode ChunkDecoderOptions}.
+ * a chunk header split across reads. A message's payload buffer grows with the bytes that
+ * actually arrived, never with the length its header announces: it is allocated at the first
+ * data byte and doubles (capped at the announced length) when full, so a peer that announces
+ * 16 MiB and sends 3 KB makes the decoder hold 3–6 KB, and a complete message costs amortised
+ * ≈ 2 copies per byte with O(log n) allocations. The last buffer has exactly the message length
+ * and becomes the payload. What is held is bounded per decoder (`maxPartialBytes`) and, when a
+ * {@linkcode ByteBudget} is given, across every decoder sharing it.
  *
  * @module
  */
 
 import { RtmpError } from "../errors.ts";
+import type { ByteBudget } from "./byte_budget.ts";
 import type { RtmpMessage } from "./message.ts";
 import {
   DEFAULT_CHUNK_SIZE,
@@ -23,23 +28,56 @@ import {
 const MAX_HEADER_SIZE = 18;
 
 /**
+ * Intermediate buffers of 2^0 … 2^17 bytes (up to 128 KiB) that a message outgrew are kept, one
+ * per size, for the next message: without them each message would allocate log2(n) fresh
+ * buffers, which measured 2–3× slower than one allocation per message. They are counted like
+ * partial messages (at most 256 KiB per decoder) and are the first thing given back when a
+ * limit is tight.
+ */
+const SPARE_CLASSES = 18;
+
+/**
  * Bounds for {@linkcode ChunkDecoder}. A peer that exceeds one gets `LIMIT_EXCEEDED`.
  *
  * @example
  * ```ts
+ * import { ByteBudget } from "./byte_budget.ts";
  * import { ChunkDecoder, type ChunkDecoderOptions } from "./chunk_decoder.ts";
- * const options: ChunkDecoderOptions = { maxMessageSize: 1 << 20, maxChunkStreams: 16 };
+ * const shared = new ByteBudget({ limit: 256 << 20 });
+ * const options: ChunkDecoderOptions = {
+ *   maxMessageSize: 64 << 10, // until a publish is accepted; see setMaxMessageSize()
+ *   maxChunkStreams: 16,
+ *   maxPartialBytes: 32 << 20,
+ *   budget: shared,
+ * };
  * const decoder = new ChunkDecoder(options);
  * console.log(decoder.chunkSize); // 128
  * ```
  */
 export interface ChunkDecoderOptions {
-  /** Largest message length accepted, in bytes (default 16 MiB). */
+  /**
+   * Largest message length accepted, in bytes (default 16 MiB). A header announcing more is
+   * refused at once, before any of its data is read. Changeable with
+   * {@linkcode ChunkDecoder.setMaxMessageSize}.
+   */
   maxMessageSize?: number;
   /** Most distinct chunk stream ids a peer may use (default 64). */
   maxChunkStreams?: number;
-  /** Most bytes held across all partially received messages (default 64 MiB). */
+  /**
+   * Most bytes this decoder holds across all partially received messages (default 64 MiB).
+   * Counted as allocated: at most twice what arrived of each message.
+   */
+  maxPartialBytes?: number;
+  /** @deprecated Old name of {@linkcode ChunkDecoderOptions.maxPartialBytes}. */
   maxBufferedBytes?: number;
+  /**
+   * A budget shared with other decoders (typically one per server). Every byte of a partial
+   * message is taken from it before it is allocated and released when the message completes,
+   * is aborted (Abort, RTMP 1.0 §5.4.2), the decoder fails, or {@linkcode ChunkDecoder.dispose}
+   * is called. When it cannot give, the decoder throws `LIMIT_EXCEEDED`; to close the biggest
+   * holders instead, see `ByteBudgetOptions.onExhausted`.
+   */
+  budget?: ByteBudget;
 }
 
 /** Header state and the message in progress for one chunk stream id. */
@@ -54,7 +92,9 @@ class ChunkStream {
   streamId = 0;
   /** Whether the last fmt 0/1/2 header carried an Extended Timestamp (RTMP 1.0 §5.3.1.3). */
   extended = false;
-  /** The message being assembled, or null between messages. */
+  /** Whether a message is being assembled (its header came, not all of its data yet). */
+  open = false;
+  /** What arrived of that message (null before its first data byte); its length is counted. */
   payload: Uint8Array | null = null;
   received = 0;
 
@@ -96,7 +136,14 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
  * `LIMIT_EXCEEDED`). Messages completed before the bad byte are still returned (nothing already
  * received is lost); the error is thrown by that `push()` when none completed, otherwise by the
  * next one. After that the decoder is unusable — every later `push()` throws the same error — and
- * the caller is expected to close the connection.
+ * the caller is expected to close the connection. A failure gives back every byte held at once.
+ *
+ * Budget exhaustion: when the shared {@linkcode ByteBudget} cannot give what a growing message
+ * needs, the decoder that asked fails with `LIMIT_EXCEEDED`. That punishes whoever happens to
+ * ask, which may be a legitimate publisher while hostile peers hold the rest. A server that
+ * prefers to close the biggest holders first ranks its decoders by
+ * {@linkcode ChunkDecoder.partialBytes} and disposes the top ones in the budget's
+ * `onExhausted` hook; the asking decoder then carries on (or, if it was itself evicted, fails).
  *
  * @example Decode one message
  * ```ts
@@ -111,7 +158,8 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
 export class ChunkDecoder {
   #maxMessageSize: number;
   #maxChunkStreams: number;
-  #maxBufferedBytes: number;
+  #maxPartialBytes: number;
+  #budget: ByteBudget | null;
   #chunkSize = DEFAULT_CHUNK_SIZE;
   #streams = new Map<number, ChunkStream>();
   #last: ChunkStream | null = null;
@@ -121,9 +169,14 @@ export class ChunkDecoder {
   #current: ChunkStream | null = null;
   /** Chunk data bytes still to read in the current chunk. */
   #chunkLeft = 0;
-  #buffered = 0;
+  /** Bytes allocated for partial messages and spares (all taken from the budget). */
+  #held = 0;
+  /** Reusable intermediate buffers by log2 of their size; see {@linkcode SPARE_CLASSES}. */
+  #spares: (Uint8Array | undefined)[] = new Array(SPARE_CLASSES).fill(undefined);
+  #spareBytes = 0;
   #bytesReceived = 0;
   #error: RtmpError | null = null;
+  #disposed = false;
 
   /**
    * Creates a decoder in the initial state (chunk size 128, no chunk streams).
@@ -133,11 +186,44 @@ export class ChunkDecoder {
   constructor(options: ChunkDecoderOptions = {}) {
     this.#maxMessageSize = positiveInteger("maxMessageSize", options.maxMessageSize, 16 << 20);
     this.#maxChunkStreams = positiveInteger("maxChunkStreams", options.maxChunkStreams, 64);
-    this.#maxBufferedBytes = positiveInteger(
-      "maxBufferedBytes",
-      options.maxBufferedBytes,
+    this.#maxPartialBytes = positiveInteger(
+      options.maxPartialBytes === undefined && options.maxBufferedBytes !== undefined
+        ? "maxBufferedBytes"
+        : "maxPartialBytes",
+      options.maxPartialBytes ?? options.maxBufferedBytes,
       64 << 20,
     );
+    this.#budget = options.budget ?? null;
+  }
+
+  /** The current largest message length accepted. */
+  get maxMessageSize(): number {
+    return this.#maxMessageSize;
+  }
+
+  /**
+   * Changes the largest message length accepted, e.g. from a small cap while a connection has
+   * no reason to send big messages (commands before a publish) to the media cap once a publish
+   * is accepted. Applies to every message whose header arrives afterwards; a message already
+   * being received keeps the limit it started under.
+   *
+   * @example
+   * ```ts
+   * import { ChunkDecoder } from "./chunk_decoder.ts";
+   * const decoder = new ChunkDecoder({ maxMessageSize: 64 << 10 });
+   * // ... publish accepted:
+   * decoder.setMaxMessageSize(16 << 20);
+   * console.log(decoder.maxMessageSize); // 16777216
+   * ```
+   *
+   * @param bytes The new limit, a positive integer.
+   * @throws {RtmpError} `INVALID_ARGUMENT` for anything else.
+   */
+  setMaxMessageSize(bytes: number): void {
+    if (bytes === undefined) {
+      throw new RtmpError("INVALID_ARGUMENT", "setMaxMessageSize: expected a byte count, got none");
+    }
+    this.#maxMessageSize = positiveInteger("maxMessageSize", bytes, 0);
   }
 
   /** The peer's current chunk size (starts at 128, changed by Set Chunk Size). */
@@ -153,9 +239,44 @@ export class ChunkDecoder {
     return this.#bytesReceived;
   }
 
-  /** Bytes currently held by incomplete messages. */
+  /**
+   * Bytes this decoder holds and has charged to its limits and budget: the buffers of
+   * incomplete messages (each at most twice what arrived of it) plus up to 256 KiB of spare
+   * buffers it reuses for the next messages. A server whose shared budget runs low can rank its
+   * connections by this and close the biggest holders first.
+   */
+  get partialBytes(): number {
+    return this.#held;
+  }
+
+  /** Of {@linkcode ChunkDecoder.partialBytes}, the bytes in incomplete messages (0 between). */
   get bufferedBytes(): number {
-    return this.#buffered;
+    return this.#held - this.#spareBytes;
+  }
+
+  /**
+   * Releases every byte held for partial messages (back to the shared budget too) and makes the
+   * decoder unusable: later pushes throw `CLOSED`. Call it when the connection ends — a decoder
+   * dropped without it keeps its share of the budget taken. Idempotent.
+   *
+   * @example
+   * ```ts
+   * import { ByteBudget } from "./byte_budget.ts";
+   * import { ChunkDecoder } from "./chunk_decoder.ts";
+   * const budget = new ByteBudget({ limit: 1 << 20 });
+   * const decoder = new ChunkDecoder({ budget });
+   * // fmt 0, csid 3, length 1000, type 9: a header and 2 bytes of data
+   * decoder.push(new Uint8Array([3, 0, 0, 0, 0, 0x03, 0xe8, 9, 1, 0, 0, 0, 1, 2]));
+   * console.log(budget.used); // 2
+   * decoder.dispose();
+   * console.log(budget.used); // 0
+   * ```
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#error ??= new RtmpError("CLOSED", "chunk decoder: used after dispose()");
+    this.#releaseAll();
   }
 
   /**
@@ -176,6 +297,8 @@ export class ChunkDecoder {
       this.#error = e instanceof RtmpError
         ? e
         : new RtmpError("MALFORMED", `chunk stream: cannot decode (${e})`, { cause: e });
+      // Nothing held can complete any more: give it back now, not when the owner disposes.
+      this.#releaseAll();
       if (out.length === 0) throw this.#error;
     }
     return out;
@@ -189,8 +312,11 @@ export class ChunkDecoder {
       if (cs !== null) {
         const n = Math.min(this.#chunkLeft, len - off);
         if (n > 0) {
-          (cs.payload as Uint8Array).set(bytes.subarray(off, off + n), cs.received);
-          cs.received += n;
+          const end = cs.received + n;
+          let payload = cs.payload;
+          if (payload === null || payload.length < end) payload = this.#grow(cs, end);
+          payload.set(bytes.subarray(off, off + n), cs.received);
+          cs.received = end;
           off += n;
           this.#chunkLeft -= n;
         }
@@ -298,7 +424,7 @@ export class ChunkDecoder {
       if (cs.extended) {
         extValue = ((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0;
       }
-      if (cs.payload === null) {
+      if (!cs.open) {
         // RTMP 1.0 §5.3.1.2.4: a new message with the previous header; it repeats the delta.
         // With an Extended Timestamp the 4 bytes carry that delta; FFmpeg's writer uses fmt 3
         // whenever the 24-bit field repeats (0xFFFFFF), so the 4 bytes are authoritative.
@@ -347,7 +473,7 @@ export class ChunkDecoder {
         ts = ((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0;
       }
       cs.extended = extended;
-      if (cs.payload !== null) {
+      if (cs.open) {
         if (length !== cs.length || type !== cs.type || streamId !== cs.streamId) {
           throw new RtmpError(
             "MALFORMED",
@@ -376,32 +502,148 @@ export class ChunkDecoder {
     this.#chunkLeft = left < this.#chunkSize ? left : this.#chunkSize;
   }
 
+  /** Opens a message; nothing is allocated until its data arrives. */
   #startMessage(cs: ChunkStream): void {
     const length = cs.length;
     if (length > this.#maxMessageSize) {
       throw new RtmpError(
         "LIMIT_EXCEEDED",
-        `chunk stream ${cs.id}: message of ${length} bytes exceeds the limit of ` +
-          `${this.#maxMessageSize}`,
+        `chunk stream ${cs.id}: message of ${length} bytes (type ${cs.type}) exceeds the ` +
+          `limit of ${this.#maxMessageSize} bytes`,
       );
     }
-    if (this.#buffered + length > this.#maxBufferedBytes) {
+    if (length > this.#maxPartialBytes) {
       throw new RtmpError(
         "LIMIT_EXCEEDED",
-        `chunk stream ${cs.id}: a ${length}-byte message would hold ` +
-          `${this.#buffered + length} bytes in partial messages, limit ${this.#maxBufferedBytes}`,
+        `chunk stream ${cs.id}: message of ${length} bytes could never be held: at most ` +
+          `${this.#maxPartialBytes} bytes of partial messages per connection`,
       );
     }
-    cs.payload = new Uint8Array(length);
+    cs.open = true;
+    cs.payload = null;
     cs.received = 0;
-    this.#buffered += length;
+  }
+
+  /**
+   * Makes room for `need` bytes of `cs`'s message. The buffer at least doubles, so a message
+   * costs O(log n) growths; intermediate buffers are powers of two so that they can be reused
+   * (see {@linkcode SPARE_CLASSES}), and the last one is exactly the announced length.
+   */
+  #grow(cs: ChunkStream, need: number): Uint8Array {
+    const old = cs.payload;
+    const had = old === null ? 0 : old.length;
+    let size = had * 2;
+    if (size < need) size = need;
+    // Round up to a power of two: at most doubles what arrived, and makes the buffer reusable.
+    if (size < cs.length) size = 2 ** Math.ceil(Math.log2(size));
+    if (size >= cs.length) size = cs.length;
+    // The outgrown buffer is accounted as gone (kept as a spare, or given back) before the new
+    // one is charged, so the limits bound what is held once the copy is done: a message of the
+    // full maxPartialBytes fits. It stays readable here until copied.
+    cs.payload = null;
+    if (old !== null) this.#recycle(old);
+    let payload: Uint8Array | undefined;
+    const cls = size === cs.length ? -1 : Math.log2(size);
+    if (cls >= 0 && cls < SPARE_CLASSES) payload = this.#spares[cls];
+    if (payload !== undefined) {
+      // A spare is already counted: it only moves from the pool to this message.
+      this.#spares[cls] = undefined;
+      this.#spareBytes -= size;
+    } else {
+      this.#take(cs, size);
+      payload = new Uint8Array(size);
+    }
+    if (old !== null) payload.set(old.subarray(0, cs.received));
+    cs.payload = payload;
+    return payload;
+  }
+
+  /** Charges `n` newly allocated bytes to both limits, dropping spares first if they are tight. */
+  #take(cs: ChunkStream, n: number): void {
+    if (this.#held + n > this.#maxPartialBytes) {
+      this.#dropSpares();
+      if (this.#held + n > this.#maxPartialBytes) {
+        throw new RtmpError(
+          "LIMIT_EXCEEDED",
+          `chunk stream ${cs.id}: partial messages would hold ${this.#held + n} bytes, ` +
+            `more than the ${this.#maxPartialBytes} allowed per connection`,
+        );
+      }
+    }
+    const budget = this.#budget;
+    if (budget !== null) {
+      let taken = budget.tryTake(n);
+      if (!taken && !this.#disposed && this.#spareBytes > 0) {
+        this.#dropSpares();
+        taken = budget.tryTake(n);
+      }
+      if (this.#disposed) {
+        // The budget's onExhausted hook disposed this decoder to free room.
+        if (taken) budget.release(n);
+        throw new RtmpError(
+          "LIMIT_EXCEEDED",
+          `chunk stream ${cs.id}: connection evicted to free the shared partial-message budget`,
+        );
+      }
+      if (!taken) {
+        throw new RtmpError(
+          "LIMIT_EXCEEDED",
+          `chunk stream ${cs.id}: the shared partial-message budget is exhausted ` +
+            `(${budget.used} of ${budget.limit} bytes in use, ${n} more needed; ` +
+            `this connection holds ${this.#held})`,
+        );
+      }
+    }
+    this.#held += n;
+  }
+
+  /** Gives back `n` counted bytes. */
+  #untake(n: number): void {
+    this.#held -= n;
+    this.#budget?.release(n);
+  }
+
+  /** Keeps an intermediate buffer for the next message, or frees it. */
+  #recycle(buffer: Uint8Array): void {
+    const size = buffer.length;
+    const cls = Math.log2(size);
+    if (cls < SPARE_CLASSES && Number.isInteger(cls) && this.#spares[cls] === undefined) {
+      this.#spares[cls] = buffer;
+      this.#spareBytes += size;
+    } else {
+      this.#untake(size);
+    }
+  }
+
+  #dropSpares(): void {
+    this.#spares.fill(undefined);
+    this.#untake(this.#spareBytes);
+    this.#spareBytes = 0;
+  }
+
+  /** Forgets `cs`'s partial message; its buffer is kept as a spare or given back. */
+  #drop(cs: ChunkStream): void {
+    const buffer = cs.payload;
+    cs.open = false;
+    cs.payload = null;
+    cs.received = 0;
+    if (buffer !== null) this.#recycle(buffer);
+  }
+
+  #releaseAll(): void {
+    for (const cs of this.#streams.values()) if (cs.open) this.#drop(cs);
+    this.#dropSpares();
+    this.#current = null;
   }
 
   #complete(cs: ChunkStream, out: RtmpMessage[]): void {
-    const payload = cs.payload as Uint8Array;
+    // The last growth stopped at the message length, so this buffer is exactly the payload;
+    // it leaves the decoder's accounting with the message.
+    const payload = cs.payload ?? new Uint8Array(0);
+    cs.open = false;
     cs.payload = null;
     cs.received = 0;
-    this.#buffered -= cs.length;
+    if (payload.length > 0) this.#untake(payload.length);
     // Validate control messages before handing them out, so a malformed one is never returned.
     if (cs.type === 1) this.#applySetChunkSize(payload);
     else if (cs.type === 2) this.#applyAbort(payload);
@@ -436,9 +678,7 @@ export class ChunkDecoder {
     }
     const csid = ((payload[0] << 24) | (payload[1] << 16) | (payload[2] << 8) | payload[3]) >>> 0;
     const cs = this.#streams.get(csid);
-    if (cs === undefined || cs.payload === null) return;
-    this.#buffered -= cs.length;
-    cs.payload = null;
-    cs.received = 0;
+    if (cs === undefined || !cs.open) return;
+    this.#drop(cs);
   }
 }

@@ -3,7 +3,8 @@
  * a socket or a timer, so every piece runs and is tested the same on Deno, Bun and Node.
  *
  * - Handshake (simple and FP9 digest): {@linkcode ServerHandshake}, {@linkcode ClientHandshake}
- * - Chunk stream codec: {@linkcode ChunkDecoder}, {@linkcode ChunkEncoder}
+ * - Chunk stream codec: {@linkcode ChunkDecoder}, {@linkcode ChunkEncoder}; a shared memory
+ *   bound for many decoders: {@linkcode ByteBudget}
  * - AMF0 / AMF3: {@linkcode encodeAmf0}, {@linkcode decodeAmf0}, {@linkcode encodeAmf3}, {@linkcode decodeAmf3}
  * - Messages: protocol control, user control, commands, data, aggregates
  * - Status info objects: {@linkcode parseStatus}, {@linkcode statusOf}
@@ -29,6 +30,7 @@
 export * from "./message.ts";
 export * from "./bytes.ts";
 export * from "./handshake.ts";
+export * from "./byte_budget.ts";
 export * from "./chunk_decoder.ts";
 export * from "./chunk_encoder.ts";
 export * from "./amf.ts";

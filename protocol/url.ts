@@ -5,6 +5,8 @@
  * is what users' URLs are written for: the first path segment is the application; when there
  * are three or more segments the first two form `app/instance`; the rest, with its query
  * string, is the stream name (`rtmp://h/live/key?token=t` → app `live`, name `key?token=t`).
+ * Trailing slashes are ignored (`rtmp://h/live/key/` is app `live`, name `key`); an empty
+ * segment elsewhere (`live//key`) is refused with the URL it probably should have been.
  *
  * @module
  */
@@ -93,9 +95,29 @@ export function parseRtmpUrl(url: string): RtmpUrl {
   // The query belongs to the stream name (keys like `key?token=…`), so split on "/" only in
   // the part before the first "?".
   const q = path.indexOf("?");
-  const beforeQuery = q >= 0 ? path.slice(0, q) : path;
+  let beforeQuery = q >= 0 ? path.slice(0, q) : path;
   const query = q >= 0 ? path.slice(q) : "";
+  // A trailing "/" is a common paste slip (`…/live/key/`); it never means an empty stream name
+  // under an `app/instance`, so it is dropped.
+  while (beforeQuery.endsWith("/")) beforeQuery = beforeQuery.slice(0, -1);
   const segments = beforeQuery.split("/");
+  if (segments[0] === "") {
+    throw new RtmpError(
+      "INVALID_URL",
+      `empty application name in "${url}": expected rtmp://host/app/stream; ` +
+        `remove the extra "/" after the host`,
+    );
+  }
+  if (segments.includes("")) {
+    // `live//key` could be app `live/` + `key` or app `live` + `/key`; the user meant neither.
+    const fixed = `${scheme}://${authority}/${segments.filter((x) => x !== "").join("/")}` +
+      query;
+    throw new RtmpError(
+      "INVALID_URL",
+      `empty path segment ("//") in "${url}": the application and stream name are ` +
+        `ambiguous; remove the doubled "/" (e.g. "${fixed}")`,
+    );
+  }
   let app: string;
   let streamName: string;
   if (segments.length >= 3) {
@@ -109,8 +131,11 @@ export function parseRtmpUrl(url: string): RtmpUrl {
     app = segments[0] + query;
     streamName = "";
   }
-  if (app === "" || app.startsWith("?")) {
-    throw new RtmpError("INVALID_URL", `empty application name in "${url}"`);
+  if (app.startsWith("?")) {
+    throw new RtmpError(
+      "INVALID_URL",
+      `empty application name in "${url}": expected rtmp://host/app/stream`,
+    );
   }
   return {
     protocol: scheme,

@@ -9,6 +9,7 @@
 import { isRtmpError, RtmpError } from "../errors.ts";
 import type { StatusInfo } from "../protocol/status.ts";
 import { splitStreamName } from "../protocol/url.ts";
+import { acceptsFourCc } from "../protocol/capabilities.ts";
 import { HubMessage } from "../hub/hub_message.ts";
 import type { LiveStream } from "../hub/live_stream.ts";
 import type { StreamHub } from "../hub/stream_hub.ts";
@@ -20,6 +21,8 @@ import {
   type ServerSessionEvent,
 } from "../session/server_session.ts";
 import type { Conn } from "../socket/types.ts";
+import type { ByteBudget } from "../protocol/byte_budget.ts";
+import type { ConnectAuth } from "./auth.ts";
 import type { DeadlineClock, DeadlineOwner } from "./deadlines.ts";
 import { decide, type Decision } from "./decide.ts";
 import { supportsReconnect } from "./drain.ts";
@@ -41,12 +44,16 @@ export interface ServerContext {
   readonly limits: ServerLimits;
   readonly chunkSize: number;
   readonly hub: StreamHub;
+  /** The server-wide budget for bytes of messages still arriving or held. */
+  readonly budget: ByteBudget;
   readonly clock: DeadlineClock;
   /** Whether `play` is served at all. */
   readonly playback: boolean;
   onConnect?: (info: ConnectInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
   onPublish?: (info: PublishInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
   onPlay?: (info: PlayInfo, signal: AbortSignal) => HookDecision | Promise<HookDecision>;
+  /** `authmod` login, run on every connect before `onConnect`. */
+  readonly auth?: ConnectAuth;
   log(line: string): void;
   nextSessionId(): number;
   /** The connection publishes or plays for the first time; returns a reason to refuse, or null. */
@@ -54,7 +61,7 @@ export interface ServerContext {
   /** Registers the session under its key; returns a reason to refuse, or null. */
   claim(session: PublishSession, connection: ServerConnection): string | null;
   release(session: PublishSession): void;
-  started(session: PublishSession): void;
+  started(session: PublishSession, push: string[]): void;
   /** Counts a player in; returns a reason to refuse, or null. */
   admitPlayer(ip: string, stream: LiveStream): string | null;
   /** Counts a player out. */
@@ -113,6 +120,8 @@ export class ServerConnection implements DeadlineOwner {
   #closingReason: EndReason | null = null;
   #strayBytes = 0;
   #unknownCalls = 0;
+  /** The user name this connection logged in as (`auth`), or null. */
+  #user: string | null = null;
   readonly #abort = new AbortController();
   readonly #tasks = new Set<Promise<void>>();
 
@@ -126,7 +135,13 @@ export class ServerConnection implements DeadlineOwner {
     this.#session = new ServerSession({
       chunkSize: ctx.chunkSize,
       maxStreams: limits.maxStreamsPerConnection,
-      decoder: { maxMessageSize: limits.maxMessageSize, maxChunkStreams: limits.maxChunkStreams },
+      maxMediaMessageSize: limits.maxMessageSize,
+      decoder: {
+        maxMessageSize: Math.min(limits.maxCommandSize, limits.maxMessageSize),
+        maxChunkStreams: limits.maxChunkStreams,
+        maxPartialBytes: limits.maxPartialBytesPerConnection,
+        budget: ctx.budget,
+      },
     });
     this.#pump = new OutputPump(conn, () => this.#session.takeOutput());
     // A reset noticed by the socket while a hook runs (reading is paused then) cancels the hook.
@@ -182,6 +197,23 @@ export class ServerConnection implements DeadlineOwner {
     if (this.#closingReason) return;
     this.#session.requestReconnect(tcUrl, description);
     await this.#flush();
+  }
+
+  /** Bytes this connection holds against the server-wide budget. */
+  get partialBytes(): number {
+    return this.#session.channel.partialBytes;
+  }
+
+  /**
+   * Closes the connection to give its memory back (the server-wide budget ran out and it
+   * holds the most). What it held is released at once.
+   * @param why For the log.
+   */
+  evictForMemory(why: string): void {
+    this.#ctx.log(`${this.#label}: closed to free memory (${why})`);
+    this.#closingReason ??= "protocol-error";
+    this.#session.close();
+    this.#conn.close();
   }
 
   /** Closes a connection that never published or played, to make room for a new one. */
@@ -402,6 +434,23 @@ export class ServerConnection implements DeadlineOwner {
   }
 
   async #onConnect(id: number, request: ConnectRequest): Promise<void> {
+    const auth = this.#ctx.auth;
+    if (auth) {
+      // Before anything else: the hooks and logs below see the clean app (auth.check rewrites
+      // the request in place) and the user name.
+      const verdict = await auth.check(request, {
+        label: this.#label,
+        remoteAddr: this.#conn.remoteAddr,
+        tls: this.#conn.tls,
+        decide: (run) => this.#decide("connect", run),
+      });
+      if (!verdict.accept) {
+        this.#session.reject(id, { code: verdict.code, description: verdict.description });
+        await this.#rejectAndClose();
+        return;
+      }
+      this.#user = verdict.user;
+    }
     const hook = this.#ctx.onConnect;
     if (hook) {
       const info: ConnectInfo = {
@@ -410,6 +459,7 @@ export class ServerConnection implements DeadlineOwner {
         connect: request,
         remoteAddr: this.#conn.remoteAddr,
         tls: this.#conn.tls,
+        user: this.#user,
       };
       const decision = await this.#decide("connect", (signal) => hook(info, signal));
       if (!decision.accept) {
@@ -456,6 +506,7 @@ export class ServerConnection implements DeadlineOwner {
       connect: request,
       remoteAddr: this.#conn.remoteAddr,
       tls: this.#conn.tls,
+      user: this.#user,
     };
     const key = `${request.app}/${name}`;
     let decision: Verdict;
@@ -537,7 +588,7 @@ export class ServerConnection implements DeadlineOwner {
     await this.#flush();
     this.#ctx.log(`${this.#label}: publish "${key}" accepted (${publishType})`);
     this.#event({ type: "publish", sessionId: session.id, key, publishType });
-    this.#ctx.started(session);
+    this.#ctx.started(session, decision.push ?? []);
     await this.#handle(more);
   }
 
@@ -568,6 +619,7 @@ export class ServerConnection implements DeadlineOwner {
         request,
         remoteAddr: this.#conn.remoteAddr,
         tls: this.#conn.tls,
+        user: this.#user,
       };
       decision = await this.#decide("play", (signal) => hook(info, signal));
     } else {
@@ -688,8 +740,30 @@ export class ServerConnection implements DeadlineOwner {
     await this.#flush();
     this.#ctx.log(`${this.#label}: play "${player.key}" started`);
     this.#event({ type: "play", key: player.key, protocol: "rtmp" });
+    this.#warnUnannounced(player);
     this.#track(this.#runPlayer(player));
     if (more.length > 0) await this.#handle(more);
+  }
+
+  /**
+   * A legacy player (or one that announced other codecs) still gets the tags as published;
+   * the log says so, because it will likely not decode them (E-RTMP v1 "fourCcList").
+   */
+  #warnUnannounced(player: Player): void {
+    const connect = this.#session.connectRequest;
+    const stream = this.#ctx.hub.get(player.key);
+    if (!connect || !stream) return;
+    const codecs = stream.enhancedCodecs();
+    const missing = [
+      ...codecs.video.filter((c) => !acceptsFourCc(connect, "video", c)),
+      ...codecs.audio.filter((c) => !acceptsFourCc(connect, "audio", c)),
+    ];
+    if (missing.length > 0) {
+      this.#ctx.log(
+        `${this.#label}: player of "${player.key}" did not announce ${missing.join(", ")} ` +
+          "(Enhanced RTMP); it gets them as published and may not decode them",
+      );
+    }
   }
 
   /** Moves a player's queued messages to the socket, several per write. */

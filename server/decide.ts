@@ -20,7 +20,7 @@ import type { HookDecision } from "./types.ts";
  * ```
  */
 export type Decision =
-  | { accept: true }
+  | { accept: true; push?: string[] }
   | {
     accept: false;
     /** For the log and events only. */
@@ -110,7 +110,12 @@ export async function decide(
     if (answer === false) {
       return { accept: false, reason: `${stage} hook refused`, description: PUBLIC_REFUSAL[stage] };
     }
-    if (answer && typeof answer === "object" && answer.accept === true) return { accept: true };
+    if (answer && typeof answer === "object" && answer.accept === true) {
+      const push = Array.isArray(answer.push)
+        ? answer.push.filter((u): u is string => typeof u === "string")
+        : undefined;
+      return push ? { accept: true, push } : { accept: true };
+    }
     if (answer && typeof answer === "object" && answer.accept === false) {
       return {
         accept: false,

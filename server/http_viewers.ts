@@ -58,6 +58,7 @@ export async function openHttpViewer(
       request: null,
       remoteAddr: req.remoteAddr,
       tls: false,
+      user: null,
     };
     const decision = await decide("play", (s) => hook(info, s), ctx.limits.hookTimeout, signal);
     if (!decision.accept) {

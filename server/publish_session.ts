@@ -49,6 +49,8 @@ export class PublishSession implements AsyncIterable<MediaPacket>, PublishInfo, 
   readonly connect: ConnectRequest;
   readonly remoteAddr: NetAddress;
   readonly tls: boolean;
+  /** The user name the publisher logged in as (the server's `auth`), or `null`. */
+  readonly user: string | null;
   /** Resolves with the reason once the session has ended (never rejects). */
   readonly ended: Promise<EndReason>;
   #endReason: EndReason | null = null;
@@ -89,6 +91,7 @@ export class PublishSession implements AsyncIterable<MediaPacket>, PublishInfo, 
     this.connect = info.connect;
     this.remoteAddr = info.remoteAddr;
     this.tls = info.tls;
+    this.user = info.user;
     this.#control = control;
     this.#stream = stream;
     this.#queueBytes = maxQueuedBytes;

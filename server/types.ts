@@ -30,7 +30,14 @@ export type { ConnectRequest, PlayRequest, StatusCode };
  */
 export type HookDecision =
   | boolean
-  | { accept: true }
+  | {
+    accept: true;
+    /**
+     * Restream destinations for this publish (`rtmp://` / `rtmps://` URLs; `{app}` and
+     * `{name}` are replaced). Ignored for connect and play decisions.
+     */
+    push?: string[];
+  }
   | { accept: false; reason?: string; description?: string; code?: StatusCode };
 
 /**
@@ -53,6 +60,8 @@ export interface ConnectInfo {
   remoteAddr: NetAddress;
   /** Whether the connection is RTMPS. */
   tls: boolean;
+  /** The user name the client authenticated as with `auth` (authmod), or `null`. */
+  user: string | null;
 }
 
 /**
@@ -84,6 +93,11 @@ export interface PublishInfo {
   remoteAddr: NetAddress;
   /** Whether the connection is RTMPS. */
   tls: boolean;
+  /**
+   * The user name the publisher authenticated as with `auth` (authmod), or `null` without
+   * `auth`. Tie stream keys to users with it.
+   */
+  user: string | null;
 }
 
 /**
@@ -116,6 +130,114 @@ export interface PlayInfo {
   remoteAddr: NetAddress;
   /** Whether the connection is encrypted. */
   tls: boolean;
+  /**
+   * The user name an RTMP player authenticated as with `auth` (authmod), or `null`
+   * (anonymous players, HTTP-FLV and WebSocket-FLV viewers).
+   */
+  user: string | null;
+}
+
+/**
+ * An authentication scheme of {@linkcode ServerAuthOptions}: Adobe's `authmod=adobe` (OBS
+ * "Use authentication", FFmpeg, librtmp) or Limelight's `authmod=llnw` (FFmpeg, librtmp).
+ *
+ * @example
+ * ```ts
+ * import type { AuthMethod } from "./types.ts";
+ * const methods: AuthMethod[] = ["adobe", "llnw"];
+ * ```
+ */
+export type AuthMethod = "adobe" | "llnw";
+
+/**
+ * What the password lookup of {@linkcode ServerAuthOptions} is given besides the user name
+ * and the application.
+ *
+ * @example
+ * ```ts
+ * import type { AuthLookupInfo } from "./types.ts";
+ * function fromLan(i: AuthLookupInfo): boolean { return i.remoteAddr.hostname.startsWith("10."); }
+ * ```
+ */
+export interface AuthLookupInfo {
+  /** The scheme the client answers with. */
+  method: AuthMethod;
+  /** `tcUrl` from `connect` without the authentication parameters, or `""`. */
+  tcUrl: string;
+  /** The connect request (`app` and `tcUrl` without the authentication parameters). */
+  connect: ConnectRequest;
+  /** Client address. */
+  remoteAddr: NetAddress;
+  /** Whether the connection is RTMPS. */
+  tls: boolean;
+  /** Aborts when the lookup times out (`limits.hookTimeout`) or the client goes away. */
+  signal: AbortSignal;
+}
+
+/**
+ * User name and password authentication of RTMP clients with the `authmod` challenge–response
+ * that encoders speak (OBS "Use authentication", FFmpeg `rtmp://user:pass@host/app/key`).
+ * The password never travels: the client proves it knows it by hashing it with a single-use
+ * challenge, and the server compares in constant time.
+ *
+ * Each step is its own TCP connection: a connect without credentials is refused with the
+ * description that makes the encoder reconnect with its user name
+ * (`… code=403 need auth; authmod=adobe …`), that one is refused with a salt and challenge,
+ * and the third connect carries the response. Wrong credentials refuse the connect with
+ * `?reason=authfailed` (FFmpeg prints "Incorrect username/password"), so no media is taken.
+ * Every failure is logged (user name, scheme, address; never the password or the response).
+ * `maxFailures` failures from one address within `window` make further connects from it be
+ * refused at once, before any lookup, until the window has passed.
+ *
+ * @example
+ * ```ts
+ * import type { ServerAuthOptions } from "./types.ts";
+ * const users = new Map([["studio", "correct horse battery staple"]]);
+ * const auth: ServerAuthOptions = {
+ *   lookup: (user) => users.get(user) ?? null,
+ *   methods: ["adobe"],
+ *   anonymousPlayers: true,
+ * };
+ * ```
+ */
+export interface ServerAuthOptions {
+  /**
+   * Returns the password of `user` for application `app` (without authentication
+   * parameters), or `null` for an unknown user; may be async (a database). It runs under
+   * `limits.hookTimeout`; a throw or a timeout refuses the connect as a server failure, not
+   * counted as a failed attempt.
+   */
+  lookup: (
+    user: string,
+    app: string,
+    info: AuthLookupInfo,
+  ) => string | null | Promise<string | null>;
+  /**
+   * The schemes accepted; the first is the one offered to a client that sent none (encoders
+   * answer with the scheme they are offered). Default `["adobe", "llnw"]`.
+   */
+  methods?: readonly AuthMethod[];
+  /**
+   * Let clients that do not look like publishers connect without credentials (their `user`
+   * is `null`). A connect is treated as a publisher's when it carries `type: "nonprivate"`,
+   * as FFmpeg, OBS (librtmp) and this library's `RtmpClient` send when publishing; a `publish`
+   * from a connection that did not authenticate is refused anyway (`NetStream.Publish.Denied`),
+   * so a publisher the rule misses cannot slip in. A client that sends credentials is
+   * always checked. Default `false`: every RTMP connect must authenticate.
+   */
+  anonymousPlayers?: boolean;
+  /** Failed attempts from one address within `window` before it is refused outright. Default 10. */
+  maxFailures?: number;
+  /**
+   * Challenges issued to one address within `window` before it is refused outright (each
+   * login needs one; the bound keeps one address from flooding the server's bounded store of
+   * open challenges). Default 60.
+   */
+  maxChallenges?: number;
+  /** The window of `maxFailures` and `maxChallenges`, in milliseconds. Default 60 000. */
+  window?: number;
+  /** How long a challenge can be answered, in milliseconds. Default 60 000. */
+  challengeTtl?: number;
 }
 
 /**
@@ -194,8 +316,21 @@ export interface ServerLimits {
   idleTimeout: number;
   /** Time a hook may take before the request is refused. Default 10 000. */
   hookTimeout: number;
-  /** Largest RTMP message. Default 16 MiB. */
+  /** Largest RTMP message of a publisher (media). Default 16 MiB. */
   maxMessageSize: number;
+  /**
+   * Largest message of a connection that has not asked to publish: commands are small, and a
+   * peer that announces a large message before publishing is refused at once. Default 64 KiB.
+   */
+  maxCommandSize: number;
+  /**
+   * Bytes all connections together may hold for messages still arriving or held while a
+   * decision is pending. Memory grows with bytes that arrived, never with announced lengths;
+   * when the budget runs out, the connections holding the most are closed first. Default 256 MiB.
+   */
+  maxPartialBytes: number;
+  /** The share of one connection in `maxPartialBytes`. Default 32 MiB. */
+  maxPartialBytesPerConnection: number;
   /** Chunk streams per connection. Default 64. */
   maxChunkStreams: number;
   /** Streams one connection may create. Default 8. */
@@ -250,6 +385,9 @@ export const DEFAULT_LIMITS: ServerLimits = {
   idleTimeout: 30_000,
   hookTimeout: 10_000,
   maxMessageSize: 16 << 20,
+  maxCommandSize: 64 << 10,
+  maxPartialBytes: 256 << 20,
+  maxPartialBytesPerConnection: 32 << 20,
   maxChunkStreams: 64,
   maxStreamsPerConnection: 8,
   maxConnections: 1000,

@@ -108,7 +108,10 @@ export class ClientSession {
   #streamId = 0;
   readonly #userTx = new Set<number>();
 
-  /** @param options What to connect to and publish. */
+  /**
+   * Creates it.
+   * @param options What to connect to and publish.
+   */
   constructor(options: ClientSessionOptions) {
     this.#options = options;
     this.#channel = new MessageChannel({ decoder: options.decoder });

@@ -76,7 +76,10 @@ export class MessageChannel {
   #lastPeerBandwidth = -1;
   #ourWindow = 0;
 
-  /** @param options Decoder limits. */
+  /**
+   * Creates it.
+   * @param options Decoder limits.
+   */
   constructor(options: MessageChannelOptions = {}) {
     this.#decoder = new ChunkDecoder(options.decoder);
   }
@@ -84,6 +87,25 @@ export class MessageChannel {
   /** Total bytes consumed from the peer (after the handshake). */
   get bytesReceived(): number {
     return this.#decoder.bytesReceived;
+  }
+
+  /**
+   * Changes the largest message accepted from the peer from now on (a server raises it from
+   * a small cap for commands to the media cap once a publish is accepted).
+   * @param bytes The new limit.
+   */
+  setMaxIncomingMessageSize(bytes: number): void {
+    this.#decoder.setMaxMessageSize(bytes);
+  }
+
+  /** Bytes the decoder holds for messages still arriving (charged to its budget). */
+  get partialBytes(): number {
+    return this.#decoder.partialBytes;
+  }
+
+  /** Releases what the decoder holds (and its budget share); the channel is unusable after. */
+  dispose(): void {
+    this.#decoder.dispose();
   }
 
   /** Total bytes queued for the peer. */

@@ -21,6 +21,7 @@
  * @module
  */
 
+export type * from "../protocol/vocabulary.ts";
 export * from "./server_session.ts";
 export * from "./client_session.ts";
 export * from "./message_channel.ts";

@@ -35,6 +35,7 @@ import {
 import { forwarderCapabilities, isEnhancedConnect } from "../protocol/capabilities.ts";
 import type { StatusInfo } from "../protocol/status.ts";
 import type { ChunkDecoderOptions } from "../protocol/chunk_decoder.ts";
+import type { ByteBudget } from "../protocol/byte_budget.ts";
 import { splitAggregate } from "../protocol/aggregate.ts";
 import { setPeerBandwidthMessage } from "../protocol/control.ts";
 import { encodeData } from "../protocol/data.ts";
@@ -122,9 +123,17 @@ export interface ServerSessionOptions {
   windowAckSize?: number;
   /** Largest number of streams one connection may create. Default 8. */
   maxStreams?: number;
-  /** Chunk decoder limits (message size, chunk streams, buffered bytes). */
+  /**
+   * Chunk decoder limits (message size, chunk streams, partial bytes, a shared budget). Its
+   * `maxMessageSize` holds until a publish is accepted: commands are small.
+   */
   decoder?: ChunkDecoderOptions;
-  /** Bytes of messages held while a decision is pending. Default 16 MiB. */
+  /** Largest message once the connection asked to publish (media). Default 16 MiB. */
+  maxMediaMessageSize?: number;
+  /**
+   * Bytes of messages held while a decision is pending (also charged to `decoder.budget`, the
+   * server-wide budget, when there is one). Default 16 MiB.
+   */
   maxDeferredBytes?: number;
   /** `createStream` calls and refused requests answered per connection before it fails. Default 64. */
   maxFailedCommands?: number;
@@ -196,6 +205,9 @@ export interface Refusal {
  */
 export class ServerSession {
   readonly #options: Required<Omit<ServerSessionOptions, "decoder">>;
+  #mediaSizeRaised = false;
+  readonly #budget: ByteBudget | null;
+  #heldCharged = 0;
   #handshake: ServerHandshake | null = new ServerHandshake();
   readonly #channel: MessageChannel;
   #state: ConnectionState = "handshake";
@@ -211,7 +223,10 @@ export class ServerSession {
   #heldBytes = 0;
   #failedCommands = 0;
 
-  /** @param options Announced sizes and limits. */
+  /**
+   * Creates it.
+   * @param options Announced sizes and limits.
+   */
   constructor(options: ServerSessionOptions = {}) {
     this.#options = {
       chunkSize: options.chunkSize ?? 4096,
@@ -219,8 +234,10 @@ export class ServerSession {
       maxStreams: options.maxStreams ?? 8,
       maxDeferredBytes: options.maxDeferredBytes ?? 16 << 20,
       maxFailedCommands: options.maxFailedCommands ?? 64,
+      maxMediaMessageSize: options.maxMediaMessageSize ?? 16 << 20,
     };
     this.#channel = new MessageChannel({ decoder: options.decoder });
+    this.#budget = options.decoder?.budget ?? null;
   }
 
   /** The connection's state. */
@@ -552,10 +569,11 @@ export class ServerSession {
     return this.#streamsIn("playing");
   }
 
-  /** Marks the session closed: later input throws. */
+  /** Marks the session closed: later input throws, and what the decoder holds is released. */
   close(): void {
     if (this.#state !== "failed") this.#state = "closed";
     this.#dropHeld(() => true);
+    this.#channel.dispose();
   }
 
   /** Bytes waiting to be written. */
@@ -580,7 +598,15 @@ export class ServerSession {
   }
 
   #hold(message: RtmpMessage): void {
-    this.#heldBytes += message.payload.length;
+    const n = message.payload.length;
+    if (this.#budget && !this.#budget.tryTake(n)) {
+      throw new RtmpError(
+        "LIMIT_EXCEEDED",
+        `the server's memory budget cannot hold ${n} more bytes while a decision is pending`,
+      );
+    }
+    this.#heldBytes += n;
+    this.#heldCharged += this.#budget ? n : 0;
     if (this.#heldBytes > this.#options.maxDeferredBytes) {
       throw new RtmpError(
         "LIMIT_EXCEEDED",
@@ -597,6 +623,7 @@ export class ServerSession {
       const message = this.#held[this.#heldHead];
       this.#held[this.#heldHead++] = undefined as unknown as RtmpMessage;
       this.#heldBytes -= message.payload.length;
+      this.#uncharge(message.payload.length);
       this.#onMessage(message, events);
     }
     if (this.#heldHead >= this.#held.length) {
@@ -606,12 +633,23 @@ export class ServerSession {
     return events;
   }
 
+  #uncharge(n: number): void {
+    const m = Math.min(n, this.#heldCharged);
+    if (m > 0 && this.#budget) {
+      this.#heldCharged -= m;
+      this.#budget.release(m);
+    }
+  }
+
   #dropHeld(drop: (m: RtmpMessage) => boolean): void {
     const kept: RtmpMessage[] = [];
     let bytes = 0;
     for (let i = this.#heldHead; i < this.#held.length; i++) {
       const m = this.#held[i];
-      if (drop(m)) continue;
+      if (drop(m)) {
+        this.#uncharge(m.payload.length);
+        continue;
+      }
       kept.push(m);
       bytes += m.payload.length;
     }
@@ -778,6 +816,7 @@ export class ServerSession {
   #acceptPublish(streamId: number): void {
     const entry = this.#streams.get(streamId)!;
     entry.state = "publishing";
+
     this.#sendCommand(
       onFcPublishCommand({
         level: "status",
@@ -871,6 +910,12 @@ export class ServerSession {
         description: existing ? "stream is already in use" : `no such stream ${streamId}`,
       });
       return;
+    }
+    if (!this.#mediaSizeRaised) {
+      // Media may be large (keyframes), and some encoders send it before Publish.Start;
+      // until a publish was asked for, only small commands had a reason to arrive.
+      this.#mediaSizeRaised = true;
+      this.#channel.setMaxIncomingMessageSize(this.#options.maxMediaMessageSize);
     }
     entry.state = "publish-pending";
     entry.name = name;

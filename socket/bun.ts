@@ -512,3 +512,16 @@ export const bunAdapter: SocketAdapter = {
   connect,
   listen,
 };
+
+export type { RtmpError, RtmpErrorCode } from "../errors.ts";
+export type {
+  Conn,
+  ConnectOptions,
+  Listener,
+  ListenOptions,
+  NetAddress,
+  ProxyProtocolOptions,
+  SocketAdapter,
+  TlsConnectOptions,
+  TlsListenOptions,
+} from "./types.ts";

@@ -458,3 +458,16 @@ export const denoAdapter: SocketAdapter = {
   connect,
   listen,
 };
+
+export type { RtmpError, RtmpErrorCode } from "../errors.ts";
+export type {
+  Conn,
+  ConnectOptions,
+  Listener,
+  ListenOptions,
+  NetAddress,
+  ProxyProtocolOptions,
+  SocketAdapter,
+  TlsConnectOptions,
+  TlsListenOptions,
+} from "./types.ts";

@@ -49,6 +49,8 @@
 
 import type { Conn, ConnectOptions, Listener, ListenOptions, SocketAdapter } from "./types.ts";
 
+export { isRtmpError, RtmpError } from "../errors.ts";
+export type { RtmpErrorCode, RtmpErrorOptions } from "../errors.ts";
 export type {
   Conn,
   ConnectOptions,

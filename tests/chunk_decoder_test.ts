@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { ByteBudget } from "../protocol/byte_budget.ts";
 import { ChunkDecoder } from "../protocol/chunk_decoder.ts";
 import { RtmpError } from "../errors.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
@@ -246,7 +247,8 @@ describe("ChunkDecoder protocol control", () => {
     const d = new ChunkDecoder();
     const p = fill(300);
     assert.deepEqual(d.push(b(h0(6, 500, 300, 9, 1), p.subarray(0, 128))), []);
-    assert.equal(d.bufferedBytes, 300);
+    // Only what arrived is held, not the announced 300 bytes.
+    assert.equal(d.bufferedBytes, 128);
     const ms = d.push(b(h0(2, 0, 4, 2, 0), u32(6)));
     assert.deepEqual(ms.map(summary), [[2, 0, 0, 4]]);
     assert.equal(d.bufferedBytes, 0);
@@ -327,15 +329,31 @@ describe("ChunkDecoder errors and limits", () => {
     throwsCode(() => d.push(b(h0(5, 0, 1, 8, 1), 1)), "LIMIT_EXCEEDED", "at most 2");
   });
 
-  it("partial messages above maxBufferedBytes are LIMIT_EXCEEDED", () => {
-    const d = new ChunkDecoder({ maxBufferedBytes: 1000 });
-    d.push(b(h0(4, 0, 600, 9, 1), fill(128)));
-    assert.equal(d.bufferedBytes, 600);
-    throwsCode(() => d.push(b(h0(6, 0, 401, 9, 1))), "LIMIT_EXCEEDED", "limit 1000");
-    // 400 would have fitted.
-    const ok = new ChunkDecoder({ maxBufferedBytes: 1000 });
-    ok.push(b(h0(4, 0, 600, 9, 1), fill(128), h0(6, 0, 400, 9, 1)));
-    assert.equal(ok.bufferedBytes, 1000);
+  it("partial messages above maxPartialBytes are LIMIT_EXCEEDED, counted as they arrive", () => {
+    // Announcing is free: two 600-byte headers with 128 bytes each hold 256 bytes.
+    const d = new ChunkDecoder({ maxPartialBytes: 1000 });
+    d.push(b(h0(4, 0, 600, 9, 1), fill(128), h0(6, 0, 600, 9, 1), fill(128)));
+    assert.equal(d.partialBytes, 256);
+    // Both grow by doubling; outgrown buffers are kept as spares while there is room.
+    d.push(b(0xc4, fill(128), 0xc6, fill(128), 0xc4, fill(128)));
+    assert.equal(d.bufferedBytes, 512 + 256);
+    assert.ok(d.partialBytes <= 1000);
+    // csid 6 now needs 512 next to csid 4's 512: more than 1000 even without spares.
+    throwsCode(() => d.push(b(0xc6, fill(128))), "LIMIT_EXCEEDED", /1000 allowed per connection/);
+    // A message as large as the cap fits by itself (outgrown buffers go first).
+    const [m] = new ChunkDecoder({ maxPartialBytes: 1000 }).push(chunked(4, fill(1000)));
+    assert.equal(m.payload.length, 1000);
+    // A message that could never fit is refused at its header.
+    throwsCode(
+      () => new ChunkDecoder({ maxPartialBytes: 1000 }).push(b(h0(4, 0, 1001, 9, 1))),
+      "LIMIT_EXCEEDED",
+      /1001 bytes could never be held/,
+    );
+    // The old option name still works.
+    throwsCode(
+      () => new ChunkDecoder({ maxBufferedBytes: 1000 }).push(b(h0(4, 0, 1001, 9, 1))),
+      "LIMIT_EXCEEDED",
+    );
   });
 
   it("is unusable after an error and rethrows it", () => {
@@ -353,6 +371,34 @@ describe("ChunkDecoder errors and limits", () => {
   it("rejects bad options", () => {
     throwsCode(() => new ChunkDecoder({ maxMessageSize: 0 }), "INVALID_ARGUMENT");
     throwsCode(() => new ChunkDecoder({ maxChunkStreams: 1.5 }), "INVALID_ARGUMENT");
+    throwsCode(() => new ChunkDecoder({ maxPartialBytes: -1 }), "INVALID_ARGUMENT");
+    throwsCode(() => new ChunkDecoder().setMaxMessageSize(0), "INVALID_ARGUMENT");
+  });
+
+  it("setMaxMessageSize: a header over the current cap fails at once, before its data", () => {
+    const d = new ChunkDecoder({ maxMessageSize: 64 << 10 });
+    assert.equal(d.maxMessageSize, 64 << 10);
+    // A command-sized message passes.
+    assert.equal(d.push(b(h0(3, 0, 100, 20, 0), fill(100))).length, 1);
+    // 16 MiB announced before a publish: refused on the header alone.
+    throwsCode(
+      () => new ChunkDecoder({ maxMessageSize: 64 << 10 }).push(b(h0(6, 0, 0xffffff, 9, 1))),
+      "LIMIT_EXCEEDED",
+      /16777215 bytes \(type 9\) exceeds the limit of 65536/,
+    );
+    // Raised once a publish is accepted: a 100 KiB video message goes through.
+    d.setMaxMessageSize(16 << 20);
+    const p = fill(100 << 10, 3);
+    const chunks: Part[] = [h0(6, 0, p.length, 9, 1)];
+    for (let o = 0; o < p.length; o += 128) {
+      if (o > 0) chunks.push(0xc6);
+      chunks.push(p.subarray(o, o + 128));
+    }
+    const [m] = d.push(b(...chunks));
+    assert.deepEqual(m.payload, p);
+    // Lowered again: the next header over it fails.
+    d.setMaxMessageSize(1000);
+    throwsCode(() => d.push(b(h0(6, 0, 1001, 9, 1))), "LIMIT_EXCEEDED", /limit of 1000/);
   });
 });
 
@@ -409,5 +455,206 @@ describe("ChunkDecoder keeps what arrived before bad bytes", () => {
       assert.equal(e.code, "MALFORMED");
       return true;
     });
+  });
+});
+
+/** A message of `p` on csid `csid` cut into chunks of `size` (fmt 0 first, then fmt 3). */
+function chunked(csid: number, p: Uint8Array, size = 128, type = 9): Uint8Array {
+  const parts: Part[] = [h0(csid, 0, p.length, type, 1)];
+  for (let o = 0; o < p.length; o += size) {
+    if (o > 0) parts.push(0xc0 | csid);
+    parts.push(p.subarray(o, o + size));
+  }
+  return b(...parts);
+}
+
+const setChunkSize = (n: number): Uint8Array => b(h0(2, 0, 4, 1, 0), u32(n));
+
+describe("ChunkDecoder memory follows the bytes that arrived", () => {
+  it("a 16 MiB announcement with 3 KB of data holds about 3 KB, not 16 MiB", () => {
+    const d = new ChunkDecoder();
+    d.push(setChunkSize(4096));
+    d.push(b(h0(6, 0, 0xffffff, 9, 1)));
+    assert.equal(d.partialBytes, 0, "a header alone allocates nothing");
+    d.push(fill(3000));
+    assert.ok(d.partialBytes >= 3000 && d.partialBytes <= 2 * 3000, `held ${d.partialBytes}`);
+    // Byte by byte it grows by doubling, never past twice what arrived (plus spares it outgrew).
+    const slow = new ChunkDecoder();
+    slow.push(b(h0(6, 0, 0xffffff, 9, 1)));
+    for (let i = 1; i <= 128; i++) {
+      slow.push(b(i & 0xff));
+      assert.ok(slow.bufferedBytes <= 2 * i, `${slow.bufferedBytes} held after ${i} bytes`);
+      assert.ok(slow.partialBytes <= 4 * i, `${slow.partialBytes} held after ${i} bytes`);
+    }
+  });
+
+  it("payloads are exact, independent buffers though intermediate buffers are reused", () => {
+    const d = new ChunkDecoder();
+    d.push(setChunkSize(4096));
+    const kept: [Uint8Array, Uint8Array][] = [];
+    for (const [n, seed] of [[200_000, 3], [70_000, 5], [200_000, 7], [5, 9], [131_072, 11]]) {
+      const p = fill(n, seed);
+      // Split the wire into odd-sized reads so growth happens mid-chunk too.
+      const wire = chunked(6, p, 4096);
+      const out: RtmpMessage[] = [];
+      for (let o = 0; o < wire.length; o += 1500) out.push(...d.push(wire.subarray(o, o + 1500)));
+      assert.equal(out.length, 1);
+      assert.equal(out[0].payload.buffer.byteLength, n, "payload is its own exact buffer");
+      kept.push([out[0].payload, p]);
+      assert.equal(d.bufferedBytes, 0);
+      assert.ok(d.partialBytes <= 256 << 10, `spares ${d.partialBytes}`);
+    }
+    for (const [got, want] of kept) assert.deepEqual(got, want, "an earlier payload changed");
+  });
+});
+
+describe("ChunkDecoder with a shared ByteBudget", () => {
+  it("charges every held byte and releases on completion, abort, failure and dispose", () => {
+    const budget = new ByteBudget({ limit: 1 << 20 });
+    const a = new ChunkDecoder({ budget });
+    const c = new ChunkDecoder({ budget });
+    a.push(b(h0(4, 0, 300, 9, 1), fill(128)));
+    c.push(b(h0(4, 0, 300, 9, 1), fill(128)));
+    assert.equal(budget.used, 256);
+    assert.equal(budget.used, a.partialBytes + c.partialBytes);
+    // Completion hands the payload out and its bytes leave the budget (a spare may stay).
+    assert.equal(a.push(b(0xc4, fill(128), 0xc4, fill(44))).length, 1);
+    assert.equal(a.bufferedBytes, 0);
+    assert.equal(budget.used, a.partialBytes + c.partialBytes);
+    // Abort (RTMP 1.0 §5.4.2).
+    c.push(b(h0(2, 0, 4, 2, 0), u32(4)));
+    assert.equal(c.bufferedBytes, 0);
+    assert.equal(budget.used, a.partialBytes + c.partialBytes);
+    // A failure gives back everything at once.
+    c.push(b(h0(5, 0, 1000, 9, 1), fill(128)));
+    assert.ok(c.partialBytes > 0);
+    throwsCode(() => c.push(b(0xc9)), "MALFORMED");
+    assert.equal(c.partialBytes, 0);
+    // dispose() too, and the decoder refuses further input.
+    a.push(b(h0(5, 0, 1000, 9, 1), fill(128)));
+    a.dispose();
+    a.dispose();
+    assert.equal(a.partialBytes, 0);
+    assert.equal(budget.used, 0);
+    throwsCode(() => a.push(b(1)), "CLOSED");
+  });
+
+  it("an exhausted budget is LIMIT_EXCEEDED with what is in use, and frees nothing else", () => {
+    const budget = new ByteBudget({ limit: 2000 });
+    const big = new ChunkDecoder({ budget });
+    big.push(b(h0(4, 0, 5000, 9, 1), fill(128), 0xc4, fill(128), 0xc4, fill(128)));
+    const bigHeld = big.partialBytes;
+    assert.ok(bigHeld >= 384 && bigHeld <= 1024, `big holds ${bigHeld}`);
+    const small = new ChunkDecoder({ budget });
+    small.push(b(h0(4, 0, 5000, 9, 1)));
+    let sent = 0;
+    let error: unknown;
+    try {
+      for (; sent < 5000; sent += 128) small.push(b(sent === 0 ? [] : 0xc4, fill(128)));
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(error instanceof RtmpError && error.code === "LIMIT_EXCEEDED", String(error));
+    assert.match(error.message, /shared partial-message budget is exhausted \(\d+ of 2000 bytes/);
+    // It failed only because the next doubling did not fit next to the big one.
+    assert.ok(sent >= 512 && sent + 128 > (2000 - bigHeld) / 2, `failed after ${sent} bytes`);
+    assert.equal(small.partialBytes, 0, "the failed decoder gave its bytes back");
+    assert.equal(big.partialBytes, bigHeld, "the other holder kept everything");
+    assert.equal(budget.used, bigHeld);
+  });
+
+  it("onExhausted may evict the biggest holders so the asking decoder carries on", () => {
+    const decoders: ChunkDecoder[] = [];
+    const evicted: number[] = [];
+    const budget = new ByteBudget({
+      limit: 5000,
+      onExhausted(needed, bud) {
+        const ranked = decoders.filter((d) => d.partialBytes > 0)
+          .sort((x, y) => y.partialBytes - x.partialBytes);
+        for (const d of ranked) {
+          if (bud.available >= needed) break;
+          d.dispose();
+          evicted.push(decoders.indexOf(d));
+        }
+      },
+    });
+    for (let i = 0; i < 3; i++) decoders.push(new ChunkDecoder({ budget }));
+    const [hog, victim, asker] = decoders;
+    hog.push(setChunkSize(1024));
+    hog.push(b(h0(4, 0, 100_000, 9, 1), fill(1024)));
+    victim.push(b(h0(4, 0, 100_000, 9, 1), fill(128), 0xc4, fill(128)));
+    const before = budget.used;
+    assert.equal(before, hog.partialBytes + victim.partialBytes);
+    // asker needs 4096 for 3000 bytes: that does not fit next to both, so the hog goes.
+    asker.push(setChunkSize(4096));
+    asker.push(b(h0(4, 0, 100_000, 9, 1), fill(3000)));
+    assert.deepEqual(evicted, [0]);
+    assert.equal(asker.partialBytes, 4096);
+    assert.equal(budget.used, asker.partialBytes + victim.partialBytes);
+    throwsCode(() => hog.push(b(0xc4, 1)), "CLOSED");
+
+    // A decoder that is itself the one evicted fails its push with LIMIT_EXCEEDED.
+    const alone = new ByteBudget({
+      limit: 1000,
+      onExhausted: () => self.dispose(),
+    });
+    const self = new ChunkDecoder({ budget: alone });
+    self.push(b(h0(4, 0, 5000, 9, 1), fill(128), 0xc4, fill(128), 0xc4, fill(128)));
+    throwsCode(
+      () => self.push(b(0xc4, fill(128), 0xc4, fill(128))),
+      "LIMIT_EXCEEDED",
+      /evicted to free the shared partial-message budget/,
+    );
+    assert.equal(alone.used, 0);
+    throwsCode(() => self.push(b(1)), "LIMIT_EXCEEDED", /evicted/);
+  });
+});
+
+describe("ByteBudget", () => {
+  it("takes up to its limit and releases", () => {
+    const budget = new ByteBudget({ limit: 100 });
+    assert.equal(budget.limit, 100);
+    assert.equal(budget.tryTake(60), true);
+    assert.equal(budget.tryTake(41), false);
+    assert.equal(budget.used, 60);
+    assert.equal(budget.tryTake(40), true);
+    assert.equal(budget.available, 0);
+    assert.equal(budget.tryTake(0), true);
+    budget.release(100);
+    assert.equal(budget.used, 0);
+  });
+
+  it("rejects bad counts and over-release with INVALID_ARGUMENT", () => {
+    throwsCode(() => new ByteBudget({ limit: 0 }), "INVALID_ARGUMENT");
+    const budget = new ByteBudget({ limit: 10 });
+    throwsCode(() => budget.tryTake(-1), "INVALID_ARGUMENT");
+    throwsCode(() => budget.tryTake(1.5), "INVALID_ARGUMENT");
+    budget.tryTake(5);
+    throwsCode(() => budget.release(6), "INVALID_ARGUMENT", /only 5 are taken/);
+    assert.equal(budget.used, 5);
+  });
+
+  it("runs onExhausted once per refused take, not re-entered, and survives a throwing hook", () => {
+    let calls = 0;
+    const budget: ByteBudget = new ByteBudget({
+      limit: 10,
+      onExhausted(needed) {
+        calls++;
+        // A nested take that does not fit does not call the hook again.
+        assert.equal(budget.tryTake(100), false);
+        if (needed === 7) budget.release(5);
+        if (needed === 9) throw new Error("hook failure");
+      },
+    });
+    assert.equal(budget.tryTake(8), true);
+    assert.equal(calls, 0, "no hook while takes fit");
+    // 8 + 7 > 10: the hook frees 5, and 3 + 7 fits.
+    assert.equal(budget.tryTake(7), true);
+    assert.equal(calls, 1);
+    assert.equal(budget.used, 10);
+    // A throwing hook refuses the take and leaves the count alone.
+    assert.equal(budget.tryTake(9), false);
+    assert.equal(calls, 2);
+    assert.equal(budget.used, 10);
   });
 });

@@ -155,7 +155,7 @@ describe("RtmpClient against our server", () => {
   it("rtmps: trusted through options it works; untrusted it fails with TLS", async () => {
     const { ca, cert, key } = await makeTestCert();
     await using server = new RtmpServer(quiet);
-    const addr = await server.listen({ hostname: "127.0.0.1", port: 0, tls: { cert, key } });
+    const addr = await server.listenOn({ hostname: "127.0.0.1", port: 0, tls: { cert, key } });
     const e = await rejectionOf(
       RtmpClient.connect(`rtmps://localhost:${addr.port}/live/k`, { timeout: 5000 }),
     );

@@ -26,6 +26,8 @@ const RANK: Record<string, number> = {
   server: 5,
   client: 5,
   http: 5,
+  // Restream destinations drive RtmpClient (client.ts): the public API's rank.
+  relay: 6,
   cli: 7,
   "cli.ts": 7,
 };

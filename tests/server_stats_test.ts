@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { connect as tcpConnect } from "node:net";
-import { RtmpServer, type ServerEvent, ServerEventMessage } from "../server.ts";
+import { RtmpServer, type ServerEvent, type ServerEventMessage } from "../server.ts";
 import { RtmpClient } from "../client.ts";
 import { ffmpegPublish, makeTestFlv, waitFor } from "./support/peers.ts";
 import { requirePeer } from "./support/require_peer.ts";

@@ -367,7 +367,7 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
   it("serves RTMPS with a certificate signed by a test CA", async () => {
     const { ca, cert, key } = await makeTestCert();
     const server = new RtmpServer(quiet);
-    const addr = await server.listen({ hostname: "127.0.0.1", port: 0, tls: { cert, key } });
+    const addr = await server.listenOn({ hostname: "127.0.0.1", port: 0, tls: { cert, key } });
     try {
       const client = await RtmpClient.connect(`rtmps://localhost:${addr.port}/live/secure`, {
         tls: { ca },

@@ -3,7 +3,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { signStreamUrl, verifySignedStream } from "../auth/signed_url.ts";
+import { signedUrlHook, signStreamUrl, verifySignedStream } from "../auth/signed_url.ts";
 import { parseRtmpUrl, splitStreamName } from "../protocol/url.ts";
 import { throwsCode } from "./support/util.ts";
 
@@ -224,5 +224,49 @@ describe("verifySignedStream", () => {
     );
     throwsCode(() => verifySignedStream(s, { secret: [], now: 0 }), "INVALID_ARGUMENT", /secret/);
     throwsCode(() => verifySignedStream(s, { secret: "short", now: 0 }), "INVALID_ARGUMENT", /16/);
+  });
+});
+
+describe("signedUrlHook", () => {
+  const query = (name: string, expires: number, secret = SECRET) =>
+    new URLSearchParams({ expires: String(expires), sig: refSig(secret, "live", name, expires) });
+
+  it("accepts a stream signed over app, name and expiry (signature by node:crypto)", () => {
+    const hook = signedUrlHook({ secret: SECRET, now: () => EXPIRES - 1000 });
+    assert.deepEqual(hook({ app: "live", name: "cam1", query: query("cam1", EXP_S) }), {
+      accept: true,
+    });
+  });
+
+  it("refuses expired (beyond the skew), tampered and unsigned streams with a reason", () => {
+    const hook = signedUrlHook({ secret: SECRET, skew: 5_000, now: () => EXPIRES + 5_001 });
+    assert.deepEqual(hook({ app: "live", name: "cam1", query: query("cam1", EXP_S) }), {
+      accept: false,
+      reason: "signed URL expired",
+      description: "The signed URL has expired.",
+    });
+    const lenient = signedUrlHook({ secret: SECRET, skew: 5_000, now: () => EXPIRES + 5_000 });
+    assert.equal(lenient({ app: "live", name: "cam1", query: query("cam1", EXP_S) }).accept, true);
+    const other = lenient({ app: "live", name: "cam2", query: query("cam1", EXP_S) });
+    assert.equal(other.accept ? "" : other.reason, "signed URL bad signature");
+    const wrongKey = lenient({
+      app: "live",
+      name: "cam1",
+      query: query("cam1", EXP_S, "another secret, long enough"),
+    });
+    assert.equal(wrongKey.accept, false);
+    const none = lenient({ app: "live", name: "cam1", query: new URLSearchParams("x=1") });
+    assert.equal(none.accept ? "" : none.reason, "signed URL missing");
+  });
+
+  it("accepts any of several secrets (rotation) and checks them when made", () => {
+    const hook = signedUrlHook({
+      secret: ["the new secret, long enough", SECRET],
+      now: () => EXPIRES - 1,
+    });
+    assert.equal(hook({ app: "live", name: "c", query: query("c", EXP_S) }).accept, true);
+    throwsCode(() => signedUrlHook({ secret: "short" }), "INVALID_ARGUMENT");
+    throwsCode(() => signedUrlHook({ secret: [] }), "INVALID_ARGUMENT");
+    throwsCode(() => signedUrlHook({ secret: SECRET, skew: -1 }), "INVALID_ARGUMENT");
   });
 });

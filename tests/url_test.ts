@@ -54,6 +54,35 @@ describe("parseRtmpUrl", () => {
     assert.equal(parseRtmpUrl("rtmp://h/live/").streamName, "");
   });
 
+  it("ignores a trailing slash (a paste slip) when the meaning is clear", () => {
+    const u = parseRtmpUrl("rtmp://host/live/key/");
+    assert.equal(u.app, "live");
+    assert.equal(u.streamName, "key");
+    assert.equal(u.tcUrl, "rtmp://host/live");
+    assert.deepEqual(
+      [parseRtmpUrl("rtmp://h/live/key//").app, parseRtmpUrl("rtmp://h/live/key//").streamName],
+      ["live", "key"],
+    );
+    const q = parseRtmpUrl("rtmp://h/live/key/?token=abc");
+    assert.deepEqual([q.app, q.streamName], ["live", "key?token=abc"]);
+    const inst = parseRtmpUrl("rtmps://h/app/inst/key/");
+    assert.deepEqual([inst.app, inst.streamName], ["app/inst", "key"]);
+  });
+
+  it("an empty segment inside the path names the URL to use instead", () => {
+    throwsCode(
+      () => parseRtmpUrl("rtmp://h/live//key"),
+      "INVALID_URL",
+      /empty path segment \("\/\/"\) in "rtmp:\/\/h\/live\/\/key".*remove the doubled "\/" \(e\.g\. "rtmp:\/\/h\/live\/key"\)/,
+    );
+    throwsCode(
+      () => parseRtmpUrl("rtmp://h:1936/a/b//c?x=1"),
+      "INVALID_URL",
+      /e\.g\. "rtmp:\/\/h:1936\/a\/b\/c\?x=1"/,
+    );
+    throwsCode(() => parseRtmpUrl("rtmp://h//live/key"), "INVALID_URL", /remove the extra "\/"/);
+  });
+
   for (
     const [bad, fragment] of [
       ["http://h/live/key", "unsupported scheme"],
@@ -69,6 +98,8 @@ describe("parseRtmpUrl", () => {
       ["rtmp://u:p@h/live/k", "credentials"],
       ["not a url", "expected rtmp://"],
       ["rtmp://h//k", "empty application"],
+      ["rtmp://h//", "empty application"],
+      ["rtmp://h/?vhost=x", "empty application"],
     ] as const
   ) {
     it(`rejects ${JSON.stringify(bad)} with INVALID_URL`, () => {
