@@ -20,6 +20,9 @@ import { recordPackets } from "../flv/recorder.ts";
 import { CapsExMask } from "../protocol/capabilities.ts";
 import type { FlvTag } from "../protocol/flv.ts";
 import { isKeyframePayload, isSequenceHeaderPayload } from "../protocol/packet.ts";
+import { ClientSession, type ClientSessionEvent } from "../session/client_session.ts";
+import { ServerSession } from "../session/server_session.ts";
+import { concat, throwsCode } from "./support/util.ts";
 import { countPackets, ffmpegPull, makeTestFlv, tempDir, waitFor } from "./support/peers.ts";
 import { readFlvTags, sleep, within } from "./support/media.ts";
 import { requirePeer } from "./support/require_peer.ts";
@@ -259,6 +262,51 @@ describe("drain with ReconnectRequest", { skip: noFfmpeg }, () => {
       await a.server.close();
       await b.server.close();
     }
+  });
+});
+
+describe("ServerSession.requestReconnect (sans-IO)", () => {
+  it("sends onStatus NetConnection.Connect.ReconnectRequest with and without a tcUrl; the client reads both", () => {
+    const client = new ClientSession({
+      connect: { app: "live", tcUrl: "rtmp://127.0.0.1/live", capsEx: CapsExMask.Reconnect },
+      streamName: "k",
+    });
+    const server = new ServerSession();
+    const seen: ClientSessionEvent[] = [];
+    for (let round = 0; round < 50; round++) {
+      const up = concat(client.takeOutput());
+      const down = concat(server.takeOutput());
+      if (up.length === 0 && down.length === 0) break;
+      if (up.length > 0) {
+        for (const e of server.receive(up)) {
+          if (e.type === "connect-request") {
+            assert.equal(e.request.capsEx, CapsExMask.Reconnect);
+            server.accept(e.id);
+          } else if (e.type === "publish-request") server.accept(e.id);
+        }
+      }
+      if (down.length > 0) seen.push(...client.receive(down));
+    }
+    assert.ok(seen.some((e) => e.type === "publishing"));
+    server.requestReconnect("rtmp://node-2.example.com/live", "moving you");
+    server.requestReconnect();
+    const events = client.receive(concat(server.takeOutput()));
+    assert.deepEqual(events, [
+      {
+        type: "reconnect-request",
+        tcUrl: "rtmp://node-2.example.com/live",
+        description: "moving you",
+      },
+      {
+        type: "reconnect-request",
+        tcUrl: null,
+        description: "The server asks the client to reconnect.",
+      },
+    ]);
+  });
+
+  it("is refused before a connect was accepted", () => {
+    throwsCode(() => new ServerSession().requestReconnect(), "INVALID_ARGUMENT");
   });
 });
 
