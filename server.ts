@@ -600,6 +600,14 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
           }),
         log: (line) => this.#ctx.log(line),
         emit: (event) => this.#emit(event),
+        viewers: (keys) =>
+          keys.reduce(
+            (n, key) =>
+              n + (this.#hub.get(key)?.subscribers() ?? []).filter((sub) =>
+                sub.policy === "drop" && !sub.closed
+              ).length,
+            0,
+          ),
         close: () => this.close(),
       }, options);
     }

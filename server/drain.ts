@@ -129,6 +129,8 @@ export interface DrainHost {
   connections(): DrainConnection[];
   log(line: string): void;
   emit(event: ServerEvent): void;
+  /** Viewers (RTMP, HTTP-FLV, WebSocket-FLV) of these keys still connected. */
+  viewers(keys: readonly string[]): number;
   /** Closes the server (ends every remaining stream). */
   close(): Promise<void>;
 }
@@ -262,6 +264,7 @@ export async function runDrain(host: DrainHost, options: DrainOptions = {}): Pro
   const done = await Promise.race([Promise.all(waits).then(() => "left" as const), expired]);
   clearTimeout(timer);
   if (done === "expired") deadlinePassed = true;
+  else await viewersTold(host, publishers.flatMap((p) => p.keys), start + timeout);
   for (const p of publishers) {
     if (gone.has(p)) continue;
     p.outcome = "closed";
@@ -282,6 +285,22 @@ export async function runDrain(host: DrainHost, options: DrainOptions = {}): Pro
       `publisher(s) left, ${closed} closed`,
   );
   return { asked, left, closed, duration, publishers };
+}
+
+/** How long viewers of the streams that left get to leave by themselves. */
+const VIEWER_GRACE_MS = 1000;
+
+/**
+ * Gives the viewers of the streams that left a moment (bounded) to take what is queued for
+ * them — it ends with the publisher's `unpublish`, sent as `UnpublishNotify` / the end of an
+ * HTTP-FLV response — and to leave by themselves, as players do on `UnpublishNotify`; whoever
+ * is still there gets `NetStream.Play.Stop` from `close()`.
+ */
+async function viewersTold(host: DrainHost, keys: string[], deadline: number): Promise<void> {
+  const until = Math.min(deadline, Date.now() + VIEWER_GRACE_MS);
+  while (host.viewers(keys) > 0 && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 function describe(publishing: string[], playing: string[]): string {

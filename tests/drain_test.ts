@@ -253,7 +253,13 @@ describe("drain with ReconnectRequest", { skip: noFfmpeg }, () => {
         const counts = await countPackets(f);
         assert.ok(counts.video > 0 && counts.audio > 0, `${f} probes as audio + video`);
       }
-      // A's player was told the stream ended and stopped by itself with what it got.
+      // A's player was told the stream ended (UnpublishNotify) and left by itself, before the
+      // drain's wait was over and the server closed.
+      const stop = seenA.findIndex((e) => e.type === "stop");
+      const end = seenA.findIndex((e) => e.type === "drain-end");
+      assert.ok(stop >= 0 && stop < end, seenA.map((e) => e.type).join(","));
+      const stopped = seenA[stop];
+      assert.ok(stopped.type === "stop" && /player sent|connection closed/.test(stopped.reason));
       const played = await within(player.done, 20_000, "A's player");
       assert.equal(played.code, 0, played.stderr);
       const got = await countPackets(join(dir, "player-a.flv"));
