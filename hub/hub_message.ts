@@ -56,7 +56,8 @@ export class HubMessage {
   readonly headerKey: string;
   #packet: MediaPacket | null = null;
   #chunked: Uint8Array | null = null;
-  #chunkedKey = -1;
+  #chunkedSize = 0;
+  #chunkedStream = -1;
 
   /**
    * @param type Message type.
@@ -138,8 +139,10 @@ export class HubMessage {
    * @returns Bytes to write as they are.
    */
   chunked(chunkSize: number, streamId: number): Uint8Array {
-    const key = chunkSize * 0x10000 + (streamId & 0xffff);
-    if (this.#chunked && this.#chunkedKey === key) return this.#chunked;
+    // Both compared in full: stream ids are 32-bit and a client may pick its own.
+    if (this.#chunked && this.#chunkedSize === chunkSize && this.#chunkedStream === streamId) {
+      return this.#chunked;
+    }
     const csid = this.type === MessageType.Audio
       ? CSID_AUDIO
       : this.type === MessageType.Video
@@ -154,9 +157,10 @@ export class HubMessage {
       timestamp: this.timestamp,
       payload: this.playPayload,
     });
-    if (this.#chunkedKey === -1 || streamId === 1) {
+    if (this.#chunkedStream === -1 || streamId === 1) {
       this.#chunked = bytes;
-      this.#chunkedKey = key;
+      this.#chunkedSize = chunkSize;
+      this.#chunkedStream = streamId;
     }
     return bytes;
   }
