@@ -515,7 +515,13 @@ export class ServerConnection implements DeadlineOwner {
       } catch {
         return;
       }
-      await this.#flush();
+      // As for a refused play: keep a connection that still has other streams, close one that
+      // has nothing left (no deadline would ever end it).
+      if (this.#publishes.size > 0 || this.#players.size > 0) {
+        await this.#flush();
+        return;
+      }
+      await this.#rejectAndClose();
       return;
     }
     player.skipPublishSignal = true;
