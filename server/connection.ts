@@ -218,8 +218,11 @@ export class ServerConnection implements DeadlineOwner {
         }
       }
       if (this.#players.size === 0 && this.#publishes.size === 0 && !this.#startBy) {
-        // Nothing left on this connection: a viewer whose stream went away for good.
-        this.#timeout("unpublished");
+        // Nothing left on this connection: a viewer whose stream went away for good. Its
+        // Play.Stop (queued above) goes out before the FIN; lingering bounds a peer that
+        // does not read.
+        this.#lingerBy = now + limits.lingerTimeout;
+        this.#pump.flush().then(() => this.#conn.closeWrite()).catch(() => this.#conn.close());
       }
     }
     this.#schedule();
