@@ -70,7 +70,7 @@ export async function openHttpViewer(
   const leave = (): void => {
     if (left) return;
     left = true;
-    ctx.playerLeft(req.remoteAddr.hostname);
+    ctx.playerLeft(req.remoteAddr.hostname, key);
   };
   const sub = stream.subscribe({
     policy: "drop",
