@@ -270,6 +270,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   readonly #clock = new DeadlineClock();
   readonly #budget: ByteBudget;
   readonly #playersPerIp = new Map<string, number>();
+  readonly #playersPerStream = new Map<string, number>();
   #players = 0;
   readonly #tasks = new Set<Promise<void>>();
   readonly #ctx: ServerContext;
@@ -338,8 +339,11 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       },
       started: (session, push) => this.#started(session, push),
       admitPlayer: (ip, stream) => this.#admitPlayer(ip, stream),
-      playerLeft: (ip) => {
+      playerLeft: (ip, key) => {
         this.#players--;
+        const k = (this.#playersPerStream.get(key) ?? 1) - 1;
+        if (k <= 0) this.#playersPerStream.delete(key);
+        else this.#playersPerStream.set(key, k);
         const n = (this.#playersPerIp.get(ip) ?? 1) - 1;
         if (n <= 0) this.#playersPerIp.delete(ip);
         else this.#playersPerIp.set(ip, n);
@@ -551,6 +555,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       publishers,
       connections,
       draining: this.#draining !== null || this.#closing !== null,
+      viewersOf: (key) => this.#playersPerStream.get(key) ?? 0,
     });
   }
 
@@ -600,14 +605,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
           }),
         log: (line) => this.#ctx.log(line),
         emit: (event) => this.#emit(event),
-        viewers: (keys) =>
-          keys.reduce(
-            (n, key) =>
-              n + (this.#hub.get(key)?.subscribers() ?? []).filter((sub) =>
-                sub.policy === "drop" && !sub.closed
-              ).length,
-            0,
-          ),
+        viewers: (keys) => keys.reduce((n, k) => n + (this.#playersPerStream.get(k) ?? 0), 0),
         close: () => this.close(),
       }, options);
     }
@@ -821,9 +819,12 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     if (this.#players >= limits.maxPlayers) return `${limits.maxPlayers} players already`;
     const fromIp = this.#playersPerIp.get(ip) ?? 0;
     if (fromIp >= limits.maxPlayersPerIp) return `${fromIp} players from this address already`;
-    if (stream.subscriberCount >= limits.maxPlayersPerStream) {
+    // Players only: the session's own queue, recorders and restreams are not viewers.
+    const ofStream = this.#playersPerStream.get(stream.key) ?? 0;
+    if (ofStream >= limits.maxPlayersPerStream) {
       return `${limits.maxPlayersPerStream} players of "${stream.key}" already`;
     }
+    this.#playersPerStream.set(stream.key, ofStream + 1);
     this.#players++;
     this.#playersPerIp.set(ip, fromIp + 1);
     return null;

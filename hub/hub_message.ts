@@ -11,17 +11,13 @@ import { ChunkEncoder } from "../protocol/chunk_encoder.ts";
 import { MessageType, type RtmpMessage } from "../protocol/message.ts";
 import { unwrapSetDataFrame } from "../protocol/data.ts";
 import {
+  isConfigurationPayload,
   isKeyframePayload,
-  isSequenceHeaderPayload,
   type MediaPacket,
   packetFromMessage,
 } from "../protocol/packet.ts";
 import { headerKeyOf } from "./header_key.ts";
-
-/** The chunk stream each kind of media goes out on to players (never used for commands). */
-const CSID_AUDIO = 4;
-const CSID_VIDEO = 6;
-const CSID_DATA = 7;
+import { playChunkStream } from "../session/server_session.ts";
 
 const encoders = new Map<number, ChunkEncoder>();
 
@@ -61,7 +57,8 @@ export class HubMessage {
   readonly headerKey: string;
   #packet: MediaPacket | null = null;
   #chunked: Uint8Array | null = null;
-  #chunkedKey = -1;
+  #chunkedSize = 0;
+  #chunkedStream = -1;
 
   /**
    * Wraps a message body (use {@linkcode HubMessage.from} for received messages).
@@ -76,7 +73,7 @@ export class HubMessage {
     const video = type === MessageType.Video;
     const audio = type === MessageType.Audio;
     this.keyframe = video && isKeyframePayload(payload);
-    this.header = (video || audio) && isSequenceHeaderPayload(video ? "video" : "audio", payload);
+    this.header = (video || audio) && isConfigurationPayload(video ? "video" : "audio", payload);
     this.headerKey = this.header ? headerKeyOf(video ? "video" : "audio", payload) : "";
     this.playPayload = video || audio
       ? payload
@@ -146,13 +143,11 @@ export class HubMessage {
    * @returns Bytes to write as they are.
    */
   chunked(chunkSize: number, streamId: number): Uint8Array {
-    const key = chunkSize * 0x10000 + (streamId & 0xffff);
-    if (this.#chunked && this.#chunkedKey === key) return this.#chunked;
-    const csid = this.type === MessageType.Audio
-      ? CSID_AUDIO
-      : this.type === MessageType.Video
-      ? CSID_VIDEO
-      : CSID_DATA;
+    // Both compared in full: stream ids are 32-bit and a client may pick its own.
+    if (this.#chunked && this.#chunkedSize === chunkSize && this.#chunkedStream === streamId) {
+      return this.#chunked;
+    }
+    const csid = playChunkStream(this.type);
     const encoder = encoderFor(chunkSize);
     // A fresh chunk stream state makes the encoder write a type 0 header every time.
     encoder.reset(csid);
@@ -162,9 +157,10 @@ export class HubMessage {
       timestamp: this.timestamp,
       payload: this.playPayload,
     });
-    if (this.#chunkedKey === -1 || streamId === 1) {
+    if (this.#chunkedStream === -1 || streamId === 1) {
       this.#chunked = bytes;
-      this.#chunkedKey = key;
+      this.#chunkedSize = chunkSize;
+      this.#chunkedStream = streamId;
     }
     return bytes;
   }

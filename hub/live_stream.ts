@@ -156,6 +156,11 @@ export class LiveStream {
    * @param owner Who publishes (only the same owner can stop it).
    */
   start(now: number, owner: unknown = null): void {
+    // A new publisher (also one taking over without a stop) sends its own metadata and headers.
+    this.#metadata = null;
+    this.#headers.clear();
+    this.#gop.clear();
+    this.#hasVideo = false;
     this.#live = true;
     this.#owner = owner;
     this.#publishedAt = now;

@@ -264,8 +264,11 @@ export class Subscriber {
       this.end();
       return;
     }
-    // A new publisher's stream starts with its own headers and keyframe.
-    if (signal.signal === "publish" && this.#head < this.#items.length) this.#needKeyframe = true;
+    // A new publisher's stream starts with its own headers and keyframe. Only viewers skip to
+    // it: a `block` reader sees every frame the new publisher sends.
+    if (signal.signal === "publish" && this.policy === "drop" && this.#head < this.#items.length) {
+      this.#needKeyframe = true;
+    }
     this.#enqueue(signal, 0);
   }
 
@@ -281,7 +284,9 @@ export class Subscriber {
     if (m.type === 8) return !this.#audioOff;
     if (this.#videoOff) return false;
     if (this.#needKeyframe) {
-      if (!m.keyframe || this.#bytes > this.#soft) return false;
+      // The soft bound only delays a `drop` reader's restart; a `block` reader over its bound
+      // is already slowing the publisher and must not lose the keyframe it waits for.
+      if (!m.keyframe || (this.policy === "drop" && this.#bytes > this.#soft)) return false;
       this.#needKeyframe = false;
       return true;
     }

@@ -317,3 +317,25 @@ export function isSequenceHeaderPayload(kind: "audio" | "video", payload: Uint8A
   return (codecId === VideoCodecId.Avc || codecId === VideoCodecId.Hevc) && payload.length >= 5 &&
     payload[1] === AvcPacketType.SequenceHeader;
 }
+
+/**
+ * Whether a message body configures a decoder: a sequence header
+ * ({@linkcode isSequenceHeaderPayload}) or, for audio, an Enhanced RTMP MultichannelConfig
+ * (the channel layout, E-RTMP v2 "Multichannel Config"). A late joiner needs all of them
+ * before the first frame; a stream keeps the latest of each.
+ *
+ * @example
+ * ```ts
+ * import { isConfigurationPayload } from "./packet.ts";
+ * console.log(isConfigurationPayload("audio", new Uint8Array([0x94, 0x4f, 0x70, 0x75, 0x73, 0, 2]))); // true
+ * ```
+ *
+ * @param kind `audio` or `video`.
+ * @param payload The message body.
+ * @returns `true` for configuration.
+ */
+export function isConfigurationPayload(kind: "audio" | "video", payload: Uint8Array): boolean {
+  if (isSequenceHeaderPayload(kind, payload)) return true;
+  return kind === "audio" && payload.length > 0 && payload[0] >> 4 === SoundFormat.ExHeader &&
+    enhancedPacketType(payload, "audio") === AudioPacketType.MultichannelConfig;
+}

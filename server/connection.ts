@@ -65,7 +65,7 @@ export interface ServerContext {
   /** Counts a player in; returns a reason to refuse, or null. */
   admitPlayer(ip: string, stream: LiveStream): string | null;
   /** Counts a player out. */
-  playerLeft(ip: string): void;
+  playerLeft(ip: string, key: string): void;
   /** Hands an event to the server's events and counters. */
   emit(event: ServerEvent): void;
   nextConnectionId(): number;
@@ -326,8 +326,11 @@ export class ServerConnection implements DeadlineOwner {
         }
       }
       if (this.#players.size === 0 && this.#publishes.size === 0 && !this.#startBy) {
-        // Nothing left on this connection: a viewer whose stream went away for good.
-        this.#timeout("unpublished");
+        // Nothing left on this connection: a viewer whose stream went away for good. Its
+        // Play.Stop (queued above) goes out before the FIN; lingering bounds a peer that
+        // does not read.
+        this.#lingerBy = now + limits.lingerTimeout;
+        this.#pump.flush().then(() => this.#conn.closeWrite()).catch(() => this.#conn.close());
       }
     }
     this.#schedule();
@@ -728,7 +731,13 @@ export class ServerConnection implements DeadlineOwner {
       } catch {
         return;
       }
-      await this.#flush();
+      // As for a refused play: keep a connection that still has other streams, close one that
+      // has nothing left (no deadline would ever end it).
+      if (this.#publishes.size > 0 || this.#players.size > 0) {
+        await this.#flush();
+        return;
+      }
+      await this.#rejectAndClose();
       return;
     }
     player.skipPublishSignal = true;
@@ -801,7 +810,7 @@ export class ServerConnection implements DeadlineOwner {
     this.#players.delete(p.streamId);
     const s = p.sub.stats();
     p.sub.close(reason);
-    this.#ctx.playerLeft(this.#ip);
+    this.#ctx.playerLeft(this.#ip, p.key);
     this.#event({
       type: "stop",
       key: p.key,

@@ -90,7 +90,7 @@ export async function openHttpViewer(
   const leave = (): void => {
     if (left) return;
     left = true;
-    ctx.playerLeft(req.remoteAddr.hostname);
+    ctx.playerLeft(req.remoteAddr.hostname, key);
   };
   // Set once playing; a viewer that never started has no `stop` event.
   let startedAt = 0;

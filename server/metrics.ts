@@ -158,7 +158,7 @@ export function serverMetricFamilies(stats: ServerStats): MetricFamily[] {
     gauge("stream_players", "Viewers of the stream.", perStream((s) => s.players)),
     gauge(
       "stream_dropped_messages",
-      "Messages skipped so far for the stream's current slow viewers.",
+      "Messages skipped so far for the stream's current drop-policy subscribers (viewers, restreams).",
       perStream((s) => s.subscribers.reduce((n, x) => n + x.droppedMessages, 0)),
     ),
     gauge(

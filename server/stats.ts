@@ -103,7 +103,7 @@ export interface StreamStats {
   lastTimestamp: number;
   /** Viewers (RTMP players, HTTP-FLV and WebSocket-FLV viewers). */
   players: number;
-  /** Every subscriber: viewers, recorders, the session's own queue, restreams. */
+  /** Every subscriber: viewers, recorders, the session's own queue, restream destinations. */
   subscribers: SubscriberStats[];
 }
 
@@ -211,6 +211,8 @@ export interface StatsSource {
   >;
   /** Whether draining or closing. */
   draining: boolean;
+  /** Viewers of a key (RTMP players, HTTP-FLV and WebSocket-FLV viewers; not restreams). */
+  viewersOf(key: string): number;
 }
 
 function bump<K extends string>(map: Partial<Record<K, number>>, key: K): void {
@@ -481,8 +483,7 @@ function streamStats(s: LiveStream, source: StatsSource, now: number): StreamSta
     messages,
     bitrate: uptime > 0 ? Math.round(bytes * 8000 / uptime) : 0,
     lastTimestamp: s.lastTimestamp,
-    // Viewers use the drop policy; the session queue and recorders block.
-    players: subscribers.filter((x) => x.policy === "drop").length,
+    players: source.viewersOf(s.key),
     subscribers,
   };
 }

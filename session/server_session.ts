@@ -329,7 +329,7 @@ export class ServerSession {
    *   `NetConnection.Connect.Success` with the Enhanced RTMP capabilities we support;
    * - publish: `onFCPublish`, `StreamBegin`, `NetStream.Publish.Start`; media is reported from now;
    * - play: `StreamBegin`, `NetStream.Play.Reset` (when asked), `NetStream.Play.Start`,
-   *   `|RtmpSampleAccess`, `NetStream.Data.Start`; then send media with
+   *   `|RtmpSampleAccess`; then send media with
    *   {@linkcode ServerSession.queueEncoded}.
    *
    * @param id The request's id.
@@ -855,15 +855,15 @@ export class ServerSession {
       details: name,
     });
     // Lets Flash-era players read the media (and is expected by several players before data).
+    // No `onStatus` NetStream.Data.Start data message (FMS, SRS): FFmpeg's FLV demuxer takes any
+    // unknown script tag for a data stream, so ffprobe would list one the publisher never sent
+    // and `ffmpeg -map 0 … out.mp4` would fail on it.
+    // On the stream's command chunk stream, never on PLAY_CSID: players' media there is written
+    // with type 0 headers outside this session's encoder, whose header state for that chunk
+    // stream would then be stale (a second play of the stream would get a wrong length).
     this.#channel.send(
-      PLAY_CSID.data,
+      ChunkStreamId.Data,
       encodeData({ handler: "|RtmpSampleAccess", values: [true, true] }, { streamId }),
-    );
-    this.#channel.send(
-      PLAY_CSID.data,
-      encodeData({ handler: "onStatus", values: [{ code: "NetStream.Data.Start" }] }, {
-        streamId,
-      }),
     );
   }
 
