@@ -30,8 +30,11 @@ import {
   closedError,
   connectTimeout,
   timeoutError,
+  tlsHandshakeError,
+  tlsHandshakeTimeout,
   toRtmpError,
 } from "./errors.ts";
+import { sniName } from "./sni.ts";
 import type {
   Conn,
   ConnectOptions,
@@ -240,10 +243,17 @@ class DenoListener extends QueuedListener {
 
   #listener: Deno.Listener;
   #handshaking = 0;
+  #handshakeMs: number;
 
-  constructor(listener: Deno.Listener, isTls: boolean, signal: AbortSignal | undefined) {
+  constructor(
+    listener: Deno.Listener,
+    isTls: boolean,
+    signal: AbortSignal | undefined,
+    handshakeMs: number,
+  ) {
     super(isTls);
     this.#listener = listener;
+    this.#handshakeMs = handshakeMs;
     this.addr = address(listener.addr);
     if (this.watch(signal)) this.#acceptLoop();
   }
@@ -300,7 +310,7 @@ class DenoListener extends QueuedListener {
 
   async #handshake(conn: Deno.TlsConn): Promise<void> {
     this.#handshaking++;
-    const timer = setTimeout(() => conn.close(), TLS_HANDSHAKE_TIMEOUT_MS);
+    const timer = setTimeout(() => conn.close(), this.#handshakeMs);
     try {
       await conn.handshake();
     } catch {
@@ -337,6 +347,7 @@ async function connect(options: ConnectOptions): Promise<Conn> {
     return nodeAdapter.connect(options);
   }
   const deno = denoNet();
+  const name = settings.serverName ?? hostname;
 
   // One controller ends whichever phase (TCP connect or TLS handshake) is running when the
   // deadline passes or the caller aborts; `stop` records which of the two it was.
@@ -370,8 +381,10 @@ async function connect(options: ConnectOptions): Promise<Conn> {
     tcp.setNoDelay(options.noDelay ?? true);
     if (!isTls) return new DenoConn(tcp, false);
     try {
+      // rustls sends no SNI for an IP (RFC 6066 §3) and checks the certificate against it;
+      // sniName() only drops the trailing dot of an absolute DNS name here.
       tlsConn = await deno.startTls(tcp, {
-        hostname: settings.serverName ?? hostname,
+        hostname: sniName(name) ?? name,
         caCerts: normalizeCa(settings.ca),
       });
       if (stop !== null) throw stop;
@@ -382,7 +395,7 @@ async function connect(options: ConnectOptions): Promise<Conn> {
       } catch {
         // Closed by halt().
       }
-      throw stop ?? toRtmpError(error, doing, true);
+      throw stop ?? tlsHandshakeError(error, `${hostname}:${port}`, name);
     }
     if (stop !== null) {
       tlsConn.close();
@@ -401,6 +414,7 @@ function listen(options: ListenOptions): Promise<Listener> {
     checkEndpoint(hostname, options.port, "listen", true);
     const deno = denoNet();
     const { port, tls } = options;
+    const handshakeMs = tlsHandshakeTimeout(tls?.handshakeTimeout, TLS_HANDSHAKE_TIMEOUT_MS);
     let listener: Deno.Listener;
     try {
       listener = tls === undefined
@@ -409,7 +423,9 @@ function listen(options: ListenOptions): Promise<Listener> {
     } catch (error) {
       throw toRtmpError(error, `listen on ${hostname}:${port}`, tls !== undefined);
     }
-    return Promise.resolve(new DenoListener(listener, tls !== undefined, options.signal));
+    return Promise.resolve(
+      new DenoListener(listener, tls !== undefined, options.signal, handshakeMs),
+    );
   } catch (error) {
     return Promise.reject(error);
   }
