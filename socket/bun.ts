@@ -529,6 +529,10 @@ function listen(options: ListenOptions): Promise<Listener> {
  * Bun's default adapter: on Bun 1.4.5 it measured faster than `node:net`, most clearly at small
  * writes (see `mod.ts`).
  *
+ * SNI follows RFC 6066 §3 (no IP address is sent). A connect whose `tls.serverName` is an IP
+ * other than `hostname` is served by the `node:tls` adapter: Bun's own TLS can only check the
+ * certificate against the name it also sends as SNI, or against the connected host.
+ *
  * @example Echo one message
  * ```ts
  * import { bunAdapter } from "./bun.ts";

@@ -10,6 +10,11 @@
  * `--unsafely-ignore-certificate-errors`), so a connect with `tls.insecure` is served by the
  * `node:tls` adapter, which Deno implements with a per-connection `rejectUnauthorized`.
  *
+ * Known limit (Deno 2.9.6): a `Deno.listenTls` connection whose client never finishes its TLS
+ * handshake cannot be closed from this side — Deno completes a handshake before it shuts a
+ * connection down (denoland/deno#14547). After `tls.handshakeTimeout` such a client no longer
+ * takes an accept slot, but its socket stays open until the client goes away.
+ *
  * @example
  * ```ts
  * import { denoAdapter } from "./deno.ts";

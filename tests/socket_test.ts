@@ -683,7 +683,19 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
             `TLS handshake with ${HOST}:${plainPort} failed: the server did not answer with TLS ` +
               "(is this a plain RTMP port?)",
           );
-          for (const e of [untrusted, mismatch, notTls]) {
+          const rude = net.createServer((socket) => socket.destroy());
+          await new Promise<void>((resolve) => rude.listen(0, HOST, resolve));
+          const rudePort = (rude.address() as net.AddressInfo).port;
+          const hungUp = await rejectionOf(
+            adapter.connect({ hostname: HOST, port: rudePort, tls: { ca: cert } }),
+          ).finally(() => rude.close());
+          assert.equal(hungUp.code, "TLS");
+          assert.equal(
+            hungUp.message,
+            `TLS handshake with ${HOST}:${rudePort} failed: the server closed the connection ` +
+              "during the handshake",
+          );
+          for (const e of [untrusted, mismatch, notTls, hungUp]) {
             assert.doesNotMatch(e.message, /TLS TLS|use-system-ca|error:[0-9A-F]{8}/, e.message);
           }
         } finally {
