@@ -294,12 +294,15 @@ describe("ChunkDecoders sharing a ByteBudget under announced-length attacks", ()
     const limit = 4 << 20;
     const budget = new ByteBudget({ limit });
     const decoders: ChunkDecoder[] = [];
-    const setSize = new Uint8Array([2, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 0, 0x10, 0]); // 4096
+    // Chunk size 3000, so each message below is one whole first chunk and the next header
+    // starts right after it.
+    const setSize = setChunkSize(3000);
     let sent = 0;
     const feed = (d: ChunkDecoder): void => {
       for (const csid of [4, 5, 6]) {
         d.push(chunkHeader(csid, 9, 0xffffff, 1));
         d.push(new Uint8Array(3000).fill(csid));
+        assert.equal(d.bufferedBytes > 0, true);
       }
     };
     for (let i = 0; i < 200; i++) {
@@ -311,6 +314,8 @@ describe("ChunkDecoders sharing a ByteBudget under announced-length attacks", ()
     }
     const held = decoders.reduce((n, d) => n + d.partialBytes, 0);
     assert.equal(budget.used, held, "every held byte is charged to the budget");
+    // One 4 KiB buffer per message (3000 bytes rounded up to a power of two).
+    assert.equal(held, 200 * 3 * 4096);
     assert.ok(held >= sent && held <= 2 * sent, `held ${held} for ${sent} bytes sent`);
     assert.ok(held < 200 * 3 * (16 << 20) / 1000, "nothing like the announced 9.4 GiB");
 
