@@ -400,7 +400,10 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     const listener = await adapter.listen({
       hostname: address.hostname ?? "0.0.0.0",
       port: address.port ?? (address.tls ? 1936 : 1935),
-      tls: address.tls,
+      // A client that never finishes its TLS handshake is dropped with the RTMP handshake's time.
+      tls: address.tls
+        ? { handshakeTimeout: this.#limits.handshakeTimeout, ...address.tls }
+        : undefined,
       proxyProtocol: this.#proxyOptions(address.proxyProtocol ?? this.#options.proxyProtocol),
     });
     this.serve(listener);

@@ -543,13 +543,21 @@ export class ChunkDecoder {
     cs.payload = null;
     if (old !== null) this.#recycle(old);
     let payload: Uint8Array | undefined;
-    const cls = size === cs.length ? -1 : Math.log2(size);
-    if (cls >= 0 && cls < SPARE_CLASSES) payload = this.#spares[cls];
-    if (payload !== undefined) {
-      // A spare is already counted: it only moves from the pool to this message.
-      this.#spares[cls] = undefined;
-      this.#spareBytes -= size;
-    } else {
+    if (size < cs.length && this.#spareBytes > 0) {
+      // A spare is counted already, so taking one costs nothing: take the largest that is big
+      // enough and still short of the message (whose payload must be a fresh, exact buffer) —
+      // a bigger start saves growth copies.
+      let cls = Math.min(SPARE_CLASSES - 1, Math.floor(Math.log2(cs.length - 1)));
+      for (const low = Math.log2(size); cls >= low; cls--) {
+        payload = this.#spares[cls];
+        if (payload !== undefined) break;
+      }
+      if (payload !== undefined) {
+        this.#spares[cls] = undefined;
+        this.#spareBytes -= payload.length;
+      }
+    }
+    if (payload === undefined) {
       this.#take(cs, size);
       payload = new Uint8Array(size);
     }

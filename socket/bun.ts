@@ -26,10 +26,13 @@ import {
   closedError,
   connectTimeout,
   timeoutError,
+  tlsHandshakeError,
+  tlsHandshakeTimeout,
   toRtmpError,
 } from "./errors.ts";
 import { proxyListen } from "./proxy_conn.ts";
 import { ReadQueue } from "./read_queue.ts";
+import { sniName } from "./sni.ts";
 import type {
   Conn,
   ConnectOptions,
@@ -145,6 +148,8 @@ class BunConn implements Conn {
   #drained: PromiseWithResolvers<void> | null = null;
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** For outgoing TLS: what a handshake failure names (`host:port`, certificate name). */
+  #tlsTarget: { endpoint: string; name: string } | null = null;
 
   constructor(isTls: boolean, onReady: ReadyCallback) {
     this.tls = isTls;
@@ -199,10 +204,17 @@ class BunConn implements Conn {
     // terminate() would send RST and could drop a final status message (design §5). A paused TLS
     // socket never finishes end() (it waits to read the peer's close_notify), so resume first.
     this.#rx.resume();
+    if (this.tls) {
+      // On Bun 1.4 a TLS end() alone sends close_notify and then waits for the peer's: no FIN
+      // goes out, and a peer that never answers (stalled, or not reading) holds the socket
+      // open — a later terminate() does not help either. shutdown() first sends close_notify
+      // and FIN at once; the end() after it then releases the socket straight away, and bytes
+      // already written are still delivered by the kernel.
+      socket.shutdown();
+    }
     socket.end();
     if (this.tls) {
-      // A TLS end() waits for the peer's close_notify or FIN, reading and dropping data until
-      // then; a peer that keeps its half open would hold the socket forever.
+      // Should Bun still hold the socket, cut it.
       const timer = setTimeout(() => {
         if (!this.#socketClosed) socket.terminate();
       }, TLS_CLOSE_LINGER_MS);
@@ -240,7 +252,18 @@ class BunConn implements Conn {
     clearTimeout(this.#handshakeTimer);
     const onReady = this.#onReady;
     this.#onReady = null;
+    const target = this.#tlsTarget;
+    if (error !== null && onReady !== null && target !== null && this.#socket !== null) {
+      // TCP was up, so it is the TLS handshake that failed: one wording on every runtime.
+      const raw = error.cause ?? new Error(error.message);
+      error = tlsHandshakeError(raw, target.endpoint, target.name);
+    }
     onReady?.(this, error);
+  }
+
+  /** Names the peer in handshake failures of an outgoing TLS connection. */
+  tlsTarget(endpoint: string, name: string): void {
+    this.#tlsTarget = { endpoint, name };
   }
 
   /** Gives up on a connection attempt that was cancelled or timed out. */
@@ -357,6 +380,10 @@ class BunListener extends QueuedListener {
   constructor(options: ListenOptions, hostname: string) {
     const isTls = options.tls !== undefined;
     super(isTls);
+    const handshakeMs = tlsHandshakeTimeout(
+      options.tls?.handshakeTimeout,
+      TLS_HANDSHAKE_TIMEOUT_MS,
+    );
     const onReady: ReadyCallback = (conn, error) => {
       if (error !== null) return;
       if (!this.queue.push(conn)) conn.close();
@@ -367,7 +394,7 @@ class BunListener extends QueuedListener {
         socket.setNoDelay(true);
         const conn = new BunConn(isTls, onReady);
         socket.data = conn;
-        if (isTls) conn.limitHandshake(TLS_HANDSHAKE_TIMEOUT_MS);
+        if (isTls) conn.limitHandshake(handshakeMs);
         BunConn.handlers.open(socket);
       },
     };
@@ -394,6 +421,24 @@ class BunListener extends QueuedListener {
   }
 }
 
+/** The name the server's certificate is checked against. */
+function tlsName(options: ConnectOptions): string {
+  return (typeof options.tls === "object" ? options.tls.serverName : undefined) ??
+    options.hostname;
+}
+
+/**
+ * Whether Bun's native TLS cannot do what is asked: check the certificate against an IP
+ * address other than the one connected to. Bun checks `serverName` (which it also sends as
+ * SNI, and RFC 6066 §3 forbids an IP there) or, with `serverName: ""`, the connected host; it
+ * ignores `checkServerIdentity`.
+ */
+function needsNodeTls(options: ConnectOptions): boolean {
+  if (options.tls === undefined || options.tls === false) return false;
+  const name = tlsName(options);
+  return sniName(name) === undefined && name !== options.hostname;
+}
+
 async function bunTls(options: ConnectOptions): Promise<BunConnectTls | undefined> {
   if (options.tls === undefined || options.tls === false) return undefined;
   const settings = options.tls === true ? {} : options.tls;
@@ -404,7 +449,9 @@ async function bunTls(options: ConnectOptions): Promise<BunConnectTls | undefine
     ca = [...rootCertificates, ...(typeof settings.ca === "string" ? [settings.ca] : settings.ca)];
   }
   return {
-    serverName: settings.serverName ?? options.hostname,
+    // Bun sends serverName as SNI, defaulting to the host even when it is an IP; "" sends none
+    // and checks the certificate against the host (checked on Bun 1.4.5).
+    serverName: sniName(tlsName(options)) ?? "",
     ca,
     rejectUnauthorized: settings.insecure !== true,
   };
@@ -416,6 +463,10 @@ async function connect(options: ConnectOptions): Promise<Conn> {
   const { hostname, port, signal } = options;
   const doing = `connect to ${hostname}:${port}`;
   if (signal?.aborted) throw abortedError(doing, signal.reason);
+  if (needsNodeTls(options)) {
+    const { nodeAdapter } = await import("./node.ts");
+    return nodeAdapter.connect(options);
+  }
   const tls = await bunTls(options);
   const isTls = tls !== undefined;
   const result = Promise.withResolvers<Conn>();
@@ -423,6 +474,7 @@ async function connect(options: ConnectOptions): Promise<Conn> {
     if (error === null) result.resolve(ready);
     else result.reject(toRtmpError(error, doing, isTls));
   });
+  if (isTls) conn.tlsTarget(`${hostname}:${port}`, tlsName(options));
   const onAbort = (): void => {
     conn.abandon();
     result.reject(abortedError(doing, signal?.reason));
@@ -491,6 +543,10 @@ async function listenProxied(options: ListenOptions): Promise<Listener> {
  *
  * Bun's default adapter: on Bun 1.4.5 it measured faster than `node:net`, most clearly at small
  * writes (see `mod.ts`).
+ *
+ * SNI follows RFC 6066 §3 (no IP address is sent). A connect whose `tls.serverName` is an IP
+ * other than `hostname` is served by the `node:tls` adapter: Bun's own TLS can only check the
+ * certificate against the name it also sends as SNI, or against the connected host.
  *
  * @example Echo one message
  * ```ts

@@ -10,6 +10,11 @@
  * `--unsafely-ignore-certificate-errors`), so a connect with `tls.insecure` is served by the
  * `node:tls` adapter, which Deno implements with a per-connection `rejectUnauthorized`.
  *
+ * Known limit (Deno 2.9.6): a `Deno.listenTls` connection whose client never finishes its TLS
+ * handshake cannot be closed from this side — Deno completes a handshake before it shuts a
+ * connection down (denoland/deno#14547). After `tls.handshakeTimeout` such a client no longer
+ * takes an accept slot, but its socket stays open until the client goes away.
+ *
  * @example
  * ```ts
  * import { denoAdapter } from "./deno.ts";
@@ -30,9 +35,12 @@ import {
   closedError,
   connectTimeout,
   timeoutError,
+  tlsHandshakeError,
+  tlsHandshakeTimeout,
   toRtmpError,
 } from "./errors.ts";
 import { proxyListen } from "./proxy_conn.ts";
+import { sniName } from "./sni.ts";
 import type {
   Conn,
   ConnectOptions,
@@ -241,10 +249,17 @@ class DenoListener extends QueuedListener {
 
   #listener: Deno.Listener;
   #handshaking = 0;
+  #handshakeMs: number;
 
-  constructor(listener: Deno.Listener, isTls: boolean, signal: AbortSignal | undefined) {
+  constructor(
+    listener: Deno.Listener,
+    isTls: boolean,
+    signal: AbortSignal | undefined,
+    handshakeMs: number,
+  ) {
     super(isTls);
     this.#listener = listener;
+    this.#handshakeMs = handshakeMs;
     this.addr = address(listener.addr);
     if (this.watch(signal)) this.#acceptLoop();
   }
@@ -301,7 +316,7 @@ class DenoListener extends QueuedListener {
 
   async #handshake(conn: Deno.TlsConn): Promise<void> {
     this.#handshaking++;
-    const timer = setTimeout(() => conn.close(), TLS_HANDSHAKE_TIMEOUT_MS);
+    const timer = setTimeout(() => conn.close(), this.#handshakeMs);
     try {
       await conn.handshake();
     } catch {
@@ -338,6 +353,7 @@ async function connect(options: ConnectOptions): Promise<Conn> {
     return nodeAdapter.connect(options);
   }
   const deno = denoNet();
+  const name = settings.serverName ?? hostname;
 
   // One controller ends whichever phase (TCP connect or TLS handshake) is running when the
   // deadline passes or the caller aborts; `stop` records which of the two it was.
@@ -371,8 +387,10 @@ async function connect(options: ConnectOptions): Promise<Conn> {
     tcp.setNoDelay(options.noDelay ?? true);
     if (!isTls) return new DenoConn(tcp, false);
     try {
+      // rustls sends no SNI for an IP (RFC 6066 §3) and checks the certificate against it;
+      // sniName() only drops the trailing dot of an absolute DNS name here.
       tlsConn = await deno.startTls(tcp, {
-        hostname: settings.serverName ?? hostname,
+        hostname: sniName(name) ?? name,
         caCerts: normalizeCa(settings.ca),
       });
       if (stop !== null) throw stop;
@@ -383,7 +401,7 @@ async function connect(options: ConnectOptions): Promise<Conn> {
       } catch {
         // Closed by halt().
       }
-      throw stop ?? toRtmpError(error, doing, true);
+      throw stop ?? tlsHandshakeError(error, `${hostname}:${port}`, name);
     }
     if (stop !== null) {
       tlsConn.close();
@@ -403,6 +421,7 @@ function listen(options: ListenOptions): Promise<Listener> {
     checkEndpoint(hostname, options.port, "listen", true);
     const deno = denoNet();
     const { port, tls } = options;
+    const handshakeMs = tlsHandshakeTimeout(tls?.handshakeTimeout, TLS_HANDSHAKE_TIMEOUT_MS);
     let listener: Deno.Listener;
     try {
       listener = tls === undefined
@@ -411,7 +430,9 @@ function listen(options: ListenOptions): Promise<Listener> {
     } catch (error) {
       throw toRtmpError(error, `listen on ${hostname}:${port}`, tls !== undefined);
     }
-    return Promise.resolve(new DenoListener(listener, tls !== undefined, options.signal));
+    return Promise.resolve(
+      new DenoListener(listener, tls !== undefined, options.signal, handshakeMs),
+    );
   } catch (error) {
     return Promise.reject(error);
   }

@@ -145,6 +145,84 @@ export function toRtmpError(error: unknown, doing: string, tls: boolean): RtmpEr
   return new RtmpError(code, `${doing}: ${EXPLAIN[code]} (${detail})`, { cause: error });
 }
 
+/** Why a TLS handshake failed, as one fixed phrase per kind of failure (the same everywhere). */
+const TLS_REASONS: readonly [RegExp, (name: string) => string][] = [
+  [
+    /ALTNAME|HOSTNAME_MISMATCH|altnames|does not match certificate|not valid for name|NotValidForName/i,
+    (name) => `the server's certificate is not valid for "${name}"`,
+  ],
+  [/CERT_HAS_EXPIRED|\bexpired\b/i, () => "the server's certificate has expired"],
+  [
+    /CERT_NOT_YET_VALID|not yet valid|NotValidYet/i,
+    () => "the server's certificate is not valid yet (check the clock)",
+  ],
+  [/CERT_REVOKED|\bRevoked\b/i, () => "the server's certificate has been revoked"],
+  [
+    /SELF_SIGNED|self[- ]signed|UNABLE_TO_VERIFY|unable to verify|UNABLE_TO_GET_ISSUER|unable to get (local )?issuer|UnknownIssuer|BadSignature|CERT_SIGNATURE_FAILURE|CERT_UNTRUSTED|INVALID_CA|UNABLE_TO_DECRYPT_CERT/i,
+    () => "the server's certificate is not trusted (self-signed, or issued by an unknown CA)",
+  ],
+  [
+    /WRONG_VERSION_NUMBER|wrong version number|InvalidContentType|corrupt message|packet length too long|unknown protocol|http request/i,
+    () => "the server did not answer with TLS (is this a plain RTMP port?)",
+  ],
+  [
+    /ECONNRESET|EPIPE|socket hang up|disconnected before secure TLS|UnexpectedEof|peer closed|closed before it was ready|ConnectionReset|BrokenPipe/i,
+    () => "the server closed the connection during the handshake",
+  ],
+];
+
+/**
+ * The runtime's own text, without what only makes sense for its command line (Node's "try
+ * running Node.js with --use-system-ca") or OpenSSL's error-queue framing and source paths.
+ */
+function runtimeDetail(error: unknown): string {
+  let text = field(error, "message") || field(error, "code") || field(error, "name") ||
+    String(error);
+  text = text.replace(/;?\s*if the root CA is installed locally[^]*$/i, "");
+  const openssl = /^[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+)/.exec(text);
+  if (openssl !== null) text = openssl[1];
+  return text.trim();
+}
+
+/**
+ * The error for a TLS handshake that failed while connecting, worded the same on every
+ * runtime and adapter: `TLS handshake with HOST:PORT failed: <reason>`, code `TLS`. The
+ * runtime's error stays available as `cause`. An `RtmpError` (a timeout or abort that ended
+ * the handshake) passes through unchanged.
+ *
+ * @example
+ * ```ts
+ * import { tlsHandshakeError } from "./errors.ts";
+ * const e = Object.assign(new Error("self-signed certificate"), {
+ *   code: "DEPTH_ZERO_SELF_SIGNED_CERT",
+ * });
+ * console.log(tlsHandshakeError(e, "127.0.0.1:1936", "127.0.0.1").message);
+ * // TLS handshake with 127.0.0.1:1936 failed: the server's certificate is not trusted (self-signed, or issued by an unknown CA)
+ * ```
+ *
+ * @param error What the runtime threw or emitted during the handshake.
+ * @param endpoint `host:port` as the caller asked for it.
+ * @param name The name the certificate was checked against (server name or host).
+ * @returns A `TLS` error.
+ */
+export function tlsHandshakeError(error: unknown, endpoint: string, name: string): RtmpError {
+  if (error instanceof RtmpError && error.code !== "TLS") return error;
+  const cause = error instanceof RtmpError && error.cause !== undefined ? error.cause : error;
+  const text = `${field(cause, "code")} ${field(cause, "name")} ${field(cause, "message")}`;
+  let reason: string | undefined;
+  for (const [pattern, phrase] of TLS_REASONS) {
+    if (pattern.test(text)) {
+      reason = phrase(name);
+      break;
+    }
+  }
+  if (reason === undefined) {
+    const detail = runtimeDetail(cause);
+    reason = /alert/i.test(detail) ? `the server refused the handshake (${detail})` : detail;
+  }
+  return new RtmpError("TLS", `TLS handshake with ${endpoint} failed: ${reason}`, { cause });
+}
+
 /**
  * Checks the parts of connect options every adapter relies on and throws `INVALID_ARGUMENT`
  * with what was expected and what came.
@@ -203,6 +281,32 @@ export function connectTimeout(timeout: unknown): number {
     throw new RtmpError(
       "INVALID_ARGUMENT",
       `connect: expected timeout in milliseconds in 1..2147483647, got ${String(timeout)}`,
+    );
+  }
+  return timeout;
+}
+
+/**
+ * Validates a listener's TLS handshake timeout and applies the default.
+ *
+ * @example
+ * ```ts
+ * import { tlsHandshakeTimeout } from "./errors.ts";
+ * console.log(tlsHandshakeTimeout(undefined, 30_000), tlsHandshakeTimeout(2000, 30_000)); // 30000 2000
+ * ```
+ *
+ * @param timeout The caller's value.
+ * @param fallback The default.
+ * @returns Milliseconds to allow.
+ */
+export function tlsHandshakeTimeout(timeout: unknown, fallback: number): number {
+  if (timeout === undefined) return fallback;
+  if (typeof timeout !== "number" || !(timeout > 0) || timeout > 2_147_483_647) {
+    throw new RtmpError(
+      "INVALID_ARGUMENT",
+      `listen: expected tls.handshakeTimeout in milliseconds in 1..2147483647, got ${
+        String(timeout)
+      }`,
     );
   }
   return timeout;

@@ -21,9 +21,12 @@ import { ACCEPT_BACKLOG, QueuedListener, TLS_HANDSHAKE_TIMEOUT_MS } from "./acce
 import {
   abortedError,
   checkEndpoint,
+  classifySocketError,
   closedError,
   connectTimeout,
   timeoutError,
+  tlsHandshakeError,
+  tlsHandshakeTimeout,
   toRtmpError,
 } from "./errors.ts";
 import {
@@ -36,6 +39,7 @@ import {
   reportReject,
 } from "./proxy_conn.ts";
 import { ReadQueue } from "./read_queue.ts";
+import { sniName } from "./sni.ts";
 import type {
   Conn,
   ConnectOptions,
@@ -70,6 +74,10 @@ interface WriteJob {
 }
 
 function ignore(): void {}
+
+function dropClient(_error: Error, socket: tls.TLSSocket): void {
+  socket.destroy();
+}
 
 function address(host: string | undefined, port: number | undefined): NetAddress {
   return { hostname: host ?? "", port: port ?? 0 };
@@ -275,8 +283,10 @@ class NodeListener extends QueuedListener {
       ? { hostname: bound.address, port: bound.port }
       : { hostname: "", port: 0 };
     server.on(isTls ? "secureConnection" : "connection", this.#onConnection);
-    // A failed handshake destroys the socket; the listener just keeps serving.
-    if (isTls) server.on("tlsClientError", ignore);
+    // A failed handshake is dropped and the listener keeps serving. The socket must be
+    // destroyed here: Node emits a handshake timeout only as this event and leaves the socket
+    // open (a silent client would otherwise be held until it leaves).
+    if (isTls) server.on("tlsClientError", dropClient);
     // After binding, Node reports only per-accept failures (e.g. EMFILE) and keeps listening.
     server.on("error", ignore);
     this.watch(signal);
@@ -304,20 +314,25 @@ function openSocket(options: ConnectOptions, isTls: boolean): net.Socket {
   if (!isTls) return net.connect({ host, port, allowHalfOpen: true });
   const settings = typeof options.tls === "object" ? options.tls : {};
   const name = settings.serverName ?? host;
-  const nameIsIp = net.isIP(name) !== 0;
   const tlsOptions: tls.ConnectionOptions & { allowHalfOpen: boolean } = {
     host,
     port,
     // Honoured by tls.connect (it is passed on to the TLSSocket) though missing from its typings.
     allowHalfOpen: true,
     // RFC 6066 §3: SNI carries DNS names only; an IP is checked against the certificate instead.
-    servername: nameIsIp ? undefined : name,
+    servername: sniName(name),
     ca: tlsCa(settings.ca),
     rejectUnauthorized: settings.insecure !== true,
     checkServerIdentity: (_host: string, cert: tls.PeerCertificate) =>
       tls.checkServerIdentity(name, cert),
   };
   return tls.connect(tlsOptions);
+}
+
+/** The name the server's certificate is checked against. */
+function tlsName(options: ConnectOptions): string {
+  return (typeof options.tls === "object" ? options.tls.serverName : undefined) ??
+    options.hostname;
 }
 
 function connect(options: ConnectOptions): Promise<Conn> {
@@ -344,10 +359,17 @@ function connect(options: ConnectOptions): Promise<Conn> {
     return Promise.reject(toRtmpError(error, doing, isTls));
   }
   const readyEvent = isTls ? "secureConnect" : "connect";
+  // Once TCP is up, any failure before secureConnect belongs to the TLS handshake.
+  let handshaking = false;
+  const onTcp = (): void => {
+    handshaking = true;
+  };
+  if (isTls) socket.once("connect", onTcp);
   const cleanup = (): void => {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
     socket.off(readyEvent, onReady);
+    socket.off("connect", onTcp);
     socket.off("error", onError);
   };
   const fail = (error: RtmpError): void => {
@@ -361,7 +383,13 @@ function connect(options: ConnectOptions): Promise<Conn> {
     socket.setNoDelay(options.noDelay ?? true);
     result.resolve(new NodeConn(socket, isTls));
   };
-  const onError = (error: Error): void => fail(toRtmpError(error, doing, isTls));
+  const onError = (error: Error): void => {
+    fail(
+      isTls && (handshaking || classifySocketError(error, true) === "TLS")
+        ? tlsHandshakeError(error, `${options.hostname}:${options.port}`, tlsName(options))
+        : toRtmpError(error, doing, isTls),
+    );
+  };
   const onAbort = (): void => fail(abortedError(doing, signal?.reason));
   const timer = setTimeout(() => fail(timeoutError(doing, timeout)), timeout);
   socket.once(readyEvent, onReady);
@@ -389,7 +417,10 @@ function listen(options: ListenOptions): Promise<Listener> {
         cert: options.tls?.cert,
         key: options.tls?.key,
         allowHalfOpen: true,
-        handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+        handshakeTimeout: tlsHandshakeTimeout(
+          options.tls?.handshakeTimeout,
+          TLS_HANDSHAKE_TIMEOUT_MS,
+        ),
       })
       : net.createServer({ allowHalfOpen: true });
   } catch (error) {

@@ -128,6 +128,12 @@ export interface TlsListenOptions {
   cert: string;
   /** Private key in PEM form. */
   key: string;
+  /**
+   * Milliseconds an accepted client may take to finish its TLS handshake before it is dropped
+   * (it is never returned by `accept()`, so nothing above the listener can time it out).
+   * Default 30 000; a server passes its own handshake timeout.
+   */
+  handshakeTimeout?: number;
 }
 
 /**

@@ -1,10 +1,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import process from "node:process";
 import { ByteBudget } from "../protocol/byte_budget.ts";
 import { ChunkDecoder } from "../protocol/chunk_decoder.ts";
 import { RtmpError } from "../errors.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
-import { throwsCode, u24, u32 } from "./support/util.ts";
+import { prng, throwsCode, u24, u32 } from "./support/util.ts";
 
 type Part = number | number[] | Uint8Array;
 
@@ -505,6 +506,54 @@ describe("ChunkDecoder memory follows the bytes that arrived", () => {
       assert.ok(d.partialBytes <= 256 << 10, `spares ${d.partialBytes}`);
     }
     for (const [got, want] of kept) assert.deepEqual(got, want, "an earlier payload changed");
+  });
+});
+
+describe("ChunkDecoder reusing buffers across interleaved messages", () => {
+  it("random large messages interleaved chunk by chunk on 3 chunk streams decode exactly", () => {
+    const seed = Number(process.env.RTMP_TEST_SEED ?? 0x0c0ffee) >>> 0;
+    console.log(`chunk_decoder_test: RTMP_TEST_SEED=${seed}`);
+    const rand = prng(seed);
+    const int = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1));
+    for (let round = 0; round < 20; round++) {
+      const chunkSize = [128, 1000, 4096, 65536][int(0, 3)];
+      const wire: Part[] = [setChunkSize(chunkSize)];
+      // Each chunk stream sends a queue of messages; the chunks of the three are interleaved,
+      // so a message completes when its last chunk goes out: that is the expected order.
+      const queues = [0, 1, 2].map((k) =>
+        Array.from({ length: int(1, 4) }, (_, i) => fill(int(0, 300_000), round * 31 + k * 7 + i))
+      );
+      const completed: Uint8Array[] = [];
+      const at = [0, 0, 0];
+      for (;;) {
+        const live = [0, 1, 2].filter((k) => queues[k].length > 0);
+        if (live.length === 0) break;
+        const k = live[int(0, live.length - 1)];
+        const p = queues[k][0];
+        wire.push(at[k] === 0 ? h0(4 + k, 0, p.length, 9, 1) : 0xc4 + k);
+        wire.push(p.subarray(at[k], at[k] + chunkSize));
+        at[k] += chunkSize;
+        if (at[k] >= p.length) {
+          completed.push(queues[k].shift() as Uint8Array);
+          at[k] = 0;
+        }
+      }
+      const bytes = b(...wire);
+      const d = new ChunkDecoder();
+      const got: Uint8Array[] = [];
+      for (let o = 0; o < bytes.length;) {
+        const n = int(1, 70_000);
+        for (const m of d.push(bytes.subarray(o, o + n))) if (m.type === 9) got.push(m.payload);
+        o += n;
+      }
+      assert.equal(got.length, completed.length, `round ${round}: message count (seed ${seed})`);
+      for (let i = 0; i < completed.length; i++) {
+        assert.deepEqual(got[i], completed[i], `round ${round}: message ${i} (seed ${seed})`);
+        assert.equal(got[i].buffer.byteLength, completed[i].length, "an exact, own buffer");
+      }
+      assert.equal(d.bufferedBytes, 0);
+      assert.ok(d.partialBytes <= 256 << 10, `spares ${d.partialBytes}`);
+    }
   });
 });
 

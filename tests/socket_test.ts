@@ -12,8 +12,11 @@ import { rm } from "node:fs/promises";
 import { nodeAdapter } from "../socket/node.ts";
 import { connect, defaultAdapter, detectRuntime, listen } from "../socket/mod.ts";
 import type { Conn, Listener, SocketAdapter } from "../socket/types.ts";
+import { isIpLiteral, sniName } from "../socket/sni.ts";
+import { RtmpError } from "../errors.ts";
 import { makeTestCert } from "./support/tls_cert.ts";
-import { concat, rejectsCode } from "./support/util.ts";
+import { concat, rejectionOf, rejectsCode } from "./support/util.ts";
+import { within } from "./support/media.ts";
 
 const HOST = "127.0.0.1";
 const runtime = detectRuntime();
@@ -120,6 +123,35 @@ async function silentServer(): Promise<{ port: number; sockets: net.Socket[]; cl
       for (const s of sockets) s.destroy();
       server.close();
     },
+  };
+}
+
+/** A TLS echo server on `host` that records the SNI name of every client (none: not recorded). */
+async function sniServer(
+  cert: string,
+  key: string,
+  host = HOST,
+): Promise<{ port: number; names: string[]; close(): void }> {
+  const names: string[] = [];
+  const server = tls.createServer({
+    cert,
+    key,
+    SNICallback(servername, callback) {
+      // Deno's node:tls calls this with "" when the client sent no SNI; Node and Bun do not.
+      if (servername !== "") names.push(servername);
+      callback(null, tls.createSecureContext({ cert, key }));
+    },
+  }, (socket) => {
+    socket.on("error", () => {});
+    socket.on("data", (chunk) => socket.write(chunk));
+    socket.on("end", () => socket.end());
+  });
+  server.on("tlsClientError", () => {});
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    names,
+    close: () => server.close(),
   };
 }
 
@@ -570,6 +602,179 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
         }
       });
 
+      it("sends no SNI for an IP address (RFC 6066 §3) and checks the certificate against it", async () => {
+        const { cert, key } = await testCert();
+        const server = await sniServer(cert, key);
+        // The certificate covers 127.0.0.1 and localhost, not 127.0.0.2.
+        const other = await sniServer(cert, key, "127.0.0.2");
+        try {
+          const byIp = await adapter.connect({
+            hostname: HOST,
+            port: server.port,
+            tls: { ca: cert },
+          });
+          await byIp.write(bytes("ip"));
+          assert.equal(text(await readExactly(byIp, 2)), "ip");
+          byIp.close();
+          assert.deepEqual(server.names, [], "an IP address was sent as SNI");
+
+          const byName = await adapter.connect({
+            hostname: HOST,
+            port: server.port,
+            tls: { ca: cert, serverName: "localhost" },
+          });
+          byName.close();
+          assert.deepEqual(server.names, ["localhost"]);
+
+          // Connected to 127.0.0.2: verified against that address, and refused.
+          await rejectsCode(
+            adapter.connect({ hostname: "127.0.0.2", port: other.port, tls: { ca: cert } }),
+            "TLS",
+            `TLS handshake with 127.0.0.2:${other.port} failed: ` +
+              `the server's certificate is not valid for "127.0.0.2"`,
+          );
+          // An IP serverName other than the host: verified against it, still no SNI.
+          const viaName = await adapter.connect({
+            hostname: "127.0.0.2",
+            port: other.port,
+            tls: { ca: cert, serverName: "127.0.0.1" },
+          });
+          viaName.close();
+          assert.deepEqual(other.names, []);
+        } finally {
+          server.close();
+          other.close();
+        }
+      });
+
+      it("a failed TLS handshake reads the same on every runtime, naming host:port", async () => {
+        const { cert, key } = await testCert();
+        const server = await sniServer(cert, key);
+        const plain = net.createServer((socket) => {
+          socket.on("error", () => {});
+          socket.end("HTTP/1.0 400 Bad Request\r\n\r\n");
+        });
+        await new Promise<void>((resolve) => plain.listen(0, HOST, resolve));
+        const plainPort = (plain.address() as net.AddressInfo).port;
+        try {
+          const untrusted = await rejectionOf(
+            adapter.connect({ hostname: HOST, port: server.port, tls: true }),
+          );
+          assert.equal(untrusted.code, "TLS");
+          assert.equal(
+            untrusted.message,
+            `TLS handshake with ${HOST}:${server.port} failed: the server's certificate is not ` +
+              "trusted (self-signed, or issued by an unknown CA)",
+          );
+          assert.ok(untrusted.cause !== undefined, "the runtime's error is kept as cause");
+          const mismatch = await rejectionOf(
+            adapter.connect({
+              hostname: "localhost",
+              port: server.port,
+              tls: { ca: cert, serverName: "example.com" },
+            }),
+          );
+          assert.equal(
+            mismatch.message,
+            `TLS handshake with localhost:${server.port} failed: the server's certificate is ` +
+              `not valid for "example.com"`,
+          );
+          const notTls = await rejectionOf(
+            adapter.connect({ hostname: HOST, port: plainPort, tls: { ca: cert } }),
+          );
+          assert.equal(notTls.code, "TLS");
+          assert.equal(
+            notTls.message,
+            `TLS handshake with ${HOST}:${plainPort} failed: the server did not answer with TLS ` +
+              "(is this a plain RTMP port?)",
+          );
+          const rude = net.createServer((socket) => socket.destroy());
+          await new Promise<void>((resolve) => rude.listen(0, HOST, resolve));
+          const rudePort = (rude.address() as net.AddressInfo).port;
+          const hungUp = await rejectionOf(
+            adapter.connect({ hostname: HOST, port: rudePort, tls: { ca: cert } }),
+          ).finally(() => rude.close());
+          assert.equal(hungUp.code, "TLS");
+          assert.equal(
+            hungUp.message,
+            `TLS handshake with ${HOST}:${rudePort} failed: the server closed the connection ` +
+              "during the handshake",
+          );
+          for (const e of [untrusted, mismatch, notTls, hungUp]) {
+            assert.doesNotMatch(e.message, /TLS TLS|use-system-ca|error:[0-9A-F]{8}/, e.message);
+          }
+        } finally {
+          server.close();
+          plain.close();
+        }
+      });
+
+      it("close() on a TLS connection whose peer stopped reading closes it at once", async () => {
+        const { cert, key } = await testCert();
+        const listener = await adapter.listen({ hostname: HOST, port: 0, tls: { cert, key } });
+        const client = tls.connect({
+          host: HOST,
+          port: listener.addr.port,
+          ca: cert,
+          servername: "localhost",
+        });
+        client.on("error", () => {});
+        try {
+          await new Promise<void>((resolve) => client.once("secureConnect", () => resolve()));
+          client.write("hello");
+          // A stalled peer: it reads nothing more, so it never answers our close_notify.
+          client.pause();
+          const conn = await acceptOne(listener);
+          assert.equal(text(await readExactly(conn, 5)), "hello");
+          await conn.write(pattern(0, 100_000));
+          conn.close();
+          await within(conn.closed, 1000, "closed after close()");
+          // The FIN went out with the data: the client reads it all and then sees the end.
+          const got: Uint8Array[] = [];
+          const ended = new Promise<void>((resolve) => client.once("end", () => resolve()));
+          client.on("data", (chunk: Uint8Array) => got.push(chunk));
+          client.resume();
+          await within(ended, 1000, "client saw the close");
+          assert.deepEqual(concat(got), pattern(0, 100_000));
+        } finally {
+          client.destroy();
+          listener.close();
+        }
+      });
+
+      it("drops a client that never starts its TLS handshake after tls.handshakeTimeout", {
+        // Deno 2.9.6's own TLS listener finishes a handshake before it closes a connection
+        // (denoland/deno#14547), so a silent client stays connected until it leaves; the
+        // timeout only frees its accept slot. Deno serves RTMPS with that limitation.
+        skip: name === "deno" ? "Deno.listenTls cannot close a connection mid-handshake" : false,
+      }, async () => {
+        const { cert, key } = await testCert();
+        const refused = await adapter.listen({
+          hostname: HOST,
+          port: 0,
+          tls: { cert, key, handshakeTimeout: 0 },
+        }).then((l) => (l.close(), null), (e: unknown) => e);
+        assert.ok(refused instanceof RtmpError, `expected a refusal, got ${refused}`);
+        assert.equal(refused.code, "INVALID_ARGUMENT");
+        assert.match(refused.message, /handshakeTimeout/);
+        const listener = await adapter.listen({
+          hostname: HOST,
+          port: 0,
+          tls: { cert, key, handshakeTimeout: 300 },
+        });
+        try {
+          const silent = net.connect(listener.addr.port, HOST);
+          silent.on("error", () => {});
+          silent.resume();
+          await new Promise<void>((resolve) => silent.once("connect", resolve));
+          const closed = new Promise<void>((resolve) => silent.once("close", () => resolve()));
+          await within(closed, 1500, "silent TLS client dropped");
+          silent.destroy();
+        } finally {
+          listener.close();
+        }
+      });
+
       it("a TLS peer that closes without close_notify ends the stream like a FIN", async () => {
         const { ca, cert, key } = await testCert();
         // The TLS layer rides on a raw socket that is destroyed under it, so no close_notify
@@ -654,6 +859,22 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
     });
   });
 }
+
+describe("socket/sni.ts", () => {
+  it("sends DNS names only, without a trailing dot (RFC 6066 §3)", () => {
+    assert.equal(sniName("a.rtmps.youtube.com"), "a.rtmps.youtube.com");
+    assert.equal(sniName("localhost."), "localhost");
+    for (
+      const ip of ["127.0.0.1", "10.0.0.255", "::1", "[::1]", "fe80::1%eth0", "::ffff:1.2.3.4"]
+    ) {
+      assert.equal(isIpLiteral(ip), true, ip);
+      assert.equal(sniName(ip), undefined, ip);
+    }
+    // Looks numeric but is not an IPv4 address: a (strange) DNS name.
+    assert.equal(sniName("1.2.3.256"), "1.2.3.256");
+    assert.equal(sniName("."), undefined);
+  });
+});
 
 describe("socket/mod.ts", () => {
   it("detects the runtime and picks its native adapter, cached", async () => {
