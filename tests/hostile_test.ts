@@ -84,7 +84,15 @@ describe("RtmpServer under hostile peers", { skip }, () => {
       hostname: "127.0.0.1",
       port: 0,
       log: (line) => log.push(line),
-      limits: { handshakeTimeout: HANDSHAKE_TIMEOUT, publishTimeout: PUBLISH_TIMEOUT },
+      limits: {
+        handshakeTimeout: HANDSHAKE_TIMEOUT,
+        publishTimeout: PUBLISH_TIMEOUT,
+        // Every attacker here comes from 127.0.0.1: let them all in, so each attack reaches the
+        // code it targets instead of being evicted by the pending pool (tests/hostile_server_test.ts
+        // covers the pools).
+        maxPendingConnectionsPerIp: 1000,
+        maxPendingConnections: 1000,
+      },
       onSession(session: PublishSession) {
         sessions.set(session.name, collect(session));
       },

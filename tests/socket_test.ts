@@ -603,7 +603,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
       });
 
       it("sends no SNI for an IP address (RFC 6066 §3) and checks the certificate against it", async () => {
-        const { cert, key } = await testCert();
+        const { ca, cert, key } = await testCert();
         const server = await sniServer(cert, key);
         // The certificate covers 127.0.0.1 and localhost, not 127.0.0.2.
         const other = await sniServer(cert, key, "127.0.0.2");
@@ -611,7 +611,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           const byIp = await adapter.connect({
             hostname: HOST,
             port: server.port,
-            tls: { ca: cert },
+            tls: { ca },
           });
           await byIp.write(bytes("ip"));
           assert.equal(text(await readExactly(byIp, 2)), "ip");
@@ -621,14 +621,14 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           const byName = await adapter.connect({
             hostname: HOST,
             port: server.port,
-            tls: { ca: cert, serverName: "localhost" },
+            tls: { ca, serverName: "localhost" },
           });
           byName.close();
           assert.deepEqual(server.names, ["localhost"]);
 
           // Connected to 127.0.0.2: verified against that address, and refused.
           await rejectsCode(
-            adapter.connect({ hostname: "127.0.0.2", port: other.port, tls: { ca: cert } }),
+            adapter.connect({ hostname: "127.0.0.2", port: other.port, tls: { ca } }),
             "TLS",
             `TLS handshake with 127.0.0.2:${other.port} failed: ` +
               `the server's certificate is not valid for "127.0.0.2"`,
@@ -637,7 +637,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           const viaName = await adapter.connect({
             hostname: "127.0.0.2",
             port: other.port,
-            tls: { ca: cert, serverName: "127.0.0.1" },
+            tls: { ca, serverName: "127.0.0.1" },
           });
           viaName.close();
           assert.deepEqual(other.names, []);
@@ -648,7 +648,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
       });
 
       it("a failed TLS handshake reads the same on every runtime, naming host:port", async () => {
-        const { cert, key } = await testCert();
+        const { ca, cert, key } = await testCert();
         const server = await sniServer(cert, key);
         const plain = net.createServer((socket) => {
           socket.on("error", () => {});
@@ -671,7 +671,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
             adapter.connect({
               hostname: "localhost",
               port: server.port,
-              tls: { ca: cert, serverName: "example.com" },
+              tls: { ca, serverName: "example.com" },
             }),
           );
           assert.equal(
@@ -680,7 +680,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
               `not valid for "example.com"`,
           );
           const notTls = await rejectionOf(
-            adapter.connect({ hostname: HOST, port: plainPort, tls: { ca: cert } }),
+            adapter.connect({ hostname: HOST, port: plainPort, tls: { ca } }),
           );
           assert.equal(notTls.code, "TLS");
           assert.equal(
@@ -692,7 +692,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
           await new Promise<void>((resolve) => rude.listen(0, HOST, resolve));
           const rudePort = (rude.address() as net.AddressInfo).port;
           const hungUp = await rejectionOf(
-            adapter.connect({ hostname: HOST, port: rudePort, tls: { ca: cert } }),
+            adapter.connect({ hostname: HOST, port: rudePort, tls: { ca } }),
           ).finally(() => rude.close());
           assert.equal(hungUp.code, "TLS");
           assert.equal(
@@ -710,12 +710,12 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
       });
 
       it("close() on a TLS connection whose peer stopped reading closes it at once", async () => {
-        const { cert, key } = await testCert();
+        const { ca, cert, key } = await testCert();
         const listener = await adapter.listen({ hostname: HOST, port: 0, tls: { cert, key } });
         const client = tls.connect({
           host: HOST,
           port: listener.addr.port,
-          ca: cert,
+          ca,
           servername: "localhost",
         });
         client.on("error", () => {});
