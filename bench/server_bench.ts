@@ -192,6 +192,7 @@ const idleRows: Row[] = IDLE_COUNTS.flatMap((n, i) => [
 const ALL_ROWS: Row[] = [
   { title: "ingest: MB per server CPU-s", metric: "ingestMBperCpu", better: "up" },
   { title: "ingest: MB/s (wall)", metric: "ingestMBps", better: "info" },
+  { title: "server RSS at start, no connection (MB)", metric: "startRssMB", better: "info" },
   ...idleRows,
   { title: "accept: CPU s per 1,000 connections", metric: "acceptCpuPer1000", better: "down" },
   ...IDLE_COUNTS.slice(1).map((n) => ({
@@ -210,6 +211,11 @@ const ALL_ROWS: Row[] = [
     better: "info",
     scale: 100,
   },
+  {
+    title: `relay: players still connected (of ${RELAY_PLAYERS})`,
+    metric: "relayPlayersLeft",
+    better: "info",
+  },
   { title: `realtime ${RT_PLAYERS}: server CPU %`, metric: "rtCpuPct", better: "down" },
   { title: `realtime ${RT_PLAYERS}: peak RSS MB`, metric: "rtRssMB", better: "down" },
   {
@@ -220,8 +226,18 @@ const ALL_ROWS: Row[] = [
   },
   { title: `realtime ${RT_PLAYERS}: latency p50 ms`, metric: "rtP50Ms", better: "down" },
   { title: `realtime ${RT_PLAYERS}: latency p99 ms`, metric: "rtP99Ms", better: "down" },
+  {
+    title: `realtime ${RT_PLAYERS}: players still connected`,
+    metric: "rtPlayersLeft",
+    better: "info",
+  },
   { title: "late joiner: play → first keyframe ms", metric: "joinToKeyframeMs", better: "down" },
   { title: "player setup: TCP connect → Play.Start ms", metric: "joinSetupMs", better: "down" },
+  {
+    title: `late joiners whose first video frame was not a keyframe (of ${JOINERS})`,
+    metric: "joinFirstVideoNotKey",
+    better: "info",
+  },
   { title: "stalled player: server peak RSS MB", metric: "stallPeakRssMB", better: "down" },
   { title: "stalled player: RSS growth MiB", metric: "stallGrowthMiB", better: "down" },
   { title: "same publish, no player: RSS growth MiB", metric: "noPlayerGrowthMiB", better: "info" },

@@ -141,6 +141,7 @@ export async function idle(server: RunningServer, counts: number[]): Promise<Fig
   const clients: BenchClient[] = [];
   await sleep(500);
   const rss0 = Math.min(rssBytes(server.pid), (await sleep(200), rssBytes(server.pid)));
+  out.startRssMB = rss0 / MB;
   try {
     for (const [k, count] of counts.entries()) {
       const cpu0 = cpuSeconds(server.pid);
