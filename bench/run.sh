@@ -1,11 +1,24 @@
 #!/usr/bin/env bash
 # Runs every benchmark on Deno, Bun and Node 24. Each benchmark prints its peer side by side in
 # the same run (ratios, not absolute numbers, are what to compare across machines).
+#
+#   bash bench/run.sh            # every bench, then the server bench (about 15 min)
+#   bash bench/run.sh server [server_bench options]
+#                                # only the server bench: ours on Deno/Bun/Node vs
+#                                # node-media-server and nginx-rtmp, one load generator (Node 24)
+#
+# The server bench starts the servers itself and runs once (under Node 24, as the load
+# generator); see the top of bench/server_bench.ts for its options.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
+if [ "${1:-}" = "server" ]; then
+  shift
+  exec node bench/server_bench.ts "$@"
+fi
 status=0
 for bench in bench/*_bench.ts; do
+  [ "$bench" = "bench/server_bench.ts" ] && continue
   for rt in deno bun node; do
     echo "== $bench on $rt"
     case $rt in
@@ -15,4 +28,6 @@ for bench in bench/*_bench.ts; do
     esac
   done
 done
+echo "== bench/server_bench.ts (load generator on node)"
+node bench/server_bench.ts || status=1
 exit $status
