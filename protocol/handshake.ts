@@ -78,9 +78,29 @@ function digestOffset(packet: Uint8Array, base: number): number {
   return (sum % 728) + base + 4;
 }
 
+/**
+ * An HMAC-SHA256 implementation: the digest of `parts` (concatenated) under `key`. The
+ * handshake uses the pure one from `sha256.ts` unless a faster one (e.g. `node:crypto`, which
+ * all three runtimes ship) is given: a driver's choice, since this module does no IO.
+ *
+ * @example
+ * ```ts
+ * import type { HmacSha256 } from "./handshake.ts";
+ * import { hmacSha256 } from "./sha256.ts";
+ * const h: HmacSha256 = hmacSha256;
+ * console.log(h(new Uint8Array(1), new Uint8Array(1)).length); // 32
+ * ```
+ */
+export type HmacSha256 = (key: Uint8Array, ...parts: Uint8Array[]) => Uint8Array;
+
 /** HMAC over the packet with the 32 digest bytes at `offset` left out. */
-function packetDigest(packet: Uint8Array, offset: number, key: Uint8Array): Uint8Array {
-  return hmacSha256(
+function packetDigest(
+  packet: Uint8Array,
+  offset: number,
+  key: Uint8Array,
+  hmac: HmacSha256,
+): Uint8Array {
+  return hmac(
     key,
     packet.subarray(0, offset),
     packet.subarray(offset + DIGEST_SIZE, PACKET_SIZE),
@@ -98,10 +118,11 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 function findDigest(
   packet: Uint8Array,
   key: Uint8Array,
+  hmac: HmacSha256,
 ): { offset: number; scheme: number } | null {
   for (let scheme = 0; scheme < SCHEME_BASES.length; scheme++) {
     const offset = digestOffset(packet, SCHEME_BASES[scheme]);
-    const expected = packetDigest(packet, offset, key);
+    const expected = packetDigest(packet, offset, key, hmac);
     if (equalBytes(expected, packet.subarray(offset, offset + DIGEST_SIZE))) {
       return { offset, scheme };
     }
@@ -122,19 +143,24 @@ function fillPacket(packet: Uint8Array, epoch: number, version: readonly number[
 }
 
 /** Embeds a digest in `packet` using `scheme` and the text part of `key`. */
-function signPacket(packet: Uint8Array, scheme: number, key: Uint8Array): void {
+function signPacket(packet: Uint8Array, scheme: number, key: Uint8Array, hmac: HmacSha256): void {
   const offset = digestOffset(packet, SCHEME_BASES[scheme]);
-  packet.set(packetDigest(packet, offset, key), offset);
+  packet.set(packetDigest(packet, offset, key, hmac), offset);
 }
 
 /**
  * Signs the answer packet (S2 or C2): its last 32 bytes become an HMAC of the first 1504 under a
  * key derived from the peer's digest and our full key.
  */
-function signAnswer(answer: Uint8Array, peerDigest: Uint8Array, fullKey: Uint8Array): void {
-  const key = hmacSha256(fullKey, peerDigest);
+function signAnswer(
+  answer: Uint8Array,
+  peerDigest: Uint8Array,
+  fullKey: Uint8Array,
+  hmac: HmacSha256,
+): void {
+  const key = hmac(fullKey, peerDigest);
   const body = answer.subarray(0, PACKET_SIZE - DIGEST_SIZE);
-  answer.set(hmacSha256(key, body), PACKET_SIZE - DIGEST_SIZE);
+  answer.set(hmac(key, body), PACKET_SIZE - DIGEST_SIZE);
 }
 
 function checkEpoch(epoch: number | undefined): number {
@@ -183,6 +209,8 @@ export interface HandshakeStep {
 export interface ServerHandshakeOptions {
   /** Value of S1's time field (RTMP 1.0 §5.2.3); default 0. */
   epoch?: number;
+  /** HMAC-SHA256 for the digest layout; default the pure implementation in `sha256.ts`. */
+  hmac?: HmacSha256;
 }
 
 /**
@@ -206,6 +234,7 @@ export interface ServerHandshakeOptions {
  */
 export class ServerHandshake {
   #epoch: number;
+  readonly #hmac: HmacSha256;
   #c1 = new Uint8Array(PACKET_SIZE);
   #c1Len = 0;
   #c2Len = 0;
@@ -221,6 +250,7 @@ export class ServerHandshake {
    */
   constructor(options: ServerHandshakeOptions = {}) {
     this.#epoch = checkEpoch(options.epoch);
+    this.#hmac = options.hmac ?? hmacSha256;
   }
 
   /** Whether the client sent the FP9 digest layout (valid only once S1 was produced). */
@@ -282,7 +312,7 @@ export class ServerHandshake {
     const s1 = out.subarray(1, 1 + PACKET_SIZE);
     const s2 = out.subarray(1 + PACKET_SIZE);
     const c1 = this.#c1;
-    const found = findDigest(c1, PLAYER_TEXT);
+    const found = findDigest(c1, PLAYER_TEXT, this.#hmac);
     s2.set(c1);
     if (found === null) {
       // Simple layout (RTMP 1.0 §5.2.3/§5.2.4): S1 with zeroed version, S2 the exact echo of
@@ -294,8 +324,8 @@ export class ServerHandshake {
     this.#usedDigest = true;
     fillPacket(s1, this.#epoch, SERVER_DIGEST_VERSION);
     // Answer in the scheme the client used: librtmp looks for the server digest there.
-    signPacket(s1, found.scheme, SERVER_TEXT);
-    signAnswer(s2, c1.subarray(found.offset, found.offset + DIGEST_SIZE), SERVER_KEY);
+    signPacket(s1, found.scheme, SERVER_TEXT, this.#hmac);
+    signAnswer(s2, c1.subarray(found.offset, found.offset + DIGEST_SIZE), SERVER_KEY, this.#hmac);
     return out;
   }
 }
@@ -306,6 +336,8 @@ export interface ClientHandshakeOptions {
   digest?: boolean;
   /** Value of C1's time field (RTMP 1.0 §5.2.3); default 0. */
   epoch?: number;
+  /** HMAC-SHA256 for the digest layout; default the pure implementation in `sha256.ts`. */
+  hmac?: HmacSha256;
 }
 
 /**
@@ -328,6 +360,7 @@ export interface ClientHandshakeOptions {
 export class ClientHandshake {
   #digest: boolean;
   #epoch: number;
+  readonly #hmac: HmacSha256;
   #started = false;
   #s1 = new Uint8Array(PACKET_SIZE);
   #s1Len = 0;
@@ -345,6 +378,7 @@ export class ClientHandshake {
   constructor(options: ClientHandshakeOptions = {}) {
     this.#digest = options.digest ?? true;
     this.#epoch = checkEpoch(options.epoch);
+    this.#hmac = options.hmac ?? hmacSha256;
   }
 
   /** Whether S1 carried a valid digest and C2 was sent in the FP9 layout. */
@@ -373,7 +407,7 @@ export class ClientHandshake {
     if (this.#digest) {
       fillPacket(c1, this.#epoch, CLIENT_DIGEST_VERSION);
       // FFmpeg and librtmp place the client digest with scheme 0.
-      signPacket(c1, 0, PLAYER_TEXT);
+      signPacket(c1, 0, PLAYER_TEXT, this.#hmac);
     } else {
       fillPacket(c1, this.#epoch, [0, 0, 0, 0]);
     }
@@ -431,7 +465,7 @@ export class ClientHandshake {
   #answer(): Uint8Array {
     const s1 = this.#s1;
     const c2 = new Uint8Array(PACKET_SIZE);
-    const found = this.#digest ? findDigest(s1, SERVER_TEXT) : null;
+    const found = this.#digest ? findDigest(s1, SERVER_TEXT, this.#hmac) : null;
     if (found === null) {
       // Simple layout (RTMP 1.0 §5.2.4): C2 echoes S1.
       c2.set(s1);
@@ -439,7 +473,7 @@ export class ClientHandshake {
     }
     this.#usedDigest = true;
     fillPacket(c2, this.#epoch, CLIENT_DIGEST_VERSION);
-    signAnswer(c2, s1.subarray(found.offset, found.offset + DIGEST_SIZE), PLAYER_KEY);
+    signAnswer(c2, s1.subarray(found.offset, found.offset + DIGEST_SIZE), PLAYER_KEY, this.#hmac);
     return c2;
   }
 }

@@ -27,6 +27,7 @@ import type { DeadlineClock, DeadlineOwner } from "./deadlines.ts";
 import { decide, type Decision } from "./decide.ts";
 import { supportsReconnect } from "./drain.ts";
 import { OutputPump } from "../util/output_pump.ts";
+import { nativeHmacSha256 } from "../util/native_hmac.ts";
 import type { RefusalCause, ServerEvent } from "./events.ts";
 import { PublishSession } from "./publish_session.ts";
 import type { ConnectionView } from "./stats.ts";
@@ -136,6 +137,7 @@ export class ServerConnection implements DeadlineOwner {
       chunkSize: ctx.chunkSize,
       maxStreams: limits.maxStreamsPerConnection,
       maxMediaMessageSize: limits.maxMessageSize,
+      hmac: nativeHmacSha256,
       decoder: {
         maxMessageSize: Math.min(limits.maxCommandSize, limits.maxMessageSize),
         maxChunkStreams: limits.maxChunkStreams,

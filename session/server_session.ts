@@ -39,7 +39,7 @@ import type { ByteBudget } from "../protocol/byte_budget.ts";
 import { splitAggregate } from "../protocol/aggregate.ts";
 import { setPeerBandwidthMessage } from "../protocol/control.ts";
 import { encodeData } from "../protocol/data.ts";
-import { ServerHandshake } from "../protocol/handshake.ts";
+import { type HmacSha256, ServerHandshake } from "../protocol/handshake.ts";
 import { ChunkStreamId, MessageType, type RtmpMessage } from "../protocol/message.ts";
 import { MessageChannel } from "./message_channel.ts";
 
@@ -128,6 +128,8 @@ export interface ServerSessionOptions {
    * `maxMessageSize` holds until a publish is accepted: commands are small.
    */
   decoder?: ChunkDecoderOptions;
+  /** HMAC-SHA256 for the digest handshake (a faster native one, when the driver has it). */
+  hmac?: HmacSha256;
   /** Largest message once the connection asked to publish (media). Default 16 MiB. */
   maxMediaMessageSize?: number;
   /**
@@ -204,11 +206,11 @@ export interface Refusal {
  * ```
  */
 export class ServerSession {
-  readonly #options: Required<Omit<ServerSessionOptions, "decoder">>;
+  readonly #options: Required<Omit<ServerSessionOptions, "decoder" | "hmac">>;
   #mediaSizeRaised = false;
   readonly #budget: ByteBudget | null;
   #heldCharged = 0;
-  #handshake: ServerHandshake | null = new ServerHandshake();
+  #handshake: ServerHandshake | null;
   readonly #channel: MessageChannel;
   #state: ConnectionState = "handshake";
   #connect: ConnectRequest | null = null;
@@ -236,6 +238,7 @@ export class ServerSession {
       maxFailedCommands: options.maxFailedCommands ?? 64,
       maxMediaMessageSize: options.maxMediaMessageSize ?? 16 << 20,
     };
+    this.#handshake = new ServerHandshake({ hmac: options.hmac });
     this.#channel = new MessageChannel({ decoder: options.decoder });
     this.#budget = options.decoder?.budget ?? null;
   }

@@ -55,6 +55,8 @@ import type {
  * noise, ≈ 2.7–2.9 GB/s) and 16 KiB ≈ 20 % slower; 64 KiB keeps a server with many publishers small.
  */
 const READ_BUFFER_SIZE = 64 * 1024;
+/** Where the receive buffer starts (it doubles up to {@linkcode READ_BUFFER_SIZE}). */
+const INITIAL_READ_BUFFER_SIZE = 4 * 1024;
 
 /** Longest pause between retries when `accept()` fails for a transient reason (e.g. EMFILE). */
 const MAX_ACCEPT_BACKOFF_MS = 1000;
@@ -131,7 +133,10 @@ class DenoConn implements Conn {
       throw new RtmpError("INVALID_ARGUMENT", "read: expected one pending read() at most, got two");
     }
     this.#reading = true;
-    const buffer = this.#buffer ??= new Uint8Array(READ_BUFFER_SIZE);
+    // Start small and double whenever a read fills the buffer: an idle or mostly-writing
+    // connection (a player) keeps a few KiB, a publisher reaches the full size within a few
+    // reads. One 64 KiB buffer per connection was most of an idle connection's memory.
+    const buffer = this.#buffer ??= new Uint8Array(INITIAL_READ_BUFFER_SIZE);
     let n: number | null;
     try {
       n = await this.#conn.read(buffer);
@@ -154,6 +159,10 @@ class DenoConn implements Conn {
       // FIN received after ours was sent: nothing more can happen on this connection.
       if (this.#finSent) this.#release();
       return null;
+    }
+    if (n === buffer.length && buffer.length < READ_BUFFER_SIZE) {
+      // The next read gets the bigger buffer; this one is still the caller's until then.
+      this.#buffer = new Uint8Array(Math.min(buffer.length * 2, READ_BUFFER_SIZE));
     }
     return buffer.subarray(0, n);
   }

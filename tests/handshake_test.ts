@@ -346,3 +346,24 @@ describe("real FFmpeg publisher", () => {
     }
   });
 });
+
+describe("handshake with a native HMAC", () => {
+  it("node:crypto's HMAC-SHA256 equals the pure one, and a digest handshake completes with it", async () => {
+    const { nativeHmacSha256 } = await import("../util/native_hmac.ts");
+    const { hmacSha256 } = await import("../protocol/sha256.ts");
+    const { ClientHandshake: Client, ServerHandshake: Server } = await import(
+      "../protocol/handshake.ts"
+    );
+    const key = new Uint8Array(68).map((_, i) => i * 7);
+    const a = new Uint8Array(1000).map((_, i) => i * 13);
+    const b = new Uint8Array(504).map((_, i) => 255 - i);
+    assert.deepEqual(nativeHmacSha256(key, a, b), hmacSha256(key, a, b));
+    const client = new Client();
+    const server = new Server({ hmac: nativeHmacSha256 });
+    const s = server.push(client.start());
+    const c = client.push(s.send!);
+    const end = server.push(c.send!);
+    assert.equal(c.done && end.done, true);
+    assert.equal(server.usedDigest, true, "the pure client accepted the native digest");
+  });
+});
