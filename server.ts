@@ -294,7 +294,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       onPlay: options.onPlay,
       log: log ?? (() => {}),
       nextSessionId: () => ++this.#sessionId,
-      claim: (session, connection) => this.#claim(session, connection),
+      claim: (session, connection, askedAt) => this.#claim(session, connection, askedAt),
       goLive: (connection) => this.#goLive(connection),
       release: (session) => {
         const key = keyOf(session);
@@ -571,14 +571,31 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     return null;
   }
 
-  #claim(session: PublishSession, connection: ServerConnection): string | null {
+  #claim(
+    session: PublishSession,
+    connection: ServerConnection,
+    askedAt: number,
+  ): string | null | { retryIn: number } {
     if (this.#closing) return "server is shutting down";
     const key = keyOf(session);
     const existing = this.#live.get(key);
     if (existing && !existing.session.endReason) {
       const policy = this.#options.duplicatePublish ?? "replace-stale";
-      const silent = existing.conn.silentFor(Date.now());
+      if (existing.conn === connection) {
+        // The same key twice on one connection is no reconnect, whatever the policy; and this
+        // connection's reads were paused while it was decided, so its silence means nothing.
+        return `stream "${key}" is already published on this connection`;
+      }
+      const now = Date.now();
+      const silent = existing.conn.silentFor(now);
       const stale = silent >= this.#limits.stalePublisherTimeout;
+      if (policy === "replace-stale" && !stale && existing.conn.lastReadAt <= askedAt) {
+        // Nothing from the live publisher since this one asked: it may be an encoder whose path
+        // died, reconnecting at once (issue 13 §3). Hold the request until the old one either
+        // speaks (refused below) or has been silent long enough to be replaced, so the first
+        // reconnect succeeds instead of depending on how soon the encoder retries.
+        return { retryIn: Math.min(50, this.#limits.stalePublisherTimeout - silent) };
+      }
       if (policy === "reject" || (policy === "replace-stale" && !stale)) {
         this.#ctx.log(
           `${connection.label}: stream "${key}" is live from ${existing.conn.label} ` +
