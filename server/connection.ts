@@ -165,9 +165,14 @@ export class ServerConnection implements DeadlineOwner {
     return now - this.#lastRead;
   }
 
-  /** When the last byte arrived (ms since epoch). */
+  /** When the last byte arrived, or the socket was accepted (ms since epoch). */
   get lastReadAt(): number {
     return this.#lastRead;
+  }
+
+  /** Whether `connect` was accepted. */
+  get connected(): boolean {
+    return this.#session.state === "connected";
   }
 
   /** Bytes this connection holds against the server-wide budget. */
@@ -220,6 +225,7 @@ export class ServerConnection implements DeadlineOwner {
     const limits = this.#ctx.limits;
     const clock = this.#ctx.clock;
     this.#acceptedAt = Date.now();
+    this.#lastRead = this.#acceptedAt;
     this.#startBy = this.#acceptedAt + Math.min(limits.handshakeTimeout, limits.publishTimeout);
     this.#schedule();
     clock.add(this);

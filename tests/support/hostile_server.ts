@@ -7,9 +7,9 @@
 // The argument is a JSON object: `limits` (partial ServerLimits), `record` (a folder: every
 // accepted publish is recorded to FOLDER/<id>.flv; `recorded KEY PATH TAGS` is printed on stdout
 // once its file is complete) and `duplicatePublish`. Prints `listening PORT` on stdout once
-// bound, every server log line on stderr, and exits 0 on SIGTERM after closing the server. A
-// line `stats ID` on stdin is answered `stats ID CONNECTIONS STREAMS` on stdout, `mem ID` with
-// `mem ID rss=… heapUsed=… external=… arrayBuffers=…` (process.memoryUsage()).
+// bound, every server log line on stderr, and exits 0 on SIGTERM after closing the server. On
+// stdin, a line `stats ID` is answered `stats ID CONNECTIONS STREAMS PARTIAL_BYTES` on stdout,
+// and `mem ID` with `mem ID rss=… heapUsed=… external=… arrayBuffers=…` (process.memoryUsage()).
 import { join } from "node:path";
 import process from "node:process";
 import { recordPackets } from "../../flv/recorder.ts";
@@ -43,12 +43,9 @@ process.stdin.on("data", (chunk: string) => {
     const [cmd, id] = pending.slice(0, nl).trim().split(/\s+/);
     pending = pending.slice(nl + 1);
     if (cmd === "stats") {
-      process.stdout.write(`stats ${id} ${server.connectionCount} ${server.streamCount}\n`);
-    } else if (cmd === "gc") {
-      const g = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
-      if (g.Bun) g.Bun.gc(true);
-      else g.gc?.();
-      process.stdout.write(`gc ${id}\n`);
+      process.stdout.write(
+        `stats ${id} ${server.connectionCount} ${server.streamCount} ${server.partialBytes}\n`,
+      );
     } else if (cmd === "mem") {
       // Diagnostics: where the memory is (JS heap, ArrayBuffers) as the runtime sees it.
       const m = process.memoryUsage();
