@@ -195,9 +195,11 @@ export interface RtmpServerOptions {
   /**
    * A second publisher on a key (`app/name`) that is live: `replace-stale` (default: it
    * replaces a publisher that has sent nothing for `limits.stalePublisherTimeout` — an
-   * encoder whose path died without a FIN and that reconnects at once — and is refused with
-   * `NetStream.Publish.BadName` otherwise), `reject` (always refused) or `replace` (always
-   * replaces the old publisher).
+   * encoder whose path died without a FIN and that reconnects at once. The request is held
+   * until the live publisher sends again, and then refused with `NetStream.Publish.BadName`,
+   * or has been silent that long, and then accepted, so an encoder's first reconnect after a
+   * freeze succeeds), `reject` (always refused) or `replace` (always replaces the old
+   * publisher). The same key twice on one connection is always refused.
    */
   duplicatePublish?: "replace-stale" | "reject" | "replace";
   /** Chunk size announced to clients. Default 4096. */
@@ -331,7 +333,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       onPlay: options.onPlay,
       log: log ?? (() => {}),
       nextSessionId: () => ++this.#sessionId,
-      claim: (session, connection) => this.#claim(session, connection),
+      claim: (session, connection, askedAt) => this.#claim(session, connection, askedAt),
       goLive: (connection) => this.#goLive(connection),
       release: (session) => {
         const key = keyOf(session);
@@ -501,6 +503,14 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   /** Live connections. */
   get connectionCount(): number {
     return this.#connections.size;
+  }
+
+  /**
+   * Bytes all connections hold now for messages still arriving or held while a decision is
+   * pending: what counts against `limits.maxPartialBytes`.
+   */
+  get partialBytes(): number {
+    return this.#budget.used;
   }
 
   /** Streams currently published. */
@@ -677,7 +687,14 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       this.#evictOldest(mine, `${mine.size} connections from ${ip} have not published yet`);
     }
     if (this.#pending.size >= limits.maxPendingConnections) {
-      this.#evictOldest(this.#pending, `${this.#pending.size} connections have not published yet`);
+      // From the address holding the most of the pool: a flood from a few addresses makes room
+      // out of its own share, and an encoder's connection that is still in its handshake while
+      // hundreds arrive is not the one to go.
+      let heaviest = this.#pending;
+      for (const set of this.#pendingPerIp.values()) {
+        if (heaviest === this.#pending || set.size > heaviest.size) heaviest = set;
+      }
+      this.#evictOldest(heaviest, `${this.#pending.size} connections have not published yet`);
     }
     if (this.#connections.size >= limits.maxConnections + limits.maxPendingConnections) {
       this.#ctx.log(`refusing ${ip}: ${this.#connections.size} connections already`);
@@ -739,14 +756,22 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   }
 
   #evictOldest(pool: Set<ServerConnection>, why: string): void {
+    // The victim is the connection quiet the longest among those that completed `connect` and
+    // then asked for nothing — the shape of a slot holder; an encoder asks for its stream within
+    // a round trip of the connect answer. Only when there is none, the one quiet the longest of
+    // the rest: a connection still in its handshake may only be waiting for a server busy with a
+    // flood to read it, so it is not evicted just for being older (issue 13 §2).
     let victim: ServerConnection | undefined;
+    let rest: ServerConnection | undefined;
     for (const c of pool) {
-      if (!c.deciding) {
-        victim = c;
-        break;
+      if (c.deciding) continue;
+      if (c.connected) {
+        if (!victim || c.lastReadAt < victim.lastReadAt) victim = c;
+      } else if (!rest || c.lastReadAt < rest.lastReadAt) {
+        rest = c;
       }
     }
-    victim ??= pool.values().next().value;
+    victim ??= rest ?? pool.values().next().value;
     if (!victim) return;
     this.#ctx.log(`${victim.label}: closed to make room (${why})`);
     this.#leavePending(victim, victim.ip);
@@ -773,14 +798,31 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     return null;
   }
 
-  #claim(session: PublishSession, connection: ServerConnection): string | null {
+  #claim(
+    session: PublishSession,
+    connection: ServerConnection,
+    askedAt: number,
+  ): string | null | { retryIn: number } {
     if (this.#closing || this.#draining) return "server is shutting down";
     const key = keyOf(session);
     const existing = this.#live.get(key);
     if (existing && !existing.session.endReason) {
       const policy = this.#options.duplicatePublish ?? "replace-stale";
-      const silent = existing.conn.silentFor(Date.now());
+      if (existing.conn === connection) {
+        // The same key twice on one connection is no reconnect, whatever the policy; and this
+        // connection's reads were paused while it was decided, so its silence means nothing.
+        return `stream "${key}" is already published on this connection`;
+      }
+      const now = Date.now();
+      const silent = existing.conn.silentFor(now);
       const stale = silent >= this.#limits.stalePublisherTimeout;
+      if (policy === "replace-stale" && !stale && existing.conn.lastReadAt <= askedAt) {
+        // Nothing from the live publisher since this one asked: it may be an encoder whose path
+        // died, reconnecting at once (issue 13 §3). Hold the request until the old one either
+        // speaks (refused below) or has been silent long enough to be replaced, so the first
+        // reconnect succeeds instead of depending on how soon the encoder retries.
+        return { retryIn: Math.min(50, this.#limits.stalePublisherTimeout - silent) };
+      }
       if (policy === "reject" || (policy === "replace-stale" && !stale)) {
         this.#ctx.log(
           `${connection.label}: stream "${key}" is live from ${existing.conn.label} ` +

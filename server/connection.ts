@@ -59,8 +59,15 @@ export interface ServerContext {
   nextSessionId(): number;
   /** The connection publishes or plays for the first time; returns a reason to refuse, or null. */
   goLive(connection: ServerConnection): string | null;
-  /** Registers the session under its key; returns a reason to refuse, or null. */
-  claim(session: PublishSession, connection: ServerConnection): string | null;
+  /**
+   * Registers the session under its key; returns a reason to refuse, or null; or, when the
+   * key's live publisher has sent nothing since `askedAt` but is not stale yet, when to ask again.
+   */
+  claim(
+    session: PublishSession,
+    connection: ServerConnection,
+    askedAt: number,
+  ): string | null | { retryIn: number };
   release(session: PublishSession): void;
   started(session: PublishSession, push: string[]): void;
   /** Counts a player in; returns a reason to refuse, or null. */
@@ -201,6 +208,16 @@ export class ServerConnection implements DeadlineOwner {
     await this.#flush();
   }
 
+  /** When the last byte arrived, or the socket was accepted (ms since epoch). */
+  get lastReadAt(): number {
+    return this.#lastRead;
+  }
+
+  /** Whether `connect` was accepted. */
+  get connected(): boolean {
+    return this.#session.state === "connected";
+  }
+
   /** Bytes this connection holds against the server-wide budget. */
   get partialBytes(): number {
     return this.#session.channel.partialBytes;
@@ -251,6 +268,7 @@ export class ServerConnection implements DeadlineOwner {
     const limits = this.#ctx.limits;
     const clock = this.#ctx.clock;
     this.#acceptedAt = Date.now();
+    this.#lastRead = this.#acceptedAt;
     this.#startBy = this.#acceptedAt + Math.min(limits.handshakeTimeout, limits.publishTimeout);
     this.#schedule();
     clock.add(this);
@@ -549,8 +567,9 @@ export class ServerConnection implements DeadlineOwner {
         stream,
         this.#ctx.limits.maxQueuedBytes,
       );
-      const refused = this.#ctx.claim(session, this);
+      const refused = await this.#claim(session);
       if (refused) {
+        const mine = [...this.#publishes.values()].some((p) => p.session.key === key);
         decision = this.#ctx.stopping()
           ? refusal(
             refused,
@@ -560,7 +579,9 @@ export class ServerConnection implements DeadlineOwner {
           )
           : refusal(
             refused,
-            "This stream key is already live from another connection.",
+            mine
+              ? "This stream key is already published on this connection."
+              : "This stream key is already live from another connection.",
             undefined,
             "duplicate",
           );
@@ -576,10 +597,12 @@ export class ServerConnection implements DeadlineOwner {
         reason: d.reason,
         code: d.code ?? "NetStream.Publish.BadName",
       });
-      this.#session.reject(id, { code: d.code, description: d.description });
-      // Another stream of this connection may be live: keep it, refuse only this one.
+      const more = this.#session.reject(id, { code: d.code, description: d.description });
+      // Another stream of this connection may be live: keep it, refuse only this one, and handle
+      // what arrived for it while this was decided (its media was held, not dropped).
       if (this.#publishes.size > 0 || this.#players.size > 0) {
         await this.#flush();
+        await this.#handle(more);
         return;
       }
       await this.#rejectAndClose();
@@ -653,7 +676,7 @@ export class ServerConnection implements DeadlineOwner {
         cause: causeOf(decision),
         reason: decision.reason,
       });
-      this.#session.reject(id, {
+      const more = this.#session.reject(id, {
         code: decision.code ?? "NetStream.Play.Failed",
         description: decision.description,
       });
@@ -661,6 +684,7 @@ export class ServerConnection implements DeadlineOwner {
       stream.dropIfIdle();
       if (this.#publishes.size > 0 || this.#players.size > 0) {
         await this.#flush();
+        await this.#handle(more);
         return;
       }
       await this.#rejectAndClose();
@@ -725,8 +749,9 @@ export class ServerConnection implements DeadlineOwner {
         reason: "not live",
       });
       this.#endPlayer(player, "not live");
+      let more: ServerSessionEvent[];
       try {
-        this.#session.reject(id, {
+        more = this.#session.reject(id, {
           code: "NetStream.Play.StreamNotFound",
           description: `${player.key.slice(player.key.indexOf("/") + 1)} is not live.`,
         });
@@ -737,6 +762,7 @@ export class ServerConnection implements DeadlineOwner {
       // has nothing left (no deadline would ever end it).
       if (this.#publishes.size > 0 || this.#players.size > 0) {
         await this.#flush();
+        if (more.length > 0) await this.#handle(more);
         return;
       }
       await this.#rejectAndClose();
@@ -850,17 +876,32 @@ export class ServerConnection implements DeadlineOwner {
     );
   }
 
+  /**
+   * Claims the key, waiting (at most `stalePublisherTimeout`) while the server holds the request
+   * to see whether the key's live publisher is frozen. Returns a reason to refuse, or null.
+   */
+  async #claim(session: PublishSession): Promise<string | null> {
+    const askedAt = Date.now();
+    let answer = this.#ctx.claim(session, this, askedAt);
+    if (typeof answer !== "object" || answer === null) return answer;
+    return await this.#waiting(async () => {
+      while (typeof answer === "object" && answer !== null) {
+        await new Promise((resolve) =>
+          setTimeout(resolve, (answer as { retryIn: number }).retryIn)
+        );
+        if (this.#abort.signal.aborted) return "the connection went away";
+        answer = this.#ctx.claim(session, this, askedAt);
+      }
+      return answer;
+    });
+  }
+
   /** Runs a hook with the timeout; a throw, a timeout or a malformed answer is a refusal. */
-  async #decide(
+  #decide(
     stage: "connect" | "publish" | "play",
     run: (signal: AbortSignal) => HookDecision | Promise<HookDecision>,
   ): Promise<Decision> {
-    // Time in a hook does not count against the publish deadline: the hook has its own.
-    const left = this.#startBy ? Math.max(this.#startBy - Date.now(), 1000) : 0;
-    this.#startBy = 0;
-    this.#deciding++;
-    this.#schedule();
-    try {
+    return this.#waiting(async () => {
       const d = await decide(stage, run, this.#ctx.limits.hookTimeout, this.#abort.signal);
       if (!d.accept && d.failed) {
         this.#event({
@@ -870,6 +911,18 @@ export class ServerConnection implements DeadlineOwner {
         });
       }
       return d;
+    });
+  }
+
+  /** Runs `work` with the publish deadline paused: waiting on the server is not idling. */
+  async #waiting<T>(work: () => Promise<T>): Promise<T> {
+    // Time in a hook does not count against the publish deadline: the hook has its own.
+    const left = this.#startBy ? Math.max(this.#startBy - Date.now(), 1000) : 0;
+    this.#startBy = 0;
+    this.#deciding++;
+    this.#schedule();
+    try {
+      return await work();
     } finally {
       this.#deciding--;
       if (left && this.#publishes.size === 0 && this.#players.size === 0) {

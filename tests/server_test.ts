@@ -227,7 +227,13 @@ describe("RtmpServer key hook failures and policies (own client)", () => {
     const url = `rtmp://127.0.0.1:${server.addr.port}/live/dup`;
     const first = await RtmpClient.connect(url);
     const session = await nextSession(server);
-    const e = await rejectionOf(RtmpClient.connect(url));
+    // A live publisher sends all the time; one silent for stalePublisherTimeout is replaced.
+    let ts = 0;
+    const sending = setInterval(
+      () => void first.sendAudio(ts += 20, new Uint8Array([0xaf, 1])),
+      20,
+    );
+    const e = await rejectionOf(RtmpClient.connect(url)).finally(() => clearInterval(sending));
     assert.equal(e.status, "NetStream.Publish.BadName");
     assert.match(e.description ?? "", /already live/);
     assert.equal(session.endReason, null);
