@@ -268,11 +268,16 @@ export async function openLink(
     let query = "";
     for (let step = 0;; step++) {
       if (outer?.aborted) throw fail();
-      const connect = { app: withAuthQuery(url.app, query), tcUrl: withAuthQuery(url.tcUrl, query) };
+      const connect = {
+        app: withAuthQuery(url.app, query),
+        tcUrl: withAuthQuery(url.tcUrl, query),
+      };
       try {
         return await attempt(url, makeSession(connect), options, deadline.signal, what);
       } catch (e) {
-        if (deadline.signal.aborted && !isRtmpError(e, "REJECTED") && !(e instanceof ConnectRejected)) {
+        if (
+          deadline.signal.aborted && !isRtmpError(e, "REJECTED") && !(e instanceof ConnectRejected)
+        ) {
           throw fail();
         }
         if (!(e instanceof ConnectRejected)) throw e;

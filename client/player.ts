@@ -23,8 +23,8 @@ import {
   ClientLink,
   type Credentials,
   openLink,
-  reconnectPolicy,
   type ReconnectOptions,
+  reconnectPolicy,
   sleep,
 } from "./connection.ts";
 

@@ -51,11 +51,11 @@ import {
   ClientLink,
   type Credentials,
   openLink,
-  reconnectPolicy,
   type ReconnectOptions,
+  reconnectPolicy,
   sleep,
 } from "./connection.ts";
-import { type RtmpPlayOptions, RtmpPlayer } from "./player.ts";
+import { RtmpPlayer, type RtmpPlayOptions } from "./player.ts";
 
 export type { ClientSessionEvent, StatusObject };
 export type { StatusCode, StatusLevel } from "../protocol/status.ts";
@@ -376,7 +376,10 @@ export class RtmpClient implements AsyncDisposable {
   #startSwitch(target: RtmpUrl, reason: string, lost: boolean): void {
     if (this.#switching) return;
     const old = this.#link;
-    const gone = new RtmpError("CONNECTION_CLOSED", "the connection was replaced before the answer");
+    const gone = new RtmpError(
+      "CONNECTION_CLOSED",
+      "the connection was replaced before the answer",
+    );
     for (const waiter of this.#calls.values()) waiter.fail(gone);
     this.#calls.clear();
     this.#switching = (async () => {

@@ -124,6 +124,8 @@ export interface ListenOptions {
 export interface NginxRtmpOptions {
   /** HTTP URL nginx calls (POST, form body with `name=KEY`) before accepting a publish. */
   onPublish?: string;
+  /** HTTP URL nginx calls (POST, form body with `name=KEY`) before accepting a play. */
+  onPlay?: string;
   /** `chunk_size` nginx sends with (default: nginx's own, 4096). */
   chunkSize?: number;
   /** Applications to configure with `live on` (default `["live"]`). */
@@ -886,7 +888,7 @@ export async function startNginxRtmp(options: NginxRtmpOptions = {}): Promise<Ng
   if (modulePath === undefined) {
     throw new Error("startNginxRtmp: expected libnginx-mod-rtmp (ngx_rtmp_module.so), not found");
   }
-  for (const value of [options.onPublish ?? "", ...(options.apps ?? [])]) {
+  for (const value of [options.onPublish ?? "", options.onPlay ?? "", ...(options.apps ?? [])]) {
     if (/[\s;{}'"]/.test(value)) {
       throw new Error(
         `startNginxRtmp: expected a value without spaces, quotes or ;{}, got ${value}`,
@@ -907,6 +909,7 @@ export async function startNginxRtmp(options: NginxRtmpOptions = {}): Promise<Ng
         "      record off;",
         `      publish_notify ${options.publishNotify === false ? "off" : "on"};`,
         ...(options.onPublish !== undefined ? [`      on_publish ${options.onPublish};`] : []),
+        ...(options.onPlay !== undefined ? [`      on_play ${options.onPlay};`] : []),
         "    }",
       ].join("\n");
     const text = [
