@@ -12,7 +12,7 @@ import { AuthmodClient, type RandomBytes, withAuthQuery } from "../protocol/auth
 import type { ConnectParams } from "../protocol/command.ts";
 import type { StatusObject } from "../protocol/status.ts";
 import type { RtmpUrl } from "../protocol/url.ts";
-import { ClientSession, type ClientSessionEvent } from "../session/client_session.ts";
+import type { ClientSession, ClientSessionEvent } from "../session/client_session.ts";
 import { defaultAdapter } from "../socket/mod.ts";
 import type { Conn, SocketAdapter, TlsConnectOptions } from "../socket/types.ts";
 import { OutputPump } from "../util/output_pump.ts";

@@ -20,7 +20,7 @@ import { BoundedQueue } from "../util/bounded_queue.ts";
 import { headerKeyOf } from "../hub/header_key.ts";
 import {
   backoffDelay,
-  ClientLink,
+  type ClientLink,
   type Credentials,
   openLink,
   type ReconnectOptions,
@@ -173,6 +173,7 @@ export class RtmpPlayer implements AsyncIterable<MediaPacket>, AsyncDisposable {
   #url: RtmpUrl;
   #link: ClientLink;
   readonly #packets: BoundedQueue<MediaPacket>;
+  readonly #maxQueued: number;
   readonly #events = new BoundedQueue<PlayerEvent>({ limit: 256 });
   #error: RtmpError | null = null;
   #errorReported = false;
@@ -204,8 +205,9 @@ export class RtmpPlayer implements AsyncIterable<MediaPacket>, AsyncDisposable {
     this.#link = link;
     this.#options = options;
     this.#policy = reconnectPolicy(options.reconnect);
+    this.#maxQueued = options.maxQueuedBytes ?? 4 << 20;
     this.#packets = new BoundedQueue<MediaPacket>({
-      limit: options.maxQueuedBytes ?? 4 << 20,
+      limit: this.#maxQueued,
       sizeOf: (p) => p.payload.length + 64,
     });
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
@@ -455,11 +457,17 @@ export class RtmpPlayer implements AsyncIterable<MediaPacket>, AsyncDisposable {
   }
 
   async #dispatchAll(events: ClientSessionEvent[]): Promise<void> {
-    for (const ev of events) await this.#dispatch(ev);
+    for (const ev of events) {
+      const wait = this.#dispatch(ev);
+      if (wait) await wait;
+    }
   }
 
-  /** Handles one session event; resolves when a media packet found room in the queue. */
-  async #dispatch(ev: ClientSessionEvent): Promise<void> {
+  /**
+   * Handles one session event. Returns a promise only when a media packet went over the
+   * queue's bound: the caller then waits for the reader (backpressure) before reading on.
+   */
+  #dispatch(ev: ClientSessionEvent): Promise<void> | undefined {
     switch (ev.type) {
       case "media":
         return this.#onPacket(ev.packet);
@@ -512,7 +520,7 @@ export class RtmpPlayer implements AsyncIterable<MediaPacket>, AsyncDisposable {
     }
   }
 
-  async #onPacket(packet: MediaPacket): Promise<void> {
+  #onPacket(packet: MediaPacket): Promise<void> | undefined {
     if (this.#endReason !== null) return;
     const sw = this.#switchAt;
     if (
@@ -538,7 +546,8 @@ export class RtmpPlayer implements AsyncIterable<MediaPacket>, AsyncDisposable {
       }
     }
     this.#packetCount++;
-    await this.#packets.push(out);
+    const room = this.#packets.push(out);
+    return this.#packets.size > this.#maxQueued ? room : undefined;
   }
 
   #pendingSwitch: RtmpUrl | null = null;
@@ -640,7 +649,7 @@ export class RtmpPlayer implements AsyncIterable<MediaPacket>, AsyncDisposable {
         if (events === null) return null;
         // Closing: read (and drop) until the server answers our FIN, so we never reset it.
         if (this.#closing) continue;
-        for (const ev of events) await this.#dispatch(ev);
+        await this.#dispatchAll(events);
         if (this.#pendingSwitch !== null) return null;
         if (this.#endReason !== null) break;
       }

@@ -48,7 +48,7 @@ import type { SocketAdapter, TlsConnectOptions } from "../socket/types.ts";
 import { headerKeyOf } from "../hub/header_key.ts";
 import {
   backoffDelay,
-  ClientLink,
+  type ClientLink,
   type Credentials,
   openLink,
   type ReconnectOptions,

@@ -4,7 +4,7 @@
 // connection mid-GOP, authmod challenges, pings).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { RtmpClient, RtmpPlayer } from "../client.ts";
+import { RtmpClient, type RtmpPlayer } from "../client.ts";
 import type { PlayerEvent } from "../client.ts";
 import { RtmpServer } from "../server.ts";
 import { AuthmodServer } from "../protocol/authmod.ts";
