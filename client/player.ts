@@ -644,15 +644,15 @@ export class RtmpPlayer implements AsyncIterable<MediaPacket>, AsyncDisposable {
    */
   async #pump(link: ClientLink): Promise<RtmpError | null> {
     try {
-      while (true) {
+      // Events that came with the stream start may already have ended it or asked to move.
+      while (this.#closing || (this.#endReason === null && this.#pendingSwitch === null)) {
         const events = await link.read();
         if (events === null) return null;
         // Closing: read (and drop) until the server answers our FIN, so we never reset it.
         if (this.#closing) continue;
         await this.#dispatchAll(events);
-        if (this.#pendingSwitch !== null) return null;
-        if (this.#endReason !== null) break;
       }
+      if (this.#pendingSwitch !== null) return null;
       if (!this.#closing) {
         // The stream is over (or failed): leave the way a player does.
         await link.retire();

@@ -51,7 +51,10 @@ async function drain(player: AsyncIterable<MediaPacket>): Promise<MediaPacket[]>
 }
 
 /** Per-track records (type, timestamp, payload hash): what must arrive unchanged. */
-function tracks(items: Array<FlvTag | MediaPacket>, shift = 0): { video: string[]; audio: string[] } {
+function tracks(
+  items: Array<FlvTag | MediaPacket>,
+  shift = 0,
+): { video: string[]; audio: string[] } {
   const all = records(items, { media: true }).map((r) => {
     const [type, ts, rest] = r.split(" ");
     return `${type} ${Number(ts) + shift} ${rest}`;
@@ -169,7 +172,10 @@ describe("RtmpPlayer and rtmp pull against real servers", { skip: noFfmpeg }, ()
         const pub = await ffmpegPublish(source, nginx.url("live", "cli"), { realtime: true });
         assert.equal(pub.code, 0, pub.stderr);
         assert.equal(await within(toFile.exit, 20_000, "pull to a file"), 0, toFile.stderr());
-        assert.match(toFile.stderr(), /pulled \d+ tags \(\d+ video, \d+ audio\), \d+ bytes.*the stream ended/);
+        assert.match(
+          toFile.stderr(),
+          /pulled \d+ tags \(\d+ video, \d+ audio\), \d+ bytes.*the stream ended/,
+        );
         await assertSameCounts(file);
         const meta = await countPackets(file);
         assert.ok(meta.duration > 1.5, `duration ${meta.duration} patched into the metadata`);
@@ -186,10 +192,17 @@ describe("RtmpPlayer and rtmp pull against real servers", { skip: noFfmpeg }, ()
       const hook = await startHttpStatus(403);
       const nginx = await startNginxRtmp({ onPlay: hook.url + "on_play" });
       try {
-        const pull = startScript("cli.ts", ["pull", nginx.url("live", "nope"), join(dir, "no.flv")]);
+        const pull = startScript("cli.ts", [
+          "pull",
+          nginx.url("live", "nope"),
+          join(dir, "no.flv"),
+        ]);
         assert.equal(await within(pull.exit, 20_000, "refused pull"), 1);
         // nginx-rtmp answers a refused play by closing the connection, without a status.
-        assert.match(pull.stderr(), /rtmp pull: .*closed the connection before NetStream\.Play\.Start/);
+        assert.match(
+          pull.stderr(),
+          /rtmp pull: .*closed the connection before NetStream\.Play\.Start/,
+        );
         assert.equal(hook.requests.length, 1);
         assert.match(hook.requests[0].body, /call=play&name=nope/);
       } finally {
@@ -211,7 +224,10 @@ describe("RtmpPlayer and rtmp pull against real servers", { skip: noFfmpeg }, ()
           what: "the file to grow",
         });
         const growing = await countPackets(file);
-        assert.ok(growing.video > 10, `ffprobe read ${growing.video} video packets of a growing file`);
+        assert.ok(
+          growing.video > 10,
+          `ffprobe read ${growing.video} video packets of a growing file`,
+        );
         await nginx.stop(); // the server goes away mid-stream
         const code = await within(pull.exit, 20_000, "pull after the server left");
         assert.ok(code === 0 || code === 1, `exit ${code}: ${pull.stderr()}`);
@@ -228,7 +244,9 @@ describe("RtmpPlayer and rtmp pull against real servers", { skip: noFfmpeg }, ()
       }
     });
 
-    it("rtmps:// through a TLS terminator in front of nginx-rtmp: SNI sent, certificate verified", { skip: noTls }, async () => {
+    it("rtmps:// through a TLS terminator in front of nginx-rtmp: SNI sent, certificate verified", {
+      skip: noTls,
+    }, async () => {
       const nginx = await startNginxRtmp();
       const cert = await makeTestCert();
       const tls = await startTlsProxy({ backendPort: nginx.port, cert: cert.cert, key: cert.key });
@@ -249,7 +267,9 @@ describe("RtmpPlayer and rtmp pull against real servers", { skip: noFfmpeg }, ()
         assertSameTracks(await within(got, 20_000, "packets over RTMPS"), sourceTags);
         assert.equal(await within(cli.exit, 20_000, "pull --ca"), 0, cli.stderr());
         await assertSameCounts(file);
-        await waitFor(async () => (await tls.serverNames()).length >= 3, { what: "the access log" });
+        await waitFor(async () => (await tls.serverNames()).length >= 3, {
+          what: "the access log",
+        });
         assert.deepEqual([...new Set(await tls.serverNames())], ["localhost"]);
       } finally {
         await tls.stop();

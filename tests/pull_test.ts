@@ -17,7 +17,10 @@ import { ERTMP_FIXTURES, fixturePath } from "./support/fixtures.ts";
 import { readFlvTags, within } from "./support/media.ts";
 import { records, syntheticTags } from "./support/synthetic.ts";
 import { type SessionPeer, startSessionServer } from "./support/session_server.ts";
-import { waitFor } from "./support/peers.ts";
+import { removeTempDir, tempDir, waitFor } from "./support/peers.ts";
+import { startScript } from "./support/runtime.ts";
+import { FlvFileWriter } from "../flv/file.ts";
+import { join } from "node:path";
 import { waitForStall } from "./support/wait.ts";
 import { rejectionOf } from "./support/util.ts";
 
@@ -769,6 +772,47 @@ describe("authmod (client side) against a server built from AuthmodServer", () =
       assert.match(none.message, /requires authentication.*no user name and password/);
     } finally {
       await server.close();
+    }
+  });
+
+  it("rtmp push and rtmp pull take user:pass@ in the URL; a wrong one exits 1 without the password", async () => {
+    const s = authServer(["adobe"], { carol: "open sesame" });
+    const server = await s.start();
+    const dir = await tempDir("rtmp-pull-auth-");
+    try {
+      const source = join(dir, "in.flv");
+      const w = await FlvFileWriter.create(source, { audio: true, video: true });
+      for (const t of syntheticTags({ frames: 20 })) await w.writeTag(t);
+      await w.close();
+      const creds = `carol:${encodeURIComponent("open sesame")}`;
+      const push = startScript("cli.ts", [
+        "push",
+        "--fast",
+        "-q",
+        source,
+        `rtmp://${creds}@127.0.0.1:${server.port}/live/key`,
+      ]);
+      assert.equal(await push.exit, 0, push.stderr());
+      const out = join(dir, "out.flv");
+      const pull = startScript("cli.ts", [
+        "pull",
+        `rtmp://${creds}@127.0.0.1:${server.port}/live/cam`,
+        out,
+      ]);
+      assert.equal(await pull.exit, 0, pull.stderr());
+      assert.equal((await readFlvTags(out)).filter((t) => t.type === 9).length, 5 + 1);
+      assert.equal(server.peers.length, 6, "three connections each");
+      const wrong = startScript("cli.ts", [
+        "pull",
+        `rtmp://carol:not-it@127.0.0.1:${server.port}/live/cam`,
+        join(dir, "no.flv"),
+      ]);
+      assert.equal(await wrong.exit, 1);
+      assert.match(wrong.stderr(), /authentication failed/);
+      assert.ok(!wrong.stderr().includes("not-it"), wrong.stderr());
+    } finally {
+      await server.close();
+      await removeTempDir(dir);
     }
   });
 
