@@ -206,8 +206,9 @@ describe("RtmpPlayer against a scripted server", () => {
       );
       const total = tags.reduce((n, t) => n + t.data.length, 0);
       // One read may cover several windows; each ack then carries the total so far.
-      assert.ok(acks.length >= 4, `${acks.length} acks for ${total} bytes`);
-      assert.ok(acks.at(-1)! >= total - 200_000, `last ack ${acks.at(-1)} of ${total} bytes`);
+      // After every read, less than a window is left unacknowledged.
+      assert.ok(acks.length >= 2, `${acks.length} acks for ${total} bytes`);
+      assert.ok(acks.at(-1)! >= total - 100_000, `last ack ${acks.at(-1)} of ${total} bytes`);
       for (let i = 1; i < acks.length; i++) assert.ok(acks[i] - acks[i - 1] >= 100_000);
       assert.equal(player.endReason, "unpublished");
     } finally {
