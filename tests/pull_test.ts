@@ -18,7 +18,9 @@ import { readFlvTags, within } from "./support/media.ts";
 import { records, syntheticTags } from "./support/synthetic.ts";
 import { type SessionPeer, startSessionServer } from "./support/session_server.ts";
 import { removeTempDir, tempDir, waitFor } from "./support/peers.ts";
-import { startScript } from "./support/runtime.ts";
+import { startScript, stopScript } from "./support/runtime.ts";
+import { flvTagToPacket } from "../flv/tags.ts";
+import { metadataOf } from "../protocol/data.ts";
 import { FlvFileWriter } from "../flv/file.ts";
 import { join } from "node:path";
 import { waitForStall } from "./support/wait.ts";
@@ -825,5 +827,112 @@ describe("authmod (client side) against a server built from AuthmodServer", () =
     assert.ok(!JSON.stringify(u).includes("p@ss"));
     assert.ok(!Object.keys(u).includes("password"));
     assert.equal(redactRtmpUrl("rtmp://bob:p%40ss@h/live/key"), "rtmp://bob:***@h/live/key");
+  });
+});
+
+describe("rtmp pull (CLI) against our server", () => {
+  async function liveServer(): Promise<
+    { server: RtmpServer; url: string; feed: Promise<void>; stop(): void }
+  > {
+    const server = await RtmpServer.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      ...quiet,
+      sessionQueue: "lazy",
+    });
+    const url = `rtmp://127.0.0.1:${server.addr.port}/live/cli`;
+    const publisher = await RtmpClient.connect(url);
+    const tags = syntheticTags({ frames: 2000, gop: 25 });
+    let stopped = false;
+    const feed = (async () => {
+      const t0 = performance.now();
+      for (const t of tags) {
+        if (stopped) break;
+        const wait = t.timestamp - (performance.now() - t0);
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        await publisher.sendFlvTag(t);
+      }
+      await publisher.close();
+    })();
+    return { server, url, feed, stop: () => stopped = true };
+  }
+
+  it("SIGTERM (or Ctrl-C) ends the pull with exit 0 and a finalised file", async () => {
+    const live = await liveServer();
+    const dir = await tempDir("rtmp-pull-cli-");
+    try {
+      const file = join(dir, "int.flv");
+      const pull = startScript("cli.ts", ["pull", live.url, file]);
+      await waitFor(async () => ((await readFlvTags(file).catch(() => [])).length > 30), {
+        what: "the file to grow",
+      });
+      assert.equal(await stopScript(pull), 0, pull.stderr());
+      assert.match(pull.stderr(), /pulled \d+ tags.*interrupted/);
+      const tags = await readFlvTags(file);
+      const meta = tags.find((t) => t.type === 18)!;
+      const text = new TextDecoder().decode(meta.data);
+      assert.ok(text.includes("duration") && text.includes("filesize"));
+      const md = flvTagToPacket(meta);
+      const duration = md?.type === "data" && md.data ? metadataOf(md.data)?.duration : undefined;
+      const av = tags.filter((t) => t.type !== 18);
+      const span = (Math.max(...av.map((t) => t.timestamp)) - av[0].timestamp) / 1000;
+      assert.ok(span > 0.3);
+      assert.equal(duration, span, "the media duration patched into onMetaData");
+    } finally {
+      live.stop();
+      await live.feed;
+      await live.server.close();
+      await removeTempDir(dir);
+    }
+  });
+
+  it("--duration stops after that much media; - writes FLV to stdout", async () => {
+    const live = await liveServer();
+    const dir = await tempDir("rtmp-pull-cli-");
+    try {
+      const file = join(dir, "dur.flv");
+      const pull = startScript("cli.ts", ["pull", "--duration", "1.2", "-q", live.url, file]);
+      assert.equal(await within(pull.exit, 15_000, "--duration"), 0, pull.stderr());
+      assert.match(pull.stderr(), /duration reached/);
+      const media = (await readFlvTags(file)).filter((t) => t.type !== 18 && !isConfig(t));
+      const span = media.at(-1)!.timestamp - media[0].timestamp;
+      assert.ok(span < 1200 && span > 900, `${span} ms of media`);
+      const stdout = startScript("cli.ts", ["pull", "--duration", "0.5", live.url, "-"]);
+      assert.equal(await within(stdout.exit, 15_000, "pull to stdout"), 0, stdout.stderr());
+      assert.ok(stdout.stdout().startsWith("FLV"), "an FLV header on stdout");
+    } finally {
+      live.stop();
+      await live.feed;
+      await live.server.close();
+      await removeTempDir(dir);
+    }
+  });
+
+  it("bad arguments exit 2 with the usage; an unreachable server exits 1", async () => {
+    for (
+      const args of [
+        ["pull"],
+        ["pull", "rtmp://127.0.0.1/live/k"],
+        ["pull", "--duration", "soon", "rtmp://127.0.0.1/live/k", "x.flv"],
+        ["pull", "http://127.0.0.1/live/k", "x.flv"],
+        ["pull", "rtmp://127.0.0.1/live", "x.flv"],
+      ]
+    ) {
+      const r = startScript("cli.ts", args);
+      assert.equal(await r.exit, 2, `${args.join(" ")}: ${r.stderr()}`);
+      assert.match(r.stderr(), /Usage: rtmp pull/);
+    }
+    const closed = startScript("cli.ts", [
+      "pull",
+      "--timeout",
+      "3000",
+      `rtmp://127.0.0.1:1/live/k`,
+      "x.flv",
+    ]);
+    assert.equal(await closed.exit, 1);
+    assert.match(closed.stderr(), /^rtmp pull: .*(refused|ECONNREFUSED)/im);
+    const help = startScript("cli.ts", ["pull", "--help"]);
+    assert.equal(await help.exit, 0);
+    assert.match(help.stdout(), /--duration SEC/);
   });
 });
