@@ -60,7 +60,8 @@ const OPTIONS = {
 
 /** Where the FLV goes: a file, or stdout. */
 interface Sink {
-  write(packet: MediaPacket): Promise<void>;
+  /** Resolves `false` once the output is gone (stdout's reader went away). */
+  write(packet: MediaPacket): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -163,7 +164,10 @@ export async function runPull(args: string[]): Promise<number> {
         }
       }
       sink ??= await openSink(output, flvHeaderFromMetadata(packet));
-      await sink.write(packet);
+      if (!(await sink.write(packet))) {
+        stop("output closed");
+        break;
+      }
       progress.update(packet);
     }
   } catch (e) {
@@ -209,6 +213,8 @@ function describeEnd(why: string): string {
       return "interrupted";
     case "idle":
       return "no media";
+    case "output closed":
+      return "the output was closed";
     default:
       return why;
   }
@@ -243,6 +249,7 @@ async function openSink(output: string, flags: FlvHeader | null): Promise<Sink> 
       write: async (packet) => {
         const tag = packetToFlvTag(packet);
         if (tag) await writer.writeTag(tag);
+        return true;
       },
       close: () => writer.close(),
     };
@@ -251,10 +258,19 @@ async function openSink(output: string, flags: FlvHeader | null): Promise<Sink> 
   // away (`| head`, a closed ffplay) ends the pull like the end of the stream.
   const mux = new FlvMuxStream({ audio, video });
   const writer = mux.writable.getWriter();
+  let gone = false;
   const done = mux.readable.pipeTo(Writable.toWeb(process.stdout) as WritableStream<Uint8Array>)
-    .catch(() => {});
+    .catch(() => gone = true);
   return {
-    write: (packet) => writer.write(packet),
+    write: async (packet) => {
+      if (gone) return false;
+      try {
+        await writer.write(packet);
+        return true;
+      } catch {
+        return false;
+      }
+    },
     close: async () => {
       await writer.close().catch(() => {});
       await done;

@@ -146,6 +146,16 @@ export class ClientLink {
   }
 
   /**
+   * Closes the socket after `ms` unless it closed before (the timer does not outlive it).
+   *
+   * @param ms Milliseconds to wait for the server's FIN.
+   */
+  closeWithin(ms: number): void {
+    const timer = setTimeout(() => this.conn.close(), ms);
+    void this.conn.closed.then(() => clearTimeout(timer));
+  }
+
+  /**
    * For a link nobody reads any more: ends it gracefully, then reads and discards until the
    * server closes (or `lingerMs` passed), so unread bytes do not turn our close into a reset
    * that could lose the last commands.

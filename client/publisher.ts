@@ -387,7 +387,7 @@ export class RtmpClient implements AsyncDisposable {
       else {
         // Leave the old server cleanly; its read loop drains until the FIN answer.
         await old.endGracefully();
-        setTimeout(() => old.conn.close(), 3000);
+        old.closeWithin(3000);
       }
       const ok = await this.#reconnect(target, reason, lost);
       this.#switching = null;
