@@ -66,7 +66,11 @@ export interface RtmpPlayOptions {
   /**
    * Reconnect by itself when the connection is lost, and follow a server's
    * `NetConnection.Connect.ReconnectRequest` (also announced with `capsEx`). `true` for the
-   * defaults. Off by default.
+   * defaults. Off by default. With it on, a server that closes the connection without first
+   * saying the stream ended (`UnpublishNotify`, `Play.Stop`) counts as lost; after the last
+   * failed attempt the iteration throws. Across a reconnect the packets stay one stream: what
+   * the reader already has is dropped, video resumes at a keyframe, and a new timeline (a
+   * restarted publisher) is shifted to continue after the last timestamp delivered.
    */
   reconnect?: boolean | ReconnectOptions;
   /**
@@ -76,7 +80,8 @@ export interface RtmpPlayOptions {
   maxQueuedBytes?: number;
   /**
    * End the packets when the server says the stream ended (`NetStream.Play.UnpublishNotify`,
-   * `Play.Stop`, `Play.Complete`). Default `true`; `false` keeps playing across republishes.
+   * `Play.Stop`, `Play.Complete`). Default `true`; `false` keeps playing across republishes
+   * (for instance while the publisher itself moves to another server).
    */
   endOnUnpublish?: boolean;
   /** Called with every event as it happens (in addition to {@linkcode RtmpPlayer.events}). */
