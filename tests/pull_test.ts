@@ -11,7 +11,11 @@ import { AuthmodServer } from "../protocol/authmod.ts";
 import { CapsExMask } from "../protocol/capabilities.ts";
 import type { FlvTag } from "../protocol/flv.ts";
 import type { MediaPacket } from "../protocol/packet.ts";
-import { isKeyframePayload, isSequenceHeaderPayload } from "../protocol/packet.ts";
+import {
+  isKeyframePayload,
+  isSequenceHeader,
+  isSequenceHeaderPayload,
+} from "../protocol/packet.ts";
 import { parseRtmpUrl, redactRtmpUrl } from "../protocol/url.ts";
 import { ERTMP_FIXTURES, fixturePath } from "./support/fixtures.ts";
 import { readFlvTags, within } from "./support/media.ts";
@@ -524,6 +528,53 @@ describe("RtmpPlayer reconnecting", () => {
       );
       assert.ok(events.some((e) => e.type === "reconnected"));
       assert.equal(player.reconnects, 1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a new connection on a restarted timeline is shifted to continue after the last packet", async () => {
+    const before = split(syntheticTags({ frames: 30, gop: 10, base: 60_000 }));
+    const after = split(syntheticTags({ frames: 30, gop: 10 }));
+    const server = await startSessionServer(async (peer, index) => {
+      const streamId = await servePlay(peer);
+      const part = index === 0 ? before : after;
+      queueTags(peer, streamId, [...part.config, ...part.frames]);
+      if (index === 0) {
+        await peer.flush();
+        await waitFor(() => peer.controls.length > 0 || peer.ended, { what: "the client" })
+          .catch(() => {});
+        peer.kill();
+        return;
+      }
+      peer.session.endPlay(streamId);
+      await peer.flush();
+      await peer.done;
+    });
+    try {
+      const player = await RtmpClient.play(server.url("live", "restart"), {
+        reconnect: { initialDelay: 10 },
+      });
+      const packets = (await within(drain(player), 15_000, "the packets")).filter((p) =>
+        p.type !== "data"
+      );
+      const last = Math.max(...before.frames.map((t) => t.timestamp));
+      const resumed = packets.findIndex((p) => p.timestamp > last);
+      assert.ok(resumed > 0);
+      assert.ok(packets[resumed].type === "video" && isKeyframePayload(packets[resumed].payload));
+      assert.equal(packets[resumed].timestamp, last + 1);
+      for (const kind of ["audio", "video"]) {
+        const ts = packets.filter((p) => p.type === kind && !isSequenceHeader(p)).map((p) =>
+          p.timestamp
+        );
+        assert.ok(ts.every((t, i) => i === 0 || t > ts[i - 1]), `${kind} timestamps increase`);
+      }
+      // Every frame of the new timeline arrived, shifted by the same amount.
+      const shifted = packets.slice(resumed).filter((p) => !isSequenceHeader(p));
+      assert.deepEqual(
+        records(shifted),
+        records(after.frames.map((t) => ({ ...t, timestamp: t.timestamp + last + 1 }))),
+      );
     } finally {
       await server.close();
     }
