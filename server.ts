@@ -78,7 +78,7 @@ export type {
 
 export { isRtmpError, RtmpError } from "./errors.ts";
 export type { RtmpErrorCode, RtmpErrorOptions } from "./errors.ts";
-export type { RtmpClientOptions } from "./client.ts";
+export type { Credentials, ReconnectOptions, RtmpClientOptions } from "./client.ts";
 export type * from "./protocol/vocabulary.ts";
 export type {
   Conn,

@@ -6,17 +6,19 @@
 
 import process from "node:process";
 import { isRtmpError } from "../errors.ts";
+import { PULL_USAGE, runPull } from "./pull.ts";
 import { PUSH_USAGE, runPush } from "./push.ts";
 import { runServe, SERVE_USAGE } from "./serve.ts";
 import { runSign, SIGN_USAGE } from "./sign.ts";
 import { UsageError } from "./usage.ts";
 
-const MAIN_USAGE = `rtmp — RTMP ingest server and push client (@x/rtmp)
+const MAIN_USAGE = `rtmp — RTMP ingest server, push and pull client (@x/rtmp)
 
 Usage:
   rtmp serve [options]          run an ingest server
   rtmp push [options] INPUT URL publish an FLV file (or - for stdin) to a server
   rtmp sign [options] URL       sign a stream URL for serve --url-secret
+  rtmp pull [options] URL OUT   play a stream into an FLV file (or - for stdout)
   rtmp help [COMMAND]           show help
 
 Run "rtmp COMMAND --help" for the options of a command.
@@ -27,6 +29,7 @@ const COMMANDS: Record<string, { usage: string; run: (args: string[]) => Promise
   serve: { usage: SERVE_USAGE, run: runServe },
   push: { usage: PUSH_USAGE, run: runPush },
   sign: { usage: SIGN_USAGE, run: runSign },
+  pull: { usage: PULL_USAGE, run: runPull },
 };
 
 /**

@@ -21,6 +21,8 @@ export const PUSH_USAGE: string = `Usage: rtmp push [options] INPUT URL
 
 Publish an FLV to an RTMP or RTMPS server. INPUT is a file, or - for stdin
 (e.g. ffmpeg -re -i in.mp4 -c copy -f flv - | rtmp push - rtmp://host/live/key).
+Credentials go in the URL (rtmp://user:password@host/app/key) for servers that use
+Adobe or Limelight authmod.
 
 Options:
   --fast             send as fast as the connection allows (default: paced by timestamps)
@@ -28,6 +30,7 @@ Options:
   --type TYPE        publish type: live (default), record or append
   --ca FILE          trust this CA certificate (PEM) for rtmps://
   --timeout MS       connect + publish timeout (default 15000)
+  --reconnect        reconnect when the connection is lost or the server asks to
   -q, --quiet        no progress line
   -h, --help         show this help`;
 
@@ -37,6 +40,7 @@ const OPTIONS = {
   type: { type: "string" },
   ca: { type: "string" },
   timeout: { type: "string" },
+  reconnect: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -114,6 +118,7 @@ export async function runPush(args: string[]): Promise<number> {
     timeout,
     tls: ca ? { ca } : undefined,
     enhanced,
+    reconnect: values.reconnect === true,
   });
   const progress = new Progress(values.quiet !== true && process.stderr.isTTY === true);
   let clockStart = 0;

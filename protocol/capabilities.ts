@@ -155,3 +155,54 @@ export function acceptsFourCc(
   }
   return false;
 }
+
+/**
+ * What a playing client announces so that Enhanced RTMP servers send it HEVC, AV1, VP9, Opus…
+ * (E-RTMP v2, "Enhancing NetConnection connect Command"): the FourCCs it takes in `fourCcList`
+ * (`"*"` for any) and in the v2 info maps with `CanDecode | CanForward` (what it receives is
+ * decoded or forwarded by its consumer), and `capsEx` for multitrack, ModEx and the nanosecond
+ * offset, which the tag parser reads. Empty lists announce nothing (a legacy connect).
+ *
+ * @example
+ * ```ts
+ * import { playerCapabilities } from "./capabilities.ts";
+ * console.log(playerCapabilities({ video: ["*"], audio: ["*"] }).capsEx); // 14
+ * console.log(playerCapabilities({ video: ["hvc1"] }).videoFourCcInfoMap); // { hvc1: 5 }
+ * console.log(playerCapabilities({})); // {}
+ * ```
+ * @param codecs Video and audio FourCCs, or `["*"]` for any.
+ * @returns The fields to put in the `connect` command object (none for no codecs).
+ */
+export function playerCapabilities(
+  codecs: { video?: readonly string[]; audio?: readonly string[] },
+): EnhancedCapabilities {
+  const video = codecs.video ?? [];
+  const audio = codecs.audio ?? [];
+  if (video.length + audio.length === 0) return {};
+  const bits = FourCcInfoMask.CanDecode | FourCcInfoMask.CanForward;
+  const map = (list: readonly string[]): Record<string, number> =>
+    Object.fromEntries(list.map((c) => [c, bits]));
+  const out: EnhancedCapabilities = { fourCcList: [...new Set([...video, ...audio])] };
+  if (video.length > 0) out.videoFourCcInfoMap = map(video);
+  if (audio.length > 0) out.audioFourCcInfoMap = map(audio);
+  out.capsEx = CapsExMask.Multitrack | CapsExMask.ModEx | CapsExMask.TimestampNanoOffset;
+  return out;
+}
+
+/**
+ * Adds the `CapsExMask.Reconnect` bit to a client's capabilities: the client handles
+ * `NetConnection.Connect.ReconnectRequest` (E-RTMP v2, "Reconnect Request"), so a server may
+ * send it one before draining. The other fields are kept.
+ *
+ * @example
+ * ```ts
+ * import { publisherCapabilities, withReconnect } from "./capabilities.ts";
+ * console.log(withReconnect({}).capsEx); // 1
+ * console.log(withReconnect(publisherCapabilities({ video: ["hvc1"] })).capsEx); // 7
+ * ```
+ * @param capabilities What the client announces otherwise.
+ * @returns A new object with the bit set.
+ */
+export function withReconnect(capabilities: EnhancedCapabilities): EnhancedCapabilities {
+  return { ...capabilities, capsEx: (capabilities.capsEx ?? 0) | CapsExMask.Reconnect };
+}

@@ -766,3 +766,42 @@ export function playCommand(
 export function onFcPublishCommand(info: StatusInfo): Command {
   return { name: "onFCPublish", transactionId: 0, commandObject: null, args: [buildStatus(info)] };
 }
+
+/**
+ * Builds `FCSubscribe(tx, null, name)`, which some CDN edges (Akamai, Limelight) want before a
+ * live `play`, as FFmpeg sends it with `-rtmp_subscribe` or `-rtmp_live live`.
+ *
+ * @example
+ * ```ts
+ * import { fcSubscribeCommand } from "./command.ts";
+ * console.log(fcSubscribeCommand(4, "cam").args); // ["cam"]
+ * ```
+ * @param transactionId Transaction id.
+ * @param name Stream name.
+ * @returns The command.
+ */
+export function fcSubscribeCommand(transactionId: number, name: string): Command {
+  return {
+    name: "FCSubscribe",
+    transactionId,
+    commandObject: null,
+    args: [nameArg("fcSubscribeCommand", name)],
+  };
+}
+
+/**
+ * Builds `pause(0, null, paused, milliseconds)` (RTMP 1.0 §7.2.2.8): the player pauses or
+ * resumes; `milliseconds` is where the stream is paused or resumed (the last timestamp seen).
+ *
+ * @example
+ * ```ts
+ * import { pauseCommand } from "./command.ts";
+ * console.log(pauseCommand(true, 4000).args); // [true, 4000]
+ * ```
+ * @param paused `true` to pause, `false` to resume.
+ * @param milliseconds Stream time of the pause or resume point.
+ * @returns The command.
+ */
+export function pauseCommand(paused: boolean, milliseconds: number): Command {
+  return { name: "pause", transactionId: 0, commandObject: null, args: [paused, milliseconds] };
+}

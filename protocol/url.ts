@@ -8,6 +8,11 @@
  * Trailing slashes are ignored (`rtmp://h/live/key/` is app `live`, name `key`); an empty
  * segment elsewhere (`live//key`) is refused with the URL it probably should have been.
  *
+ * Credentials (`rtmp://user:password@host/app/key`, as FFmpeg takes them for Adobe/Limelight
+ * `authmod`) are split off the authority: they never reach `tcUrl`, error messages show the
+ * URL with the password replaced by `***` ({@linkcode redactRtmpUrl}), and the parsed
+ * `password` is a non-enumerable property so logging the parsed URL does not print it.
+ *
  * @module
  */
 
@@ -36,8 +41,15 @@ export interface RtmpUrl {
   app: string;
   /** Stream name (key) including its query string, or `""` when the URL has none. */
   streamName: string;
-  /** `tcUrl` for the connect command: scheme, authority as written, and app. */
+  /** `tcUrl` for the connect command: scheme, authority as written (without credentials), and app. */
   tcUrl: string;
+  /** User name of `user:password@`, percent-decoded; absent without credentials. */
+  username?: string;
+  /**
+   * Password of `user:password@`, percent-decoded. Non-enumerable: `console.log` and
+   * `JSON.stringify` of the parsed URL leave it out.
+   */
+  password?: string;
 }
 
 const DEFAULT_PORTS = { rtmp: 1935, rtmps: 443 } as const;
@@ -57,38 +69,40 @@ const DEFAULT_PORTS = { rtmp: 1935, rtmps: 443 } as const;
  * @returns The parsed parts.
  */
 export function parseRtmpUrl(url: string): RtmpUrl {
+  if (typeof url === "string") url = url.trim();
+  const shown = typeof url === "string" ? redactRtmpUrl(url) : "";
   if (typeof url !== "string") {
     throw new RtmpError(
       "INVALID_URL",
       `expected an rtmp:// or rtmps:// URL string, got ${typeof url}`,
     );
   }
-  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/.exec(url.trim());
+  const m = URL_PATTERN.exec(url);
   if (!m) {
-    throw new RtmpError("INVALID_URL", `expected rtmp://host[:port]/app/stream, got "${url}"`);
+    throw new RtmpError("INVALID_URL", `expected rtmp://host[:port]/app/stream, got "${shown}"`);
   }
   const scheme = m[1].toLowerCase();
   if (scheme !== "rtmp" && scheme !== "rtmps") {
     throw new RtmpError(
       "INVALID_URL",
-      `unsupported scheme "${scheme}://" in "${url}": expected rtmp:// or rtmps://`,
+      `unsupported scheme "${scheme}://" in "${shown}": expected rtmp:// or rtmps://`,
     );
   }
-  const authority = m[2];
-  if (authority.includes("@")) {
-    throw new RtmpError(
-      "INVALID_URL",
-      `credentials in the URL are not supported ("${url}"): pass them in the stream name query`,
-    );
+  let authority = m[2];
+  let credentials: { username: string; password: string } | null = null;
+  const at = authority.lastIndexOf("@");
+  if (at >= 0) {
+    credentials = splitUserInfo(authority.slice(0, at), shown);
+    authority = authority.slice(at + 1);
   }
-  const { hostname, port } = parseAuthority(authority, scheme, url);
+  const { hostname, port } = parseAuthority(authority, scheme, shown);
   let path = m[3];
   const hash = path.indexOf("#");
   if (hash >= 0) path = path.slice(0, hash);
   if (!path.startsWith("/") || path.length < 2) {
     throw new RtmpError(
       "INVALID_URL",
-      `missing application in "${url}": expected rtmp://host/app/stream`,
+      `missing application in "${shown}": expected rtmp://host/app/stream`,
     );
   }
   path = path.slice(1);
@@ -104,17 +118,19 @@ export function parseRtmpUrl(url: string): RtmpUrl {
   if (segments[0] === "") {
     throw new RtmpError(
       "INVALID_URL",
-      `empty application name in "${url}": expected rtmp://host/app/stream; ` +
+      `empty application name in "${shown}": expected rtmp://host/app/stream; ` +
         `remove the extra "/" after the host`,
     );
   }
   if (segments.includes("")) {
     // `live//key` could be app `live/` + `key` or app `live` + `/key`; the user meant neither.
-    const fixed = `${scheme}://${authority}/${segments.filter((x) => x !== "").join("/")}` +
+    // Rebuilt from the parsed host, so a password in the URL never reaches the message.
+    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+    const fixed = `${scheme}://${host}:${port}/${segments.filter((x) => x !== "").join("/")}` +
       query;
     throw new RtmpError(
       "INVALID_URL",
-      `empty path segment ("//") in "${url}": the application and stream name are ` +
+      `empty path segment ("//") in "${shown}": the application and stream name are ` +
         `ambiguous; remove the doubled "/" (e.g. "${fixed}")`,
     );
   }
@@ -131,13 +147,10 @@ export function parseRtmpUrl(url: string): RtmpUrl {
     app = segments[0] + query;
     streamName = "";
   }
-  if (app.startsWith("?")) {
-    throw new RtmpError(
-      "INVALID_URL",
-      `empty application name in "${url}": expected rtmp://host/app/stream`,
-    );
+  if (app === "" || app.startsWith("?")) {
+    throw new RtmpError("INVALID_URL", `empty application name in "${shown}"`);
   }
-  return {
+  const parsed: RtmpUrl = {
     protocol: scheme,
     secure: scheme === "rtmps",
     hostname,
@@ -146,6 +159,116 @@ export function parseRtmpUrl(url: string): RtmpUrl {
     streamName,
     tcUrl: `${scheme}://${authority}/${app}`,
   };
+  if (credentials) withCredentials(parsed, credentials.username, credentials.password);
+  return parsed;
+}
+
+const URL_PATTERN = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/;
+
+/** Sets `username` and the non-enumerable `password` on a parsed URL. */
+function withCredentials(url: RtmpUrl, username: string, password: string): void {
+  url.username = username;
+  Object.defineProperty(url, "password", {
+    value: password,
+    enumerable: false,
+    writable: true,
+    configurable: true,
+  });
+}
+
+function splitUserInfo(userInfo: string, shown: string): { username: string; password: string } {
+  const colon = userInfo.indexOf(":");
+  const user = colon >= 0 ? userInfo.slice(0, colon) : userInfo;
+  const pass = colon >= 0 ? userInfo.slice(colon + 1) : "";
+  if (user === "") {
+    throw new RtmpError("INVALID_URL", `empty user name before "@" in "${shown}"`);
+  }
+  return { username: percentDecode(user), password: percentDecode(pass) };
+}
+
+function percentDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    // A stray "%" is taken literally, as FFmpeg does with credentials it cannot decode.
+    return text;
+  }
+}
+
+/**
+ * The URL with the password of any `user:password@` replaced by `***`, for messages and logs.
+ *
+ * @example
+ * ```ts
+ * import { redactRtmpUrl } from "./url.ts";
+ * console.log(redactRtmpUrl("rtmp://bob:s3cret@h/live/key")); // rtmp://bob:***@h/live/key
+ * console.log(redactRtmpUrl("rtmp://h/live/key")); // rtmp://h/live/key
+ * ```
+ *
+ * @param url Any text; only an authority's user information is changed.
+ * @returns The text without the password.
+ */
+export function redactRtmpUrl(url: string): string {
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^/?#]*)(.*)$/s.exec(url);
+  if (!m) return url;
+  const at = m[2].lastIndexOf("@");
+  if (at < 0) return url;
+  const info = m[2].slice(0, at);
+  const colon = info.indexOf(":");
+  const user = colon >= 0 ? info.slice(0, colon) : info;
+  return `${m[1]}${user}${colon >= 0 ? ":***" : ""}@${m[2].slice(at + 1)}${m[3]}`;
+}
+
+/**
+ * Where to reconnect after an E-RTMP v2 `NetConnection.Connect.ReconnectRequest`: its `tcUrl`
+ * (absolute, or a relative reference resolved against the current `tcUrl`, E-RTMP v2 "Info
+ * Object parameter for onStatus command when handling reconnect"), or the current URL when the
+ * request names none. The stream name, query and credentials stay those of `current`;
+ * credentials written into the server's `tcUrl` are ignored.
+ *
+ * @example
+ * ```ts
+ * import { parseRtmpUrl, reconnectUrl } from "./url.ts";
+ * const now = parseRtmpUrl("rtmp://a.example:1935/live/key");
+ * console.log(reconnectUrl(now, "rtmp://b.example/live").tcUrl); // rtmp://b.example/live
+ * console.log(reconnectUrl(now, "//192.0.2.7:1936/edge").port); // 1936
+ * console.log(reconnectUrl(now, "/other").tcUrl, reconnectUrl(now, null).streamName); // rtmp://a.example:1935/other key
+ * ```
+ *
+ * @param current The URL of the connection that got the request.
+ * @param tcUrl The request's `tcUrl`, or `null` / `""` when it has none.
+ * @returns The URL to connect to.
+ * @throws {RtmpError} `INVALID_URL` when the reference does not resolve to an rtmp(s) URL with
+ * an application.
+ */
+export function reconnectUrl(current: RtmpUrl, tcUrl: string | null): RtmpUrl {
+  if (tcUrl === null || tcUrl === "") return current;
+  let resolved: string;
+  try {
+    resolved = new URL(tcUrl, current.tcUrl).href;
+  } catch {
+    throw new RtmpError("INVALID_URL", `the server's reconnect tcUrl "${tcUrl}" is not a URL`);
+  }
+  const base = parseRtmpUrl(resolved.replace(/\/+$/, ""));
+  // The whole path of a tcUrl is the application (app or app/instance), whatever its segments.
+  const m = URL_PATTERN.exec(resolved)!;
+  const path = m[3].replace(/^\//, "").replace(/\/+$/, "");
+  let authority = m[2];
+  const at = authority.lastIndexOf("@");
+  if (at >= 0) authority = authority.slice(at + 1);
+  const next: RtmpUrl = {
+    protocol: base.protocol,
+    secure: base.secure,
+    hostname: base.hostname,
+    port: base.port,
+    app: path,
+    streamName: current.streamName,
+    tcUrl: `${base.protocol}://${authority}/${path}`,
+  };
+  if (current.username !== undefined) {
+    withCredentials(next, current.username, current.password ?? "");
+  }
+  return next;
 }
 
 function parseAuthority(

@@ -309,3 +309,122 @@ describe("client and server sessions in memory", () => {
     );
   });
 });
+
+describe("the playing client session in memory", () => {
+  function newPlayer(play = {}): ClientSession {
+    return new ClientSession({
+      role: "play",
+      connect: { app: "live", tcUrl: "rtmp://127.0.0.1/live" },
+      streamName: "cam",
+      play,
+    });
+  }
+
+  it("connect, createStream, play; Reset/Start; media as typed packets; aggregates split; pause; stop", () => {
+    const rand = prng(mixSeed(SEED, 41));
+    const client = newPlayer({ start: -1, reset: true, bufferLength: 1234 });
+    const server = new ServerSession();
+    const serverEvents: ServerSessionEvent[] = [];
+    const clientEvents: ClientSessionEvent[] = [];
+    const onServer = (e: ServerSessionEvent): ServerSessionEvent[] | void => {
+      serverEvents.push(e);
+      if (e.type === "connect-request" || e.type === "play-request") return server.accept(e.id);
+    };
+    pump(client, server, rand, onServer, (e) => clientEvents.push(e));
+    const play = serverEvents.find((e) => e.type === "play-request");
+    assert.ok(play?.type === "play-request");
+    assert.deepEqual(play.request, { streamName: "cam", start: -1, duration: -1, reset: true });
+    assert.ok(!serverEvents.some((e) => e.type === "publish-request"));
+    assert.equal(client.playing, true);
+    const started = clientEvents.find((e) => e.type === "playing");
+    assert.ok(started?.type === "playing" && started.status?.code === "NetStream.Play.Start");
+    const statuses = clientEvents.flatMap((e) => e.type === "status" ? [e.status.code] : []);
+    assert.ok(statuses.includes("NetStream.Play.Reset"), statuses.join());
+    assert.ok(statuses.includes("NetStream.Data.Start"), "the onStatus data message is a status");
+    // |RtmpSampleAccess is not media.
+    assert.ok(!clientEvents.some((e) => e.type === "media"));
+
+    const sid = play.streamId;
+    const ch = server.channel;
+    ch.send(6, {
+      type: 9,
+      streamId: sid,
+      timestamp: 0x1000000 + 1,
+      payload: new Uint8Array([0x17, 1, 0, 0, 0, 9]),
+    });
+    ch.send(4, { type: 8, streamId: sid, timestamp: 5, payload: new Uint8Array([0xaf, 1, 7]) });
+    // An aggregate (type 22) of two audio messages (RTMP 1.0 §7.1.6): tag header, body, back-pointer.
+    const sub = (ts: number, b: number[]): number[] => [
+      8,
+      0,
+      0,
+      b.length,
+      (ts >> 16) & 0xff,
+      (ts >> 8) & 0xff,
+      ts & 0xff,
+      0,
+      0,
+      0,
+      0,
+      ...b,
+      0,
+      0,
+      0,
+      11 + b.length,
+    ];
+    ch.send(4, {
+      type: 22,
+      streamId: sid,
+      timestamp: 100,
+      payload: new Uint8Array([...sub(100, [0xaf, 1, 1]), ...sub(123, [0xaf, 1, 2])]),
+    });
+    clientEvents.length = 0;
+    pump(client, server, rand, onServer, (e) => clientEvents.push(e));
+    const media = clientEvents.flatMap((e) => e.type === "media" ? [e.packet] : []);
+    assert.deepEqual(media.map((p) => [p.type, p.timestamp]), [
+      ["video", 0x1000001],
+      ["audio", 5],
+      ["audio", 100],
+      ["audio", 123],
+    ]);
+    assert.ok(media[0].type === "video" && media[0].tag?.enhanced === false);
+    assert.equal(client.lastTimestamp, 123);
+
+    client.pause(true);
+    client.pause(false);
+    client.stop();
+    serverEvents.length = 0;
+    pump(client, server, rand, onServer, () => {});
+    const pauses = serverEvents.flatMap((e) => e.type === "pause" ? [[e.paused, e.position]] : []);
+    assert.deepEqual(pauses, [[true, 123], [false, 123]]);
+    assert.ok(serverEvents.some((e) => e.type === "play-stop" && e.command === "closeStream"));
+    assert.deepEqual(server.playingStreams(), []);
+    assert.equal(client.closed, true);
+  });
+
+  it("a refused play is a rejection at the play stage; pause before playing is CLOSED", () => {
+    const rand = prng(mixSeed(SEED, 42));
+    const client = newPlayer();
+    assert.throws(
+      () => client.pause(true),
+      (e: unknown) => e instanceof RtmpError && e.code === "CLOSED",
+    );
+    const server = new ServerSession();
+    const clientEvents: ClientSessionEvent[] = [];
+    pump(client, server, rand, (e) => {
+      if (e.type === "connect-request") return server.accept(e.id);
+      if (e.type === "play-request") {
+        return server.reject(e.id, { code: "NetStream.Play.StreamNotFound", description: "gone" });
+      }
+      return [];
+    }, (e) => clientEvents.push(e));
+    const rejected = clientEvents.find((e) => e.type === "rejected");
+    assert.ok(rejected?.type === "rejected");
+    assert.equal(rejected.stage, "play");
+    assert.deepEqual([rejected.status.code, rejected.status.description], [
+      "NetStream.Play.StreamNotFound",
+      "gone",
+    ]);
+    assert.equal(client.closed, true);
+  });
+});

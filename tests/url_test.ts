@@ -95,7 +95,7 @@ describe("parseRtmpUrl", () => {
       ["rtmp://h:abc/live/k", "invalid port"],
       ["rtmp://::1/live/k", "brackets"],
       ["rtmp://[::1/live/k", "unclosed"],
-      ["rtmp://u:p@h/live/k", "credentials"],
+      ["rtmp://:p@h/live/k", "empty user name"],
       ["not a url", "expected rtmp://"],
       ["rtmp://h//k", "empty application"],
       ["rtmp://h//", "empty application"],

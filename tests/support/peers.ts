@@ -124,6 +124,13 @@ export interface ListenOptions {
 export interface NginxRtmpOptions {
   /** HTTP URL nginx calls (POST, form body with `name=KEY`) before accepting a publish. */
   onPublish?: string;
+  /** HTTP URL nginx calls (POST, form body with `name=KEY`) before accepting a play. */
+  onPlay?: string;
+  /**
+   * An application serving the FLV files of a directory on demand (`play DIR;`): players ask
+   * for `rtmp://…/APP/NAME.flv`. nginx paces them by the buffer length they announce.
+   */
+  vod?: { app: string; dir: string };
   /** `chunk_size` nginx sends with (default: nginx's own, 4096). */
   chunkSize?: number;
   /** Applications to configure with `live on` (default `["live"]`). */
@@ -886,7 +893,15 @@ export async function startNginxRtmp(options: NginxRtmpOptions = {}): Promise<Ng
   if (modulePath === undefined) {
     throw new Error("startNginxRtmp: expected libnginx-mod-rtmp (ngx_rtmp_module.so), not found");
   }
-  for (const value of [options.onPublish ?? "", ...(options.apps ?? [])]) {
+  for (
+    const value of [
+      options.onPublish ?? "",
+      options.onPlay ?? "",
+      options.vod?.app ?? "",
+      options.vod?.dir ?? "",
+      ...(options.apps ?? []),
+    ]
+  ) {
     if (/[\s;{}'"]/.test(value)) {
       throw new Error(
         `startNginxRtmp: expected a value without spaces, quotes or ;{}, got ${value}`,
@@ -907,6 +922,7 @@ export async function startNginxRtmp(options: NginxRtmpOptions = {}): Promise<Ng
         "      record off;",
         `      publish_notify ${options.publishNotify === false ? "off" : "on"};`,
         ...(options.onPublish !== undefined ? [`      on_publish ${options.onPublish};`] : []),
+        ...(options.onPlay !== undefined ? [`      on_play ${options.onPlay};`] : []),
         "    }",
       ].join("\n");
     const text = [
@@ -921,6 +937,7 @@ export async function startNginxRtmp(options: NginxRtmpOptions = {}): Promise<Ng
       `    listen 127.0.0.1:${port};`,
       ...(options.chunkSize !== undefined ? [`    chunk_size ${options.chunkSize};`] : []),
       ...apps.map(application),
+      ...(options.vod ? [`    application ${options.vod.app} { play ${options.vod.dir}; }`] : []),
       "  }",
       "}",
       "",
