@@ -14,9 +14,9 @@
  *
  * await using client = await RtmpClient.connect("rtmp://127.0.0.1/live/key");
  * await client.sendMetadata({ width: 1280, height: 720, videocodecid: 7, audiocodecid: 10 });
- * await client.sendVideoSequenceHeader(new Uint8Array([1, 0x64, 0, 0x1f, 0xff]));
- * await client.sendAudioSequenceHeader(new Uint8Array([0x12, 0x10]));
- * await client.sendVideo(0, true, new Uint8Array([0, 0, 0, 1, 0x65]));
+ * await client.sendVideoSequenceHeader(0, new Uint8Array([1, 0x64, 0, 0x1f, 0xff]));
+ * await client.sendAudioSequenceHeader(0, new Uint8Array([0x12, 0x10]));
+ * await client.sendVideo(0, new Uint8Array([0, 0, 0, 1, 0x65]), { keyframe: true });
  * await client.sendAudio(0, new Uint8Array([0x21, 0x00]));
  * ```
  *

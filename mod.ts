@@ -22,7 +22,7 @@
  * ```ts
  * import { RtmpClient } from "./mod.ts";
  * await using client = await RtmpClient.connect("rtmp://127.0.0.1/live/secret");
- * await client.sendAudioSequenceHeader(new Uint8Array([0x11, 0x90]));
+ * await client.sendAudioSequenceHeader(0, new Uint8Array([0x11, 0x90]));
  * ```
  *
  * @module

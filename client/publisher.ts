@@ -9,9 +9,9 @@
  *
  * await using client = await RtmpClient.connect("rtmp://127.0.0.1/live/key");
  * await client.sendMetadata({ width: 1280, height: 720, videocodecid: 7, audiocodecid: 10 });
- * await client.sendVideoSequenceHeader(new Uint8Array([1, 0x64, 0, 0x1f, 0xff]));
- * await client.sendAudioSequenceHeader(new Uint8Array([0x12, 0x10]));
- * await client.sendVideo(0, true, new Uint8Array([0, 0, 0, 1, 0x65]));
+ * await client.sendVideoSequenceHeader(0, new Uint8Array([1, 0x64, 0, 0x1f, 0xff]));
+ * await client.sendAudioSequenceHeader(0, new Uint8Array([0x12, 0x10]));
+ * await client.sendVideo(0, new Uint8Array([0, 0, 0, 1, 0x65]), { keyframe: true });
  * await client.sendAudio(0, new Uint8Array([0x21, 0x00]));
  * ```
  *
@@ -476,67 +476,124 @@ export class RtmpClient implements AsyncDisposable {
   /**
    * Sends a data message (`onTextData`, `onCuePoint`, …), keeping the handler name.
    *
-   * @param data Handler and values.
+   * The timestamp comes first, as in every `send…` method. (The 0.1 order
+   * `sendData(data, timestamp?, options?)` still works and is deprecated.)
+   *
+   * @example
+   * ```ts ignore
+   * await client.sendData(1000, { handler: "onTextData", values: [{ text: "hello" }] });
+   * ```
+   *
    * @param timestamp Milliseconds.
-   * @param options `amf3: true` for a type-15 message.
+   * @param data Handler and values.
+   * @param options `amf3` to send a type-15 message.
    * @returns Resolves when the OS accepted the bytes.
    */
-  sendData(data: DataMessage, timestamp = 0, options: { amf3?: boolean } = {}): Promise<void> {
-    const m = encodeData(data, { streamId: this.streamId, amf3: options.amf3 });
-    return this.#send(m.type, timestamp, m.payload);
+  sendData(
+    timestamp: number | DataMessage,
+    data?: DataMessage | number,
+    options: { amf3?: boolean } = {},
+  ): Promise<void> {
+    const [ts, d] = typeof timestamp === "number"
+      ? [timestamp, data as DataMessage]
+      : [typeof data === "number" ? data : 0, timestamp];
+    const m = encodeData(d, { streamId: this.streamId, amf3: options.amf3 });
+    return this.#send(m.type, ts, m.payload);
   }
 
   /**
    * Sends the AVC decoder configuration (`AVCDecoderConfigurationRecord`).
    *
+   * (The 0.1 order `sendVideoSequenceHeader(avcC, timestamp?)` still works and is deprecated.)
+   *
+   * @example
+   * ```ts ignore
+   * await client.sendVideoSequenceHeader(0, avcC);
+   * ```
+   *
+   * @param timestamp Milliseconds (usually 0).
    * @param avcC The avcC bytes.
-   * @param timestamp Milliseconds. Default 0.
    * @returns Resolves when the OS accepted the bytes.
    */
-  sendVideoSequenceHeader(avcC: Uint8Array, timestamp = 0): Promise<void> {
+  sendVideoSequenceHeader(
+    timestamp: number | Uint8Array,
+    avcC?: Uint8Array | number,
+  ): Promise<void> {
+    const [ts, body] = timestampFirst(timestamp, avcC);
     return this.#send(
       MessageType.Video,
-      timestamp,
-      avcTag(VideoFrameType.KeyFrame, AvcPacketType.SequenceHeader, 0, avcC),
+      ts,
+      avcTag(VideoFrameType.KeyFrame, AvcPacketType.SequenceHeader, 0, body),
     );
   }
 
   /**
    * Sends one AVC access unit (AVCC length-prefixed NAL units).
    *
+   * (The 0.1 form `sendVideo(timestamp, keyframe, data, compositionTime?)` still works and is
+   * deprecated: a positional boolean reads badly at the call site.)
+   *
+   * @example
+   * ```ts ignore
+   * await client.sendVideo(40, accessUnit, { keyframe: true, compositionTime: 40 });
+   * ```
+   *
    * @param timestamp Decode timestamp in milliseconds.
-   * @param keyframe Whether it is a keyframe (IDR).
-   * @param data The NAL units.
-   * @param compositionTime Presentation minus decode time (B-frames), milliseconds.
+   * @param data The access unit.
+   * @param options `keyframe` (IDR; default false) and `compositionTime` (ms; default 0).
    * @returns Resolves when the OS accepted the bytes.
    */
   sendVideo(
     timestamp: number,
-    keyframe: boolean,
-    data: Uint8Array,
+    data: Uint8Array | boolean,
+    options: { keyframe?: boolean; compositionTime?: number } | Uint8Array = {},
     compositionTime = 0,
   ): Promise<void> {
+    let body: Uint8Array;
+    let keyframe: boolean;
+    let cts: number;
+    if (typeof data === "boolean") {
+      keyframe = data;
+      body = options as Uint8Array;
+      cts = compositionTime;
+    } else {
+      const o = options as { keyframe?: boolean; compositionTime?: number };
+      body = data;
+      keyframe = o.keyframe ?? false;
+      cts = o.compositionTime ?? 0;
+    }
     return this.#send(
       MessageType.Video,
       timestamp,
       avcTag(
         keyframe ? VideoFrameType.KeyFrame : VideoFrameType.InterFrame,
         AvcPacketType.Nalu,
-        compositionTime,
-        data,
+        cts,
+        body,
       ),
     );
   }
 
   /**
-   * Sends the AAC AudioSpecificConfig.
+   * Sends the AAC `AudioSpecificConfig`.
    *
-   * @param config AudioSpecificConfig bytes.
-   * @param timestamp Milliseconds. Default 0.
+   * (The 0.1 order `sendAudioSequenceHeader(config, timestamp?)` still works and is deprecated.)
+   *
+   * @example
+   * ```ts ignore
+   * await client.sendAudioSequenceHeader(0, new Uint8Array([0x12, 0x10]));
+   * ```
+   *
+   * @param timestamp Milliseconds (usually 0).
+   * @param config The AudioSpecificConfig bytes.
    * @returns Resolves when the OS accepted the bytes.
    */
-  sendAudioSequenceHeader(config: Uint8Array, timestamp = 0): Promise<void> {
-    return this.#send(MessageType.Audio, timestamp, aacTag(AacPacketType.SequenceHeader, config));
+  sendAudioSequenceHeader(
+    timestamp: number | Uint8Array,
+    config?: Uint8Array | number,
+  ): Promise<void> {
+    const [ts, body] = timestampFirst(timestamp, config);
+    return this.#send(MessageType.Audio, ts, aacTag(AacPacketType.SequenceHeader, body));
   }
 
   /**
@@ -798,4 +855,18 @@ function aacTag(aacPacketType: number, data: Uint8Array): Uint8Array {
     aacPacketType,
     data,
   });
+}
+
+/** Accepts `(timestamp, bytes)` and the deprecated `(bytes, timestamp?)`. */
+function timestampFirst(
+  a: number | Uint8Array,
+  b: Uint8Array | number | undefined,
+): [number, Uint8Array] {
+  if (typeof a === "number") {
+    if (!(b instanceof Uint8Array)) {
+      throw new RtmpError("INVALID_ARGUMENT", "expected (timestamp, bytes): the bytes are missing");
+    }
+    return [a, b];
+  }
+  return [typeof b === "number" ? b : 0, a];
 }

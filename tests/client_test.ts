@@ -103,6 +103,38 @@ describe("RtmpClient against our server", () => {
     assert.equal(aac.tag.aacPacketType, 1);
   });
 
+  it("timestamp-first forms and options give the same bytes as the deprecated 0.1 forms", async () => {
+    await using server = await RtmpServer.listen({ hostname: "127.0.0.1", port: 0, ...quiet });
+    const url = `rtmp://127.0.0.1:${server.addr.port}/live/forms`;
+    const run = async (modern: boolean): Promise<Uint8Array[]> => {
+      const client = await RtmpClient.connect(url);
+      const session = await nextSession(server);
+      const received = collect(session);
+      const avcC = new Uint8Array([1, 0x64, 0, 0x1f]);
+      const asc = new Uint8Array([0x11, 0x90]);
+      const au = new Uint8Array([0, 0, 0, 1, 0x65]);
+      const text = { handler: "onTextData", values: [{ text: "hi" }] };
+      if (modern) {
+        await client.sendVideoSequenceHeader(5, avcC);
+        await client.sendAudioSequenceHeader(5, asc);
+        await client.sendVideo(40, au, { keyframe: true, compositionTime: -33 });
+        await client.sendVideo(80, au);
+        await client.sendData(90, text);
+      } else {
+        await client.sendVideoSequenceHeader(avcC, 5);
+        await client.sendAudioSequenceHeader(asc, 5);
+        await client.sendVideo(40, true, au, -33);
+        await client.sendVideo(80, false, au);
+        await client.sendData(text, 90);
+      }
+      await client.close();
+      const packets = await received;
+      assert.deepEqual(packets.map((p) => p.timestamp), [5, 5, 40, 80, 90]);
+      return packets.map((p) => p.payload);
+    };
+    assert.deepEqual(await run(true), await run(false));
+  });
+
   it("carries timestamps past 2^24 ms (4 h 40 min) and wraps at 2^32", async () => {
     await using server = await RtmpServer.listen({ hostname: "127.0.0.1", port: 0, ...quiet });
     const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.addr.port}/live/long`);
