@@ -903,50 +903,22 @@ export class ServerSession {
 
   #publish(cmd: Command, streamId: number, amf3: boolean, events: ServerSessionEvent[]): void {
     const { name, type } = parsePublish(cmd);
-    const existing = this.#streams.get(streamId);
-    const entry = this.#idleStream(streamId, amf3);
-    if (!entry) {
-      this.#countFailure();
-      this.#sendStatus(streamId, amf3, {
-        level: "error",
-        code: "NetStream.Publish.BadName",
-        description: existing ? "stream is already in use" : `no such stream ${streamId}`,
-      });
-      return;
-    }
+    const id = this.#pendingStream(cmd, streamId, amf3, name, "publish");
+    if (id === null) return;
     if (!this.#mediaSizeRaised) {
       // Media may be large (keyframes), and some encoders send it before Publish.Start;
       // until a publish was asked for, only small commands had a reason to arrive.
       this.#mediaSizeRaised = true;
       this.#channel.setMaxIncomingMessageSize(this.#options.maxMediaMessageSize);
     }
-    entry.state = "publish-pending";
-    entry.name = name;
-    entry.transaction = cmd.transactionId;
-    entry.amf3 = amf3;
-    const id = this.#nextRequestId++;
     this.#request({ kind: "publish", id, streamId });
     events.push({ type: "publish-request", id, streamId, streamName: name, publishType: type });
   }
 
   #play(cmd: Command, streamId: number, amf3: boolean, events: ServerSessionEvent[]): void {
     const { name, start, duration, reset } = parsePlay(cmd);
-    const existing = this.#streams.get(streamId);
-    const entry = this.#idleStream(streamId, amf3);
-    if (!entry) {
-      this.#countFailure();
-      this.#sendStatus(streamId, amf3, {
-        level: "error",
-        code: "NetStream.Play.Failed",
-        description: existing ? "stream is already in use" : `no such stream ${streamId}`,
-      });
-      return;
-    }
-    entry.state = "play-pending";
-    entry.name = name;
-    entry.transaction = cmd.transactionId;
-    entry.amf3 = amf3;
-    const id = this.#nextRequestId++;
+    const id = this.#pendingStream(cmd, streamId, amf3, name, "play");
+    if (id === null) return;
     this.#request({ kind: "play", id, streamId, reset });
     events.push({
       type: "play-request",
@@ -954,6 +926,35 @@ export class ServerSession {
       streamId,
       request: { streamName: name, start, duration, reset },
     });
+  }
+
+  /**
+   * Moves an idle stream to `publish-pending` / `play-pending` for a request and returns the
+   * request's id; a stream that is busy or unknown is answered with an error status (`null`).
+   */
+  #pendingStream(
+    cmd: Command,
+    streamId: number,
+    amf3: boolean,
+    name: string,
+    kind: "publish" | "play",
+  ): number | null {
+    const existing = this.#streams.get(streamId);
+    const entry = this.#idleStream(streamId, amf3);
+    if (!entry) {
+      this.#countFailure();
+      this.#sendStatus(streamId, amf3, {
+        level: "error",
+        code: kind === "publish" ? "NetStream.Publish.BadName" : "NetStream.Play.Failed",
+        description: existing ? "stream is already in use" : `no such stream ${streamId}`,
+      });
+      return null;
+    }
+    entry.state = kind === "publish" ? "publish-pending" : "play-pending";
+    entry.name = name;
+    entry.transaction = cmd.transactionId;
+    entry.amf3 = amf3;
+    return this.#nextRequestId++;
   }
 
   /** Ends what a stream does (unpublish or stop), answering as the peer expects. */

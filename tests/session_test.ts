@@ -6,6 +6,7 @@ import { ClientSession, type ClientSessionEvent } from "../session/client_sessio
 import { ServerSession, type ServerSessionEvent } from "../session/server_session.ts";
 import { MessageType } from "../protocol/message.ts";
 import { encodeCommand } from "../protocol/command.ts";
+import { encodeData } from "../protocol/data.ts";
 import { ChunkEncoder } from "../protocol/chunk_encoder.ts";
 import { setChunkSizeMessage } from "../protocol/control.ts";
 import { RtmpError } from "../errors.ts";
@@ -330,6 +331,17 @@ describe("the playing client session in memory", () => {
       serverEvents.push(e);
       if (e.type === "connect-request" || e.type === "play-request") return server.accept(e.id);
     };
+    pump(client, server, rand, onServer, (e) => clientEvents.push(e));
+    // Some servers (SRS, FMS) also send an `onStatus` data message (NetStream.Data.Start); ours
+    // does not (FFmpeg would list it as a data stream), so it is written here by hand.
+    server.queueEncoded(
+      new ChunkEncoder({ chunkSize: server.outgoingChunkSize }).encode(
+        9,
+        encodeData({ handler: "onStatus", values: [{ code: "NetStream.Data.Start" }] }, {
+          streamId: 1,
+        }),
+      ),
+    );
     pump(client, server, rand, onServer, (e) => clientEvents.push(e));
     const play = serverEvents.find((e) => e.type === "play-request");
     assert.ok(play?.type === "play-request");
