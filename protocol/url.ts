@@ -126,8 +126,8 @@ export function parseRtmpUrl(url: string): RtmpUrl {
     // `live//key` could be app `live/` + `key` or app `live` + `/key`; the user meant neither.
     // Rebuilt from the parsed host, so a password in the URL never reaches the message.
     const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-    const fixed = `${scheme}://${host}:${port}/${segments.filter((x) => x !== "").join("/")}` +
-      query;
+    const at = port === DEFAULT_PORTS[scheme] ? host : `${host}:${port}`;
+    const fixed = `${scheme}://${at}/${segments.filter((x) => x !== "").join("/")}` + query;
     throw new RtmpError(
       "INVALID_URL",
       `empty path segment ("//") in "${shown}": the application and stream name are ` +
