@@ -4,11 +4,11 @@
 // publishers without ReconnectRequest support are closed at the deadline, close() ends a drain,
 // and `rtmp serve` drains on SIGTERM (a second signal stops at once).
 //
-// The client side: RtmpClient does not honour ReconnectRequest by itself yet (another engineer
-// adds a `reconnect` option to it), so `MigratingPublisher` below is a small loop that does what
-// the spec asks of a client on the `reconnect-request` event: keep sending to the old server up
-// to the next keyframe, connect to the named tcUrl, resend metadata and sequence headers,
-// continue there, then close the old connection.
+// The client side, twice: `MigratingPublisher` below is a small loop over the
+// `reconnect-request` event doing what the spec asks of a client (keep sending to the old server
+// up to the next keyframe, connect to the named tcUrl, resend metadata and sequence headers,
+// continue there, then close the old connection); the second case uses RtmpClient's own
+// `reconnect` option, which announces capsEx Reconnect and does the same by itself.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
