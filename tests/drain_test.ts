@@ -4,17 +4,18 @@
 // publishers without ReconnectRequest support are closed at the deadline, close() ends a drain,
 // and `rtmp serve` drains on SIGTERM (a second signal stops at once).
 //
-// The client side: RtmpClient does not honour ReconnectRequest by itself yet (another engineer
-// adds a `reconnect` option to it), so `MigratingPublisher` below is a small loop that does what
-// the spec asks of a client on the `reconnect-request` event: keep sending to the old server up
-// to the next keyframe, connect to the named tcUrl, resend metadata and sequence headers,
-// continue there, then close the old connection.
+// The client side, twice: `MigratingPublisher` below is a small loop over the
+// `reconnect-request` event doing what the spec asks of a client (keep sending to the old server
+// up to the next keyframe, connect to the named tcUrl, resend metadata and sequence headers,
+// continue there, then close the old connection); the second case uses RtmpClient's own
+// `reconnect` option, which announces capsEx Reconnect and does the same by itself.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import process from "node:process";
 import { RtmpClient, type RtmpClientOptions } from "../client.ts";
-import { RtmpServer, type ServerEvent } from "../server.ts";
+import type { ConnectRequest } from "../session/server_session.ts";
+import { RtmpServer, type RtmpServerOptions, type ServerEvent } from "../server.ts";
 import type { PublishSession } from "../server/publish_session.ts";
 import { recordPackets } from "../flv/recorder.ts";
 import { CapsExMask } from "../protocol/capabilities.ts";
@@ -126,10 +127,12 @@ async function publishPaced(
 async function recordingServer(
   dir: string,
   log: string[],
+  extra: Partial<RtmpServerOptions> = {},
 ): Promise<{ server: RtmpServer; files: string[]; recorded: Promise<unknown>[] }> {
   const files: string[] = [];
   const recorded: Promise<unknown>[] = [];
   const server = await RtmpServer.listen({
+    ...extra,
     hostname: "127.0.0.1",
     port: 0,
     log: (line) => log.push(line),
@@ -264,6 +267,100 @@ describe("drain with ReconnectRequest", { skip: noFfmpeg }, () => {
       assert.equal(played.code, 0, played.stderr);
       const got = await countPackets(join(dir, "player-a.flv"));
       assert.ok(got.video > 0);
+    } finally {
+      await a.server.close();
+      await b.server.close();
+    }
+  });
+});
+
+describe("drain with RtmpClient's own reconnect option", { skip: noFfmpeg }, () => {
+  it("a real RtmpClient with reconnect follows A's ReconnectRequest to B; B's recording starts clean", async () => {
+    const tags = await readFlvTags(await makeTestFlv({ seconds: 8, fps: 25 }));
+    const logA: string[] = [];
+    const logB: string[] = [];
+    const connects: ConnectRequest[] = [];
+    const a = await recordingServer(await tempDir("rtmp-drain-rc-a-"), logA, {
+      onConnect: (info) => {
+        connects.push(info.connect);
+        return true;
+      },
+    });
+    const b = await recordingServer(await tempDir("rtmp-drain-rc-b-"), logB);
+    try {
+      const urlA = `rtmp://127.0.0.1:${a.server.addr.port}/live/cam`;
+      const tcUrlB = `rtmp://127.0.0.1:${b.server.addr.port}/live`;
+      // No connectProperties: the client announces capsEx Reconnect itself when reconnecting is on.
+      const client = await RtmpClient.connect(urlA, {
+        reconnect: { maxAttempts: 3, initialDelay: 100, maxDelay: 1_000 },
+      });
+      assert.equal(connects.length, 1);
+      assert.ok(
+        ((connects[0].capsEx ?? 0) & CapsExMask.Reconnect) !== 0,
+        `capsEx announces Reconnect: ${connects[0].capsEx}`,
+      );
+      let last = -1;
+      const start = Date.now();
+      const publishing = (async () => {
+        // 4× real time, like MigratingPublisher's test above.
+        for (const tag of tags) {
+          const due = start + tag.timestamp / 4 - Date.now();
+          if (due > 0) await sleep(due);
+          await client.sendFlvTag(tag);
+          last = tag.timestamp;
+        }
+      })();
+      await waitFor(() => last >= 1000, { what: "1 s of media sent to A" });
+      const result = await within(
+        a.server.drain({ timeout: 20_000, tcUrl: tcUrlB }),
+        25_000,
+        "drain of A",
+      );
+      await within(publishing, 20_000, "the publish");
+      await client.close();
+      await within(Promise.all(b.recorded), 10_000, "B's recording");
+      await within(Promise.all(a.recorded), 10_000, "A's recording");
+
+      assert.deepEqual(
+        { asked: result.asked, left: result.left, closed: result.closed },
+        { asked: 1, left: 1, closed: 0 },
+        logA.join("\n"),
+      );
+      assert.equal(client.reconnects, 1, "one reconnect");
+      assert.equal(client.url.tcUrl, tcUrlB, "the client now publishes on B");
+      assert.equal(b.files.length, 1, logB.join("\n"));
+      const fileB = await readFlvTags(b.files[0]);
+      assert.equal(fileB[0].type, 18, "B starts with onMetaData");
+      assert.deepEqual(
+        fileB.slice(1, 3).map((t) => [t.type, isHeader(t)]).sort(),
+        [[8, true], [9, true]],
+        "then the audio and video sequence headers",
+      );
+      const firstB = fileB.find((t) => t.type === 9 && !isHeader(t))!;
+      assert.ok(isVideoKeyframe(firstB), "B's first frame is a keyframe");
+      assert.ok(firstB.timestamp > 0, `B starts after the beginning (t=${firstB.timestamp})`);
+      // Every frame B got is the source's from its first keyframe on, in order.
+      const frames = (list: FlvTag[]) =>
+        list.filter((t) => (t.type === 8 || t.type === 9) && !isHeader(t)).map((t) =>
+          `${t.type}@${t.timestamp}:${t.data.length}`
+        );
+      const fromSwitch = frames(tags.filter((t) => t.timestamp >= firstB.timestamp));
+      const gotB = frames(fileB);
+      assert.deepEqual(
+        gotB.filter((f) => f.startsWith("9@")),
+        fromSwitch.filter((f) => f.startsWith("9@")),
+        "video on B from the keyframe to the end",
+      );
+      const fileA = await readFlvTags(a.files[0]);
+      assert.deepEqual(
+        [...frames(fileA), ...gotB],
+        frames(tags),
+        "A and B together hold every frame once",
+      );
+      const lastVideoA = fileA.filter((t) => t.type === 9).at(-1)!.timestamp;
+      assert.ok(firstB.timestamp - lastVideoA <= 100, `gap ${firstB.timestamp - lastVideoA} ms`);
+      const counts = await countPackets(b.files[0]);
+      assert.ok(counts.video > 0 && counts.audio > 0, "B's recording probes as audio + video");
     } finally {
       await a.server.close();
       await b.server.close();
