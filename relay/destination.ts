@@ -294,11 +294,7 @@ export class RestreamDestination implements AsyncDisposable {
     const backOff = async (reason: string): Promise<void> => {
       this.#stats.lastError = reason;
       this.#setState("backing-off", reason);
-      // Nothing queued now will be sent after a failure (the next connection starts at the
-      // next keyframe): drop it as it comes, so the counters and memory say so at once.
-      if (!this.#clean) this.#sub.discardQueued();
       await this.#sleep(jittered(delay, jitter, max));
-      if (!this.#clean) this.#sub.discardQueued();
       delay = Math.min(delay * (backoff.factor ?? 2), max);
     };
     try {
@@ -318,6 +314,7 @@ export class RestreamDestination implements AsyncDisposable {
         } catch (e) {
           if (this.#stopped) break;
           this.#target = this.url;
+          this.#clean = false;
           if (isRefusal(e, conn)) {
             this.#stats.lastError = describe(e, true);
             this.#stats.refusals++;
@@ -379,12 +376,12 @@ export class RestreamDestination implements AsyncDisposable {
   /** Waits until the source is live; `false` when stopped or the source went away for good. */
   async #waitLive(): Promise<boolean> {
     while (!this.#stream.live) {
-      if (this.#stopped || this.#sub.done) return false;
-      this.#setState("waiting");
       // No publisher, so whatever is queued is the last one's tail, which has nowhere to go
       // now. The next publisher's stream starts clean with its own headers and keyframe.
       this.#sub.discardQueued();
       this.#clean = true;
+      if (this.#stopped || this.#sub.done) return false;
+      this.#setState("waiting");
       await this.#nap();
     }
     return !this.#stopped;
@@ -461,16 +458,31 @@ export class RestreamDestination implements AsyncDisposable {
     }
   }
 
+  /**
+   * Waits between attempts. What arrives meanwhile is dropped as it comes (counted): the next
+   * connection starts over at the next keyframe, so none of it will be sent, and memory and
+   * counters say so at once. Ends early when stopped or when the source ended for good.
+   */
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const signal = this.#stop.signal;
-      const timer = setTimeout(done, ms);
-      function done(): void {
+      let over = false;
+      const finish = (): void => {
+        if (over) return;
+        over = true;
         clearTimeout(timer);
-        signal.removeEventListener("abort", done);
+        signal.removeEventListener("abort", finish);
         resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
+      };
+      const timer = setTimeout(finish, ms);
+      signal.addEventListener("abort", finish, { once: true });
+      const watch = (): void => {
+        if (over) return;
+        this.#sub.discardQueued();
+        if (this.#sub.done) return finish();
+        void this.#sub.wait().then(watch);
+      };
+      watch();
     });
   }
 }

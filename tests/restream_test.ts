@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import type { DestinationEvent, RestreamDestination } from "../relay/destination.ts";
@@ -224,6 +224,215 @@ describe("restream: serve --push to real peers", { skip: noPeers }, () => {
       await nginx.stop();
       await nms.stop();
       for (const h of hooks) await h.stop();
+    }
+  });
+});
+
+/** An in-process ingest server on 127.0.0.1 whose log lines are kept. */
+async function ingest(
+  options: ConstructorParameters<typeof RtmpServer>[0] = {},
+): Promise<{ server: RtmpServer; url: (key: string) => string; log: string[] }> {
+  const log: string[] = [];
+  const server = await RtmpServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    sessionQueue: "lazy",
+    log: (line) => log.push(line),
+    ...options,
+  });
+  return { server, url: (key) => `rtmp://127.0.0.1:${server.addr.port}/live/${key}`, log };
+}
+
+/** Every event of a destination until it stops. */
+function eventsOf(dest: RestreamDestination): Promise<DestinationEvent[]> {
+  return (async () => {
+    const all: DestinationEvent[] = [];
+    for await (const e of dest.events()) all.push(e);
+    return all;
+  })();
+}
+
+/** Resolves once a destination is in `state`. */
+function stateIs(dest: RestreamDestination, state: string): Promise<void> {
+  return waitFor(() => dest.state === state, { what: `${dest.label} ${state}`, timeoutMs: 20_000 });
+}
+
+describe("restream: destinations against nginx-rtmp", { skip: noTls }, () => {
+  it("pushes rtmps:// through a TLS terminator (SNI, test CA); without the CA it backs off with a TLS error", async () => {
+    const cert = await makeTestCert();
+    const source = await makeTestFlv({ seconds: 3 });
+    const nginx = await startNginx({
+      rtmp: recordingApp("rec"),
+      folders: ["rec"],
+      extraPortCount: 1,
+      stream: ({ port, extra, dir }) =>
+        [
+          "stream {",
+          "  log_format sni 'sni=$ssl_server_name';",
+          "  server {",
+          `    listen 127.0.0.1:${extra[0]} ssl;`,
+          `    ssl_certificate ${join(cert.dir, "cert.pem")};`,
+          `    ssl_certificate_key ${join(cert.dir, "key.pem")};`,
+          `    access_log ${join(dir, "logs", "stream.log")} sni;`,
+          `    proxy_pass 127.0.0.1:${port};`,
+          "  }",
+          "}",
+        ].join("\n"),
+    });
+    const tlsUrl = `rtmps://localhost:${nginx.extra[0]}/live`;
+    const untrusted: RestreamDestination[] = [];
+    const { server, url, log } = await ingest({
+      push: [`${tlsUrl}/{name}`],
+      restream: { client: { tls: { ca: cert.ca } }, backoff: { initial: 200, max: 400 } },
+      onSession: (session) => {
+        // The same terminator without the test CA: the certificate cannot be verified.
+        untrusted.push(server.restream(session, `${tlsUrl}/untrusted`, { client: {} }));
+      },
+    });
+    try {
+      const published = await ffmpegPublish(source, url("cam"), { realtime: true });
+      assert.equal(published.code, 0, published.stderr);
+      await waitFor(() => server.destinations().length === 0, { what: "destinations done" });
+      const [file] = await recordings(join(nginx.dir, "rec"));
+      assert.ok(file, `nginx recorded the push:\n${await nginx.logs()}`);
+      const [got, want] = await Promise.all([countPackets(file), countPackets(source)]);
+      assert.deepEqual([got.video, got.audio], [want.video, want.audio]);
+      assertStartsClean(await readFlvTags(file), "recording behind TLS", false);
+      // nginx's stream log says which name the client asked for in its TLS hello.
+      await waitFor(async () => /sni=localhost/.test(await readText(nginx.dir, "stream.log")), {
+        what: "the SNI line in nginx's stream log",
+      });
+      const [bad] = untrusted;
+      assert.equal(bad.stats().packetsSent, 0);
+      assert.match(bad.stats().lastError ?? "", /certificate|TLS/i);
+      assert.ok(
+        log.some((l) => /un…ed: backing-off \(.*(certificate|TLS)/i.test(l)),
+        log.join("\n"),
+      );
+      assert.ok(!log.some((l) => /un…ed: live/.test(l)), "never live without the CA");
+    } finally {
+      await server.close();
+      await nginx.stop();
+    }
+  });
+
+  it("a destination that refuses the key (on_publish 403) is reported refused, never live, and not hammered", async () => {
+    const hook = await startHttpStatus(403);
+    const nginx = await startNginx({
+      rtmp: () => `application live { live on; on_publish ${hook.url}on_publish; }`,
+    });
+    const source = await makeTestFlv({ seconds: 4 });
+    let events: Promise<DestinationEvent[]> = Promise.resolve([]);
+    const dests: RestreamDestination[] = [];
+    const { server, url } = await ingest({
+      push: [nginx.url("live", "{name}")],
+      // A quick backoff: were the refusal taken for a network failure, nginx would see ~20.
+      restream: { refusedRetry: 60_000, backoff: { initial: 100, max: 200 } },
+      onSession: (session) => {
+        dests.push(...server.destinations(session.key));
+        events = eventsOf(dests[0]);
+      },
+    });
+    try {
+      const published = await ffmpegPublish(source, url("cam"), { realtime: true });
+      assert.equal(published.code, 0, published.stderr);
+      const [dest] = dests;
+      await dest.done;
+      const all = await events;
+      console.log(`restream: refused destination: ${hook.requests.length} on_publish call(s)`);
+      assert.ok(hook.requests.length >= 1 && hook.requests.length <= 2, `${hook.requests.length}`);
+      assert.ok(all.some((e) => e.state === "refused"), JSON.stringify(all));
+      assert.ok(!all.some((e) => e.state === "live"), "never reported live");
+      assert.ok(!all.some((e) => e.state === "backing-off"), "not retried as a network failure");
+      const stats = dest.stats();
+      assert.equal(stats.packetsSent, 0);
+      assert.equal(stats.refusals, 1);
+      assert.match(stats.lastError ?? "", /^refused/);
+    } finally {
+      await server.close();
+      await nginx.stop();
+      await hook.stop();
+    }
+  });
+});
+
+/** A file in an nginx's `logs` folder, or "" when it is not there yet. */
+async function readText(dir: string, name: string): Promise<string> {
+  try {
+    return await readFile(join(dir, "logs", name), "utf8");
+  } catch {
+    return "";
+  }
+}
+
+describe("restream: a destination that stops reading", { skip: noPeers }, () => {
+  it("slows neither the ingest nor the other destination, and counts exactly what it did not record", async () => {
+    // 6.6 Mbit/s for 10 s: far more than the socket buffers and the 512 KiB queue can hold
+    // while nginx is stopped, so the stalled destination must drop.
+    const source = await makeTestFlv({ seconds: 10, width: 1280, height: 720 });
+    const want = await countPackets(source);
+    const nginx = await startNginx({ rtmp: recordingApp("rec"), folders: ["rec"] });
+    const nms = await startNodeMediaServer({ endPlayersOnUnpublish: true });
+    const out = join(await tempDir("rtmp-restream-stall-"), "nms.flv");
+    const dests: RestreamDestination[] = [];
+    const { server, url, log } = await ingest({
+      push: [nginx.url("live", "{name}"), nms.url("live", "{name}")],
+      restream: { queueBytes: 512 << 10 },
+      onSession: (session) => void dests.push(...server.destinations(session.key)),
+    });
+    let stopped = false;
+    try {
+      const player = ffmpegPull(nms.url("live", "cam"), out);
+      await nms.waitForPlay("cam");
+      const started = Date.now();
+      // Without ffmpeg's closing AVC end-of-sequence message (no frame, ffprobe does not count
+      // it), every message but onMetaData and the two sequence headers is a counted packet.
+      const publish = ffmpegPublish(source, url("cam"), {
+        realtime: true,
+        extraArgs: ["-flvflags", "no_sequence_end"],
+      });
+      await waitFor(() => dests.length === 2 && dests.every((d) => d.state === "live"), {
+        what: "both destinations live",
+      });
+      const [stalled, other] = dests;
+      await waitFor(() => stalled.stats().packetsSent > 50, { what: "nginx receiving" });
+      nginx.signal("SIGSTOP");
+      stopped = true;
+      const published = await publish;
+      const took = Date.now() - started;
+      assert.equal(published.code, 0, published.stderr);
+      console.log(
+        `restream: ${want.duration.toFixed(1)} s published in ${took} ms with one destination stopped`,
+      );
+      // A blocked ingest would not finish at all while nginx is stopped.
+      assert.ok(took < want.duration * 1000 + 3000, `publishing took ${took} ms`);
+      const played = await player.done;
+      assert.equal(played.code, 0, played.stderr);
+      const got = await countPackets(out);
+      assert.deepEqual([got.video, got.audio], [want.video, want.audio], "nms leg complete");
+      await other.done;
+      assert.equal(other.stats().packetsDropped, 0);
+      assert.equal(stalled.state, "live", "the stalled destination is still trying to deliver");
+
+      nginx.signal("SIGCONT");
+      stopped = false;
+      await stalled.done;
+      await nginx.waitForLog("deleteStream");
+      const [file] = await recordings(join(nginx.dir, "rec"));
+      const recorded = await avPackets(file);
+      const stats = stalled.stats();
+      console.log(
+        `restream: stalled destination: ${want.video + want.audio} source packets, ` +
+          `${recorded} recorded, ${stats.packetsDropped} counted as dropped`,
+      );
+      assert.ok(stats.packetsDropped > 0, "the stall made it drop");
+      assert.equal(want.video + want.audio - recorded, stats.packetsDropped, log.join("\n"));
+      assert.equal(stats.packetsSent, recorded + 3, "sent = recorded + onMetaData + 2 headers");
+    } finally {
+      if (stopped) nginx.signal("SIGCONT");
+      await server.close();
+      await nginx.stop();
+      await nms.stop();
     }
   });
 });
