@@ -298,13 +298,15 @@ export class Subscriber {
   }
 
   /**
-   * The timestamp of the oldest queued message, or `null` when none is queued.
+   * The timestamp of the oldest queued audio or video frame, or `null` when none is queued.
+   * Sequence headers and metadata are skipped: a new subscriber is primed with them, and they
+   * keep the timestamp they were published with (often 0), not their place in the backlog.
    * @returns Milliseconds.
    */
   oldestTimestamp(): number | null {
     for (let i = this.#head; i < this.#items.length; i++) {
       const e = this.#items[i];
-      if (!("signal" in e)) return e.timestamp;
+      if (!("signal" in e) && !e.header && (e.type === 8 || e.type === 9)) return e.timestamp;
     }
     return null;
   }

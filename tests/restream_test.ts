@@ -7,7 +7,6 @@ import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
 import type { DestinationEvent, RestreamDestination } from "../relay/destination.ts";
 import { RtmpServer } from "../server.ts";
 import type { PublishSession } from "../server/publish_session.ts";
@@ -23,7 +22,7 @@ import {
   tempDir,
   waitFor,
 } from "./support/peers.ts";
-import { readFlvTags } from "./support/media.ts";
+import { collect, readFlvTags } from "./support/media.ts";
 import { type Nginx, recordings, startNginx } from "./support/nginx.ts";
 import { requirePeer } from "./support/require_peer.ts";
 import { type RunningScript, startScript, stopScript } from "./support/runtime.ts";
@@ -402,7 +401,9 @@ describe("restream: a destination that stops reading", { skip: noPeers }, () => 
       const took = Date.now() - started;
       assert.equal(published.code, 0, published.stderr);
       console.log(
-        `restream: ${want.duration.toFixed(1)} s published in ${took} ms with one destination stopped`,
+        `restream: ${
+          want.duration.toFixed(1)
+        } s published in ${took} ms with one destination stopped`,
       );
       // A blocked ingest would not finish at all while nginx is stopped.
       assert.ok(took < want.duration * 1000 + 3000, `publishing took ${took} ms`);
@@ -433,6 +434,163 @@ describe("restream: a destination that stops reading", { skip: noPeers }, () => 
       await server.close();
       await nginx.stop();
       await nms.stop();
+    }
+  });
+});
+
+/** Applications `a` and `b`, each recording into its own folder. */
+function twoApps({ dir }: { dir: string }): string {
+  return ["a", "b"].map((app) =>
+    `application ${app} { live on; record all; record_unique on; record_path ${join(dir, app)}; }`
+  ).join("\n");
+}
+
+/** Names of the recordings in an app's folder, without nginx's unique suffix. */
+async function recordedKeys(nginx: Nginx, app: string): Promise<string[]> {
+  return (await recordings(join(nginx.dir, app))).map((f) =>
+    f.slice(f.lastIndexOf("/") + 1).replace(/-\d+\.flv$/, "")
+  );
+}
+
+describe("restream: destinations chosen per publish and at run time", { skip: noPeers }, () => {
+  it("the onPublish decision names each stream's destinations", async () => {
+    const source = await makeTestFlv({ seconds: 3 });
+    const want = await countPackets(source);
+    const nginx = await startNginx({ rtmp: twoApps, folders: ["a", "b"] });
+    const { server, url, log } = await ingest({
+      onPublish: ({ name }) => ({
+        accept: true,
+        push: [nginx.url(name === "one" ? "a" : "b", name)],
+      }),
+    });
+    try {
+      const results = await Promise.all(
+        ["one", "two"].map((k) => ffmpegPublish(source, url(k), { realtime: true })),
+      );
+      for (const r of results) assert.equal(r.code, 0, r.stderr);
+      await waitFor(() => server.destinations().length === 0, { what: "destinations done" });
+      await nginx.waitForLog("deleteStream", 2);
+      assert.deepEqual(await recordedKeys(nginx, "a"), ["one"], log.join("\n"));
+      assert.deepEqual(await recordedKeys(nginx, "b"), ["two"]);
+      for (const app of ["a", "b"]) {
+        const [file] = await recordings(join(nginx.dir, app));
+        const got = await countPackets(file);
+        assert.deepEqual([got.video, got.audio], [want.video, want.audio], app);
+      }
+    } finally {
+      await server.close();
+      await nginx.stop();
+    }
+  });
+
+  it("serve --push-config re-reads the file on each publish", async () => {
+    const source = await makeTestFlv({ seconds: 2 });
+    const nginx = await startNginx({ rtmp: twoApps, folders: ["a", "b"] });
+    const config = join(await tempDir("rtmp-push-config-"), "push.conf");
+    const base = `rtmp://127.0.0.1:${nginx.port}`;
+    await writeFile(config, `# per key\nlive/one ${base}/a/{name}\n`);
+    const serve = startScript("cli.ts", [
+      ...["serve", "--listen", "127.0.0.1:0", "--push-config", config],
+    ]);
+    try {
+      const port = (await serve.waitFor(/listening on rtmp:\/\/127\.0\.0\.1:(\d+)/))[1];
+      const publish = async (key: string, stops: number): Promise<void> => {
+        const r = await ffmpegPublish(source, `rtmp://127.0.0.1:${port}/live/${key}`, {
+          realtime: true,
+        });
+        assert.equal(r.code, 0, r.stderr);
+        await waitFor(() => (serve.stderr().match(/: stopped/g) ?? []).length >= stops, {
+          what: `${stops} destination(s) stopped`,
+        });
+      };
+      await publish("one", 1);
+      // Edited while the server runs: the next publish of the key goes where the file says now.
+      await writeFile(config, `live/one ${base}/b/{name}\nlive/t* ${base}/a/{name}\n`);
+      await publish("one", 2);
+      await publish("two", 3);
+      await publish("other", 3);
+      await nginx.waitForLog("deleteStream", 3);
+      assert.deepEqual(await recordedKeys(nginx, "a"), ["one", "two"], serve.stderr());
+      assert.deepEqual(await recordedKeys(nginx, "b"), ["one"]);
+      assert.doesNotMatch(serve.stderr(), /restream live\/other/);
+    } finally {
+      assert.equal(await stopScript(serve), 0, serve.stderr());
+      await nginx.stop();
+    }
+  });
+
+  it("server.restream(key, url) adds a destination to a live stream and stopRestream removes it, the stream untouched", async () => {
+    const source = await makeTestFlv({ seconds: 8 });
+    const nginx = await startNginx({ rtmp: twoApps, folders: ["a", "b"] });
+    const sessions: PublishSession[] = [];
+    const received: Promise<number>[] = [];
+    const { server, url, log } = await ingest({
+      sessionQueue: "eager",
+      onSession: (session) => {
+        sessions.push(session);
+        received.push(collect(session).then((p) => p.length));
+      },
+    });
+    try {
+      const publish = ffmpegPublish(source, url("cam"), { realtime: true });
+      const at = (ms: number): Promise<void> =>
+        waitFor(() => sessions.length > 0 && sessions[0].stream.lastTimestamp >= ms, {
+          what: `${ms} ms of media`,
+        });
+      const now = (): number => sessions[0].stream.lastTimestamp;
+      await at(1500);
+      const joinedA = now();
+      const a = server.restream("live/cam", nginx.url("a", "cam"));
+      await stateIs(a, "live");
+      await at(3500);
+      const joinedB = now();
+      const b = server.restream("live/cam", nginx.url("b", "cam"));
+      await stateIs(b, "live");
+      assert.equal(server.destinations("live/cam").length, 2);
+      await at(5000);
+      const leftA = now();
+      await server.stopRestream("live/cam", nginx.url("a", "cam"));
+      assert.equal(a.state, "stopped");
+      assert.deepEqual(server.destinations("live/cam"), [b]);
+      const published = await publish;
+      assert.equal(published.code, 0, published.stderr);
+      const leftB = now();
+      // A destination of a key follows the key: its publisher left, so it waits for the next.
+      await stateIs(b, "waiting");
+      await nginx.waitForLog("deleteStream", 2);
+      await server.stopRestream("live/cam");
+      assert.equal(b.state, "stopped");
+      assert.equal(server.destinations().length, 0);
+
+      // One publish from start to end, every packet delivered to the session.
+      const tags = await readFlvTags(source);
+      assert.equal(await received[0], tags.filter((t) => [8, 9, 18].includes(t.type)).length);
+      assert.equal(log.filter((l) => /publish "live\/cam" accepted/.test(l)).length, 1);
+      const keyframes = tags.filter((t) =>
+        t.type === 9 && isKeyframePayload(t.data) && !isSequenceHeaderPayload("video", t.data)
+      ).map((t) => t.timestamp);
+      const spans = [
+        [(await recordings(join(nginx.dir, "a")))[0], joinedA, leftA],
+        [(await recordings(join(nginx.dir, "b")))[0], joinedB, leftB],
+      ] as const;
+      for (const [file, joined, left] of spans) {
+        const recorded = await readFlvTags(file);
+        assertStartsClean(recorded, file, false);
+        const decoded = await decodeFirstFrame(file);
+        assert.equal(decoded.stderr.trim(), "", file);
+        // It joined at the cached GOP (a keyframe every 2 s) and left when removed.
+        const video = recorded.filter((t) =>
+          t.type === 9 && !isSequenceHeaderPayload("video", t.data)
+        );
+        const first = video[0].timestamp;
+        const last = video[video.length - 1].timestamp;
+        const gop = keyframes.filter((k) => k <= joined).pop();
+        assert.equal(first, gop, `${file} starts at the keyframe of the GOP it joined in`);
+        assert.ok(Math.abs(last - left) < 500, `${file}: last frame ${last}, removed at ${left}`);
+      }
+    } finally {
+      await server.close();
+      await nginx.stop();
     }
   });
 });
