@@ -241,6 +241,16 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     await new Promise((r) => setTimeout(r, options.pollMs ?? 10));
   }
   const listeningAt = Date.now();
+  // By pid: Deno's ChildProcess.kill() sends only the first signal it is given (it then counts
+  // the child as killed), and a stopped nginx needs SIGSTOP, SIGCONT and SIGTERM.
+  const send = (signal: NodeJS.Signals): void => {
+    if (gone) return;
+    try {
+      process.kill(child.pid!, signal);
+    } catch {
+      // exited meanwhile
+    }
+  };
   const count = (text: string, needle: string): number => text.split(needle).length - 1;
   return {
     pid: child.pid!,
@@ -249,9 +259,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     dir,
     listeningAt,
     url: (app, key) => `rtmp://127.0.0.1:${port}/${app}/${key}`,
-    signal: (s) => {
-      if (!gone) child.kill(s);
-    },
+    signal: send,
     exited,
     logs,
     waitForLog: (needle, n = 1, timeoutMs = 15_000) =>
@@ -261,9 +269,9 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
       }),
     stop: async () => {
       if (gone) return;
-      child.kill("SIGCONT");
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+      send("SIGCONT");
+      send("SIGTERM");
+      const timer = setTimeout(() => send("SIGKILL"), 3000);
       await exited;
       clearTimeout(timer);
     },
