@@ -256,8 +256,15 @@ export class RestreamDestination implements AsyncDisposable {
     if (state === "live") this.#liveSince = Date.now();
     this.#state = state;
     this.#events.pushDropOldest({ state, previous, reason });
+    // The last line of a destination says what it delivered and what it could not.
+    const totals = state === "stopped"
+      ? `: ${this.#stats.packetsSent} packets sent, ${this.stats().packetsDropped} dropped, ` +
+        `${this.#stats.reconnects} reconnects`
+      : "";
     this.#options.log?.(
-      `restream ${this.#stream.key} → ${this.label}: ${state}${reason ? ` (${reason})` : ""}`,
+      `restream ${this.#stream.key} → ${this.label}: ${state}${
+        reason ? ` (${reason})` : ""
+      }${totals}`,
     );
     if (state === "stopped") this.#events.end();
   }
@@ -291,6 +298,7 @@ export class RestreamDestination implements AsyncDisposable {
     const jitter = backoff.jitter ?? 0.3;
     let delay = initial;
     let connected = false;
+    let gaveUp: string | null = null;
     const backOff = async (reason: string): Promise<void> => {
       this.#stats.lastError = reason;
       this.#setState("backing-off", reason);
@@ -320,7 +328,7 @@ export class RestreamDestination implements AsyncDisposable {
             this.#stats.refusals++;
             const most = this.#options.maxRefusals ?? 5;
             if (most > 0 && this.#stats.refusals >= most) {
-              this.#setState("stopped", `gave up after ${this.#stats.refusals} refusals`);
+              gaveUp = `gave up after ${this.#stats.refusals} refusals`;
               break;
             }
             this.#setState("refused", this.#stats.lastError);
@@ -361,7 +369,10 @@ export class RestreamDestination implements AsyncDisposable {
       // Whatever is still queued is never sent: counted, then the subscription goes.
       this.#sub.discardQueued();
       this.#sub.close("restream stopped");
-      this.#setState("stopped", this.#stopped ? "stopped" : this.#stats.lastError);
+      this.#setState(
+        "stopped",
+        this.#stopped ? "stopped by request" : gaveUp ?? "the source ended",
+      );
     }
   }
 
