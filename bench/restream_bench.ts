@@ -1,10 +1,11 @@
 /**
  * Restream CPU: one 720p30 publisher (ffmpeg -re) relayed to 1, 5 and 20 destinations on a sink
  * nginx-rtmp (one application per destination), once by `cli.ts serve --push …` on this runtime
- * and once by nginx-rtmp's own `push` directive, in the same run. The relay's CPU time (user +
- * system, from /proc/PID/stat) is taken over the publish, from ffmpeg's start until the sink has
- * seen every destination disconnect. Each relay is a fresh process per run; a run without
- * destinations gives the ingest's own cost, so the cost per destination is
+ * and once by nginx-rtmp's own `push` directive, in the same run. The relay's CPU time is taken
+ * over the publish, from ffmpeg's start until the sink has seen every destination disconnect,
+ * in nanoseconds per thread (/proc/PID/task/TID/schedstat; nginx-rtmp is so cheap that the
+ * 10 ms ticks of /proc/PID/stat barely see it). Each relay is a fresh process per run; a run
+ * without destinations gives the ingest's own cost, so the cost per destination is
  * (CPU(N) − CPU(0)) / N.
  *
  *   deno run -A bench/restream_bench.ts | bun bench/restream_bench.ts | node bench/restream_bench.ts
@@ -15,7 +16,13 @@
 import { stat } from "node:fs/promises";
 import process from "node:process";
 import { ffmpegPublish, hasCommand, makeTestFlv, waitFor } from "../tests/support/peers.ts";
-import { cpuSeconds, type Nginx, nginxAvailable, startNginx } from "../tests/support/nginx.ts";
+import {
+  cpuBetween,
+  cpuSample,
+  type Nginx,
+  nginxAvailable,
+  startNginx,
+} from "../tests/support/nginx.ts";
 import { currentRuntime, startScript, stopScript } from "../tests/support/runtime.ts";
 
 if (!hasCommand("ffmpeg") || !nginxAvailable()) {
@@ -47,7 +54,7 @@ async function measure(
   destinations: number,
 ): Promise<{ cpu: number; wall: number }> {
   const disconnects = await sinkCount(" disconnect");
-  const before = await cpuSeconds(pid);
+  const before = await cpuSample(pid);
   const t = performance.now();
   const r = await ffmpegPublish(file, url, { realtime: true, timeoutMs: seconds * 1000 + 60_000 });
   if (r.code !== 0) throw new Error(`ffmpeg failed: ${r.stderr}`);
@@ -56,7 +63,7 @@ async function measure(
     timeoutMs: 30_000,
   });
   const wall = (performance.now() - t) / 1000;
-  return { cpu: (await cpuSeconds(pid)) - before, wall };
+  return { cpu: cpuBetween(before, await cpuSample(pid)), wall };
 }
 
 async function ours(n: number): Promise<{ cpu: number; wall: number }> {

@@ -300,23 +300,71 @@ export async function recordings(folder: string): Promise<string[]> {
   return names.filter((n) => n.endsWith(".flv")).sort().map((n) => join(folder, n));
 }
 
+/** One reading of a process's CPU time. */
+export interface CpuSample {
+  /** User + system seconds of the whole process (all threads, also exited ones), 10 ms ticks. */
+  ticks: number;
+  /** Nanoseconds on CPU of each live thread (`/proc/PID/task/TID/schedstat`), by thread id. */
+  threads: Map<string, number>;
+}
+
 /**
- * CPU time (user + system) a process has used, in seconds, from `/proc/PID/stat` (clock ticks
- * of 1/100 s, `USER_HZ` on Linux).
+ * Reads a process's CPU time: `/proc/PID/stat` (utime + stime in `USER_HZ` = 1/100 s ticks,
+ * every thread ever) and each live thread's `schedstat` (nanoseconds).
  *
  * @example
  * ```ts ignore
- * import { cpuSeconds } from "./nginx.ts";
- * console.log(await cpuSeconds(process.pid));
+ * import { cpuBetween, cpuSample } from "./nginx.ts";
+ * const before = await cpuSample(pid);
+ * // … work …
+ * console.log(cpuBetween(before, await cpuSample(pid)));
  * ```
  *
  * @param pid Process id.
- * @returns Seconds of CPU.
+ * @returns The sample.
  */
-export async function cpuSeconds(pid: number): Promise<number> {
+export async function cpuSample(pid: number): Promise<CpuSample> {
   const text = await readFile(`/proc/${pid}/stat`, "utf8");
   // The command name (field 2) may contain spaces: fields are counted after its ")".
   const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
   // After ")": state is field 3 → index 0; utime is field 14 → index 11, stime 15 → 12.
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  const ticks = (Number(fields[11]) + Number(fields[12])) / 100;
+  const threads = new Map<string, number>();
+  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    try {
+      const line = await readFile(`/proc/${pid}/task/${tid}/schedstat`, "utf8");
+      threads.set(tid, Number(line.split(" ")[0]));
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return { ticks, threads };
+}
+
+/**
+ * CPU seconds used between two samples: from the threads' nanosecond counters when no thread
+ * of the first sample has gone (a thread started meanwhile counts whole), else from the ticks.
+ * Ticks alone cannot measure nginx-rtmp, whose relay of one stream takes a few ticks a minute.
+ *
+ * @example
+ * ```ts ignore
+ * import { cpuBetween, cpuSample } from "./nginx.ts";
+ * const a = await cpuSample(pid);
+ * const b = await cpuSample(pid);
+ * console.log(cpuBetween(a, b) >= 0);
+ * ```
+ *
+ * @param before Earlier sample.
+ * @param after Later sample.
+ * @returns Seconds.
+ */
+export function cpuBetween(before: CpuSample, after: CpuSample): number {
+  let ns = 0;
+  for (const [tid, t] of before.threads) {
+    const now = after.threads.get(tid);
+    if (now === undefined) return after.ticks - before.ticks;
+    ns += now - t;
+  }
+  for (const [tid, t] of after.threads) if (!before.threads.has(tid)) ns += t;
+  return ns / 1e9;
 }
