@@ -334,6 +334,41 @@ export class Subscriber {
   }
 
   /**
+   * Drops what is queued before the newest queued video keyframe (counted as dropped): a
+   * restream destination that reconnected resumes at that keyframe instead of waiting for the
+   * next one. When no keyframe is queued, or the newest is more than `maxAge` ms of media older
+   * than the newest queued message, drops everything and starts again at the next keyframe
+   * ({@linkcode Subscriber.discardQueued}).
+   * @param maxAge Oldest keyframe still worth resuming at, in ms of media.
+   * @returns Messages dropped.
+   */
+  skipToKeyframe(maxAge: number): number {
+    let newest: number | null = null;
+    for (let i = this.#items.length - 1; i >= this.#head; i--) {
+      const e = this.#items[i];
+      if ("signal" in e) continue;
+      newest ??= e.timestamp;
+      if (!e.keyframe) continue;
+      // Timestamps are unsigned 32-bit and wrap; the difference is taken modulo 2^32.
+      if (((newest - e.timestamp) >>> 0) > maxAge) break;
+      let n = 0;
+      while (this.#head < i) {
+        const x = this.#items[this.#head];
+        this.#items[this.#head++] = undefined as unknown as SubscriberEntry;
+        if ("signal" in x) continue;
+        n++;
+        this.#bytes -= x.size;
+        this.#stats.droppedMessages++;
+        this.#stats.droppedBytes += x.payload.length;
+      }
+      this.#compact();
+      this.#release();
+      return n;
+    }
+    return this.discardQueued();
+  }
+
+  /**
    * Removes up to `maxBytes` worth of entries (at least one when any is queued).
    * @param maxBytes Batch size bound.
    * @returns The entries, oldest first.

@@ -428,9 +428,10 @@ export class RestreamDestination implements AsyncDisposable {
       const fresh = this.#clean &&
         (oldest === null || ((this.#stream.lastTimestamp - oldest) >>> 0) <= maxBacklog);
       if (!fresh) {
-        // A stale backlog goes (counted as dropped); the new session starts from the cached
-        // metadata and headers and the next keyframe.
-        sub.discardQueued();
+        // The new session starts from the cached metadata and headers, then the newest queued
+        // keyframe (one that came while connecting) or else the next one; what came before
+        // goes, counted as dropped: never a stale burst.
+        sub.skipToKeyframe(maxBacklog);
         for (const m of this.#stream.configuration()) await client.sendPacket(m.packet);
       }
       // From here on the remote has seen the start of what it gets.

@@ -5,10 +5,14 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
+import { createServer as createNetServer, type Socket } from "node:net";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DestinationEvent, RestreamDestination } from "../relay/destination.ts";
+import { HubMessage } from "../hub/hub_message.ts";
+import { Subscriber } from "../hub/subscriber.ts";
 import { RtmpServer } from "../server.ts";
+import { ServerSession } from "../session/server_session.ts";
 import type { PublishSession } from "../server/publish_session.ts";
 import type { FlvTag } from "../protocol/flv.ts";
 import { isKeyframePayload, isSequenceHeaderPayload } from "../protocol/packet.ts";
@@ -592,5 +596,135 @@ describe("restream: destinations chosen per publish and at run time", { skip: no
       await server.close();
       await nginx.stop();
     }
+  });
+});
+
+/**
+ * A bare RTMP server (the sans-IO ServerSession on node:net) that accepts one publisher and,
+ * after `after` media messages, asks it to move with E-RTMP's
+ * `NetConnection.Connect.ReconnectRequest` naming `tcUrl`.
+ */
+async function startMover(tcUrl: string, after: number): Promise<
+  { port: number; media: () => number; lastTimestamp: () => number; stop(): Promise<void> }
+> {
+  let media = 0;
+  let last = 0;
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    const session = new ServerSession();
+    socket.on("data", (data: Uint8Array) => {
+      for (const e of session.receive(new Uint8Array(data))) {
+        if (e.type === "connect-request" || e.type === "publish-request") session.accept(e.id);
+        if (e.type !== "media") continue;
+        last = Math.max(last, e.message.timestamp);
+        if (++media === after) {
+          session.sendStatus(0, {
+            level: "status",
+            code: "NetConnection.Connect.ReconnectRequest",
+            description: "moving to another server",
+            tcUrl,
+          });
+        }
+      }
+      for (const bytes of session.takeOutput()) socket.write(bytes);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    media: () => media,
+    lastTimestamp: () => last,
+    stop: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe("restream: E-RTMP ReconnectRequest", { skip: requirePeer("ffmpeg", "nginx-rtmp") }, () => {
+  it("moves to the server the request names at once, resuming with headers and a keyframe", async () => {
+    const source = await makeTestFlv({ seconds: 6 });
+    const nginx = await startNginx({ rtmp: recordingApp("rec"), folders: ["rec"] });
+    const mover = await startMover(`rtmp://127.0.0.1:${nginx.port}/live`, 100);
+    let events: Promise<DestinationEvent[]> = Promise.resolve([]);
+    const dests: RestreamDestination[] = [];
+    const { server, url, log } = await ingest({
+      push: [`rtmp://127.0.0.1:${mover.port}/live/{name}`],
+      // A move is not a failure: were it taken for one, the 5 s backoff would show.
+      restream: { backoff: { initial: 5000 } },
+      onSession: (session) => {
+        dests.push(...server.destinations(session.key));
+        events = eventsOf(dests[0]);
+      },
+    });
+    try {
+      const published = await ffmpegPublish(source, url("cam"), { realtime: true });
+      assert.equal(published.code, 0, published.stderr);
+      const [dest] = dests;
+      await dest.done;
+      const states = (await events).map((e) => e.state);
+      assert.deepEqual(
+        states,
+        ["connecting", "live", "connecting", "live", "stopped"],
+        log.join("\n"),
+      );
+      assert.equal(dest.stats().reconnects, 1);
+      assert.ok(mover.media() >= 100);
+      await nginx.waitForLog("deleteStream");
+      const [file] = await recordings(join(nginx.dir, "rec"));
+      assert.ok(file, "nginx got the stream after the move");
+      const tags = await readFlvTags(file);
+      assertStartsClean(tags, "recording after the move", false);
+      assert.equal((await decodeFirstFrame(file)).stderr.trim(), "");
+      // It resumed at the first keyframe after the last message the old server got (the
+      // source has one every 2 s), with nothing older in between.
+      const keyframes = (await readFlvTags(source)).filter((t) =>
+        t.type === 9 && isKeyframePayload(t.data)
+      ).map((t) => t.timestamp);
+      const first = tags.find((t) => t.type === 9 && !isSequenceHeaderPayload("video", t.data))!;
+      assert.equal(first.timestamp, keyframes.find((k) => k > mover.lastTimestamp()));
+      assert.ok(tags.every((t) => t.timestamp === 0 || t.timestamp > mover.lastTimestamp()));
+    } finally {
+      await server.close();
+      await mover.stop();
+      await nginx.stop();
+    }
+  });
+});
+
+describe("restream: the destination's queue", () => {
+  const video = (ts: number, key: boolean): HubMessage =>
+    new HubMessage(9, ts, Uint8Array.of(key ? 0x17 : 0x27, 1, 0, 0, 0, 0xaa));
+  const audio = (ts: number): HubMessage => new HubMessage(8, ts, Uint8Array.of(0xaf, 1, 0x55));
+  const header = new HubMessage(9, 0, Uint8Array.of(0x17, 0, 0, 0, 0, 1, 0x64));
+
+  it("skipToKeyframe resumes at the newest queued keyframe, counting what it drops", () => {
+    const sub = new Subscriber({ policy: "drop" });
+    for (
+      const m of [header, video(1000, true), audio(1010), video(1040, false), video(3000, true)]
+    ) {
+      sub.push(m);
+    }
+    sub.push(audio(3010));
+    assert.equal(sub.oldestTimestamp(), 1000, "headers do not count as backlog");
+    assert.equal(sub.skipToKeyframe(2000), 4);
+    assert.deepEqual(sub.take(1 << 20).map((e) => (e as HubMessage).timestamp), [3000, 3010]);
+    assert.equal(sub.stats().droppedMessages, 4);
+  });
+
+  it("skipToKeyframe drops everything and waits for the next keyframe when none is fresh", () => {
+    const sub = new Subscriber({ policy: "drop" });
+    for (const m of [video(0, true), audio(10), video(40, false), audio(2500)]) sub.push(m);
+    // The newest keyframe is 2.5 s older than the newest message: too old to resume at.
+    assert.equal(sub.skipToKeyframe(2000), 4);
+    assert.equal(sub.take(1 << 20).length, 0);
+    sub.push(video(2540, false));
+    sub.push(audio(2550));
+    sub.push(video(4000, true));
+    assert.deepEqual(sub.take(1 << 20).map((e) => (e as HubMessage).timestamp), [2550, 4000]);
+    assert.equal(sub.stats().droppedMessages, 5);
   });
 });
