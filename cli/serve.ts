@@ -62,6 +62,7 @@ Options:
                           are replaced, e.g. rtmps://a.rtmps.youtube.com/live2/{name})
   --push-config FILE      per-key destinations, "APP/NAME URL" per line (* matches within a
                           segment), re-read on each publish
+  --push-backoff MS       longest wait between reconnects of a destination (default 30000)
   --replace               a new publisher on a live key always replaces the old one (default:
                           only one silent for 2.5 s, e.g. an encoder whose network died)
   --hook-timeout MS       key check timeout (default 10000)
@@ -95,6 +96,7 @@ const OPTIONS = {
   "http-listen": { type: "string" },
   push: { type: "string", multiple: true },
   "push-config": { type: "string" },
+  "push-backoff": { type: "string" },
   "http-player": { type: "string" },
   cors: { type: "string" },
   "hook-timeout": { type: "string" },
@@ -138,6 +140,7 @@ export async function runServe(
   if (!plain && !secure) throw new UsageError("nothing to listen on: --listen none without TLS");
   const hookTimeout = positiveInt(values["hook-timeout"], "--hook-timeout", 10_000);
   const idleTimeout = positiveInt(values["idle-timeout"], "--idle-timeout", 30_000);
+  const pushBackoff = positiveInt(values["push-backoff"], "--push-backoff", 30_000);
   const keys = new KeyStore(
     (values.key as string[] | undefined) ?? [],
     (values["keys-file"] as string | undefined) ?? null,
@@ -252,6 +255,7 @@ export async function runServe(
       signed,
     ]),
     playback,
+    restream: { backoff: { max: pushBackoff } },
     push: pushUrls.length === 0 && pushConfig === undefined ? undefined : async (info) => {
       let urls = [...pushUrls];
       if (pushConfig !== undefined) {

@@ -1,8 +1,8 @@
 /**
- * Accept one publisher and push it to several destinations at once. Each destination is
- * independent: it has its own connection and its own bounded backlog; a destination that
- * fails reconnects on its own with back-off, and one that falls behind skips ahead to the next
- * keyframe instead of slowing the others or the publisher.
+ * Accept one publisher and push it to several destinations at once. The `onPublish` decision
+ * names the destinations of each stream (here: the same list for the one accepted key; a real
+ * server would look them up). Each destination has its own bounded queue and reconnects by
+ * itself with backoff; one that is down or slow never holds up the others or the publisher.
  *
  * ```sh
  * deno run -A examples/restream.ts --port 1935 --key in \
@@ -15,8 +15,7 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { type MediaPacket, RtmpClient, RtmpServer } from "../mod.ts";
-import { isKeyframe, isSequenceHeader, metadataOf } from "../protocol/mod.ts";
+import { RtmpServer } from "../mod.ts";
 
 const { values, positionals: destinations } = parseArgs({
   args: process.argv.slice(2),
@@ -32,120 +31,27 @@ if (destinations.length === 0) {
   process.exit(2);
 }
 
-const MAX_BACKLOG_BYTES = 8 << 20;
-
-/** Metadata and decoder configuration: what a destination needs before its first keyframe. */
-function isHeader(p: MediaPacket): boolean {
-  if (p.type === "data") return p.data !== null && metadataOf(p.data) !== null;
-  return isSequenceHeader(p);
-}
-
-/** One destination: a queue, a connection that comes back by itself, and a sender loop. */
-class Destination {
-  readonly url: string;
-  #queue: MediaPacket[] = [];
-  #bytes = 0;
-  #waitingForKeyframe = true;
-  #wake: (() => void) | null = null;
-  #ended = false;
-  readonly #headers = new Map<string, MediaPacket>();
-  sent = 0;
-  dropped = 0;
-  readonly done: Promise<void>;
-
-  constructor(url: string) {
-    this.url = url;
-    this.done = this.#run();
-  }
-
-  push(packet: MediaPacket): void {
-    if (isHeader(packet)) {
-      this.#headers.set(packet.type, packet);
-    } else if (this.#waitingForKeyframe && packet.type === "video") {
-      // Video before a keyframe cannot be decoded; headers and audio can go.
-      if (!isKeyframe(packet)) {
-        this.dropped++;
-        return;
-      }
-      this.#waitingForKeyframe = false;
-    }
-    if (this.#bytes + packet.payload.length > MAX_BACKLOG_BYTES) {
-      // Too far behind: forget the backlog and resume at the next keyframe.
-      this.dropped += this.#queue.length + 1;
-      this.#resync();
-      return;
-    }
-    this.#enqueue(packet);
-  }
-
-  /** Starts over at the next keyframe: the backlog goes, the latest headers go first. */
-  #resync(): void {
-    this.#queue = [];
-    this.#bytes = 0;
-    this.#waitingForKeyframe = true;
-    for (const header of this.#headers.values()) this.#enqueue(header);
-  }
-
-  #enqueue(packet: MediaPacket): void {
-    this.#queue.push(packet);
-    this.#bytes += packet.payload.length;
-    this.#wake?.();
-  }
-
-  end(): void {
-    this.#ended = true;
-    this.#wake?.();
-  }
-
-  async #next(): Promise<MediaPacket | null> {
-    while (this.#queue.length === 0) {
-      if (this.#ended) return null;
-      await new Promise<void>((r) => this.#wake = r);
-      this.#wake = null;
-    }
-    const p = this.#queue.shift()!;
-    this.#bytes -= p.payload.length;
-    return p;
-  }
-
-  async #run(): Promise<void> {
-    let delay = 500;
-    while (!this.#ended) {
-      let client: RtmpClient | null = null;
-      try {
-        client = await RtmpClient.connect(this.url, { timeout: 10_000 });
-        console.log(`→ ${this.url}: publishing`);
-        delay = 500;
-        for (let p = await this.#next(); p; p = await this.#next()) {
-          await client.sendPacket(p);
-          this.sent++;
-        }
-        await client.close();
-        return;
-      } catch (e) {
-        client?.close().catch(() => {});
-        if (this.#ended) return;
-        console.error(`→ ${this.url}: ${(e as Error).message}; retrying in ${delay} ms`);
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 15_000);
-        // After a gap the destination must restart at a keyframe with the headers first.
-        this.#resync();
-      }
-    }
-  }
-}
-
 const server = await RtmpServer.listen({
   hostname: values.host,
   port: Number(values.port),
-  onPublish: ({ name }) => name === values.key,
+  onPublish: ({ name }) => name === values.key && { accept: true, push: destinations },
+  // Retry a destination that failed after 0.5 s, 1 s, 2 s, … at most every 10 s.
+  restream: { backoff: { initial: 500, max: 10_000 } },
+  // Streams are read only by their destinations: no per-session queue to drain.
+  sessionQueue: "lazy",
   onSession: async (session) => {
-    console.log(`ingest ${session.app}/${session.name} from ${session.remoteAddr.hostname}`);
-    const outs = destinations.map((url) => new Destination(url));
-    for await (const packet of session) for (const out of outs) out.push(packet);
-    for (const out of outs) out.end();
-    await Promise.all(outs.map((o) => o.done));
-    for (const o of outs) console.log(`→ ${o.url}: ${o.sent} packets sent, ${o.dropped} dropped`);
+    console.log(`ingest ${session.key} from ${session.remoteAddr.hostname}`);
+    // State changes are logged as they happen ("restream live/in → …: live").
+    const outs = server.destinations(session.key);
+    await session.ended;
+    await Promise.all(outs.map((d) => d.done));
+    for (const d of outs) {
+      const s = d.stats();
+      console.log(
+        `→ ${s.url}: ${s.packetsSent} packets sent, ${s.packetsDropped} dropped, ` +
+          `${s.reconnects} reconnects${s.lastError ? ` (last error: ${s.lastError})` : ""}`,
+      );
+    }
     console.log(`ingest ended (${await session.ended})`);
   },
 });

@@ -309,13 +309,15 @@ export class Subscriber {
   }
 
   /**
-   * The timestamp of the oldest queued message, or `null` when none is queued.
+   * The timestamp of the oldest queued audio or video frame, or `null` when none is queued.
+   * Sequence headers and metadata are skipped: a new subscriber is primed with them, and they
+   * keep the timestamp they were published with (often 0), not their place in the backlog.
    * @returns Milliseconds.
    */
   oldestTimestamp(): number | null {
     for (let i = this.#head; i < this.#items.length; i++) {
       const e = this.#items[i];
-      if (!("signal" in e)) return e.timestamp;
+      if (!("signal" in e) && !e.header && (e.type === 8 || e.type === 9)) return e.timestamp;
     }
     return null;
   }
@@ -340,6 +342,41 @@ export class Subscriber {
     this.#release();
     this.#needKeyframe = true;
     return n;
+  }
+
+  /**
+   * Drops what is queued before the newest queued video keyframe (counted as dropped): a
+   * restream destination that reconnected resumes at that keyframe instead of waiting for the
+   * next one. When no keyframe is queued, or the newest is more than `maxAge` ms of media older
+   * than the newest queued message, drops everything and starts again at the next keyframe
+   * ({@linkcode Subscriber.discardQueued}).
+   * @param maxAge Oldest keyframe still worth resuming at, in ms of media.
+   * @returns Messages dropped.
+   */
+  skipToKeyframe(maxAge: number): number {
+    let newest: number | null = null;
+    for (let i = this.#items.length - 1; i >= this.#head; i--) {
+      const e = this.#items[i];
+      if ("signal" in e) continue;
+      newest ??= e.timestamp;
+      if (!e.keyframe) continue;
+      // Timestamps are unsigned 32-bit and wrap; the difference is taken modulo 2^32.
+      if (((newest - e.timestamp) >>> 0) > maxAge) break;
+      let n = 0;
+      while (this.#head < i) {
+        const x = this.#items[this.#head];
+        this.#items[this.#head++] = undefined as unknown as SubscriberEntry;
+        if ("signal" in x) continue;
+        n++;
+        this.#bytes -= x.size;
+        this.#stats.droppedMessages++;
+        this.#stats.droppedBytes += x.payload.length;
+      }
+      this.#compact();
+      this.#release();
+      return n;
+    }
+    return this.discardQueued();
   }
 
   /**

@@ -15,9 +15,10 @@
 import { RtmpClient, type RtmpClientOptions } from "../client.ts";
 import { isRtmpError, RtmpError } from "../errors.ts";
 import { parseRtmpUrl } from "../protocol/url.ts";
-import type { HubMessage } from "../hub/hub_message.ts";
 import type { LiveStream } from "../hub/live_stream.ts";
-import type { Subscriber } from "../hub/subscriber.ts";
+import type { Subscriber, SubscriberEntry } from "../hub/subscriber.ts";
+import { defaultAdapter } from "../socket/mod.ts";
+import type { Conn, NetAddress, SocketAdapter } from "../socket/types.ts";
 import { BoundedQueue } from "../util/bounded_queue.ts";
 
 /**
@@ -148,10 +149,20 @@ export class RestreamDestination implements AsyncDisposable {
   readonly #events = new BoundedQueue<DestinationEvent>({ limit: 256 });
   #state: DestinationState = "waiting";
   #client: RtmpClient | null = null;
+  #conn: WatchedConn | null = null;
   #target: string;
+  /** Wakes whatever the run loop is waiting on (new entries, a closed connection, stop). */
+  #wake: (() => void) | null = null;
+  /**
+   * Whether the queue starts where a remote can start: at the subscription (primed with
+   * metadata, headers and the GOP from its keyframe) or at a publisher's first packet. After a
+   * failure it starts anywhere, so the next connection starts over from the headers.
+   */
+  #clean = true;
   readonly #stats = {
     bytes: 0,
     packetsSent: 0,
+    /** Taken from the queue but never sent (the connection failed under them). */
     discarded: 0,
     reconnects: 0,
     refusals: 0,
@@ -204,7 +215,7 @@ export class RestreamDestination implements AsyncDisposable {
       state: this.#state,
       bytes: s.bytes,
       packetsSent: s.packetsSent,
-      packetsDropped: sub.droppedMessages,
+      packetsDropped: sub.droppedMessages + s.discarded,
       reconnects: s.reconnects,
       refusals: s.refusals,
       lastError: s.lastError,
@@ -218,13 +229,15 @@ export class RestreamDestination implements AsyncDisposable {
   }
 
   /**
-   * Stops pushing: unpublishes and closes the connection.
+   * Stops pushing: unpublishes and closes the connection (at once if the remote stopped
+   * reading: after a short grace the socket is closed hard).
    * @returns Resolves when stopped.
    */
   stop(): Promise<void> {
     this.#stop.abort();
     this.#sub.end();
-    void this.#client?.close();
+    if (this.#client) void this.#close(this.#client, this.#conn, STOP_GRACE_MS);
+    this.#poke();
     return this.done;
   }
 
@@ -243,8 +256,15 @@ export class RestreamDestination implements AsyncDisposable {
     if (state === "live") this.#liveSince = Date.now();
     this.#state = state;
     this.#events.pushDropOldest({ state, previous, reason });
+    // The last line of a destination says what it delivered and what it could not.
+    const totals = state === "stopped"
+      ? `: ${this.#stats.packetsSent} packets sent, ${this.stats().packetsDropped} dropped, ` +
+        `${this.#stats.reconnects} reconnects`
+      : "";
     this.#options.log?.(
-      `restream ${this.#stream.key} → ${this.label}: ${state}${reason ? ` (${reason})` : ""}`,
+      `restream ${this.#stream.key} → ${this.label}: ${state}${
+        reason ? ` (${reason})` : ""
+      }${totals}`,
     );
     if (state === "stopped") this.#events.end();
   }
@@ -253,43 +273,73 @@ export class RestreamDestination implements AsyncDisposable {
     return this.#stop.signal.aborted;
   }
 
+  /**
+   * Waits for the next queue entry, a poke (connection closed, ReconnectRequest, stop) or
+   * the end of the queue. One resolver per wait, no reaction left on long-lived promises: a
+   * stream that runs for days does not accumulate handlers.
+   */
+  #nap(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+      void this.#sub.wait().then(resolve);
+    });
+  }
+
+  #poke(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
   async #run(): Promise<void> {
     const backoff = this.#options.backoff ?? {};
-    const initial = backoff.initial ?? 1000;
+    const max = backoff.max ?? 30_000;
+    const initial = Math.min(backoff.initial ?? 1000, max);
+    const jitter = backoff.jitter ?? 0.3;
     let delay = initial;
     let connected = false;
+    let gaveUp: string | null = null;
+    const backOff = async (reason: string): Promise<void> => {
+      this.#stats.lastError = reason;
+      this.#setState("backing-off", reason);
+      await this.#sleep(jittered(delay, jitter, max));
+      delay = Math.min(delay * (backoff.factor ?? 2), max);
+    };
     try {
       while (!this.#stopped) {
         if (!(await this.#waitLive())) break;
         this.#setState("connecting");
+        let conn: WatchedConn | null = null;
         let client: RtmpClient;
         try {
+          const base = this.#options.client?.adapter ?? await defaultAdapter();
           client = await RtmpClient.connect(this.#target, {
             ...this.#options.client,
+            adapter: watching(base, (c) => conn = c),
             signal: this.#stop.signal,
             enhanced: codecsOf(this.#stream),
           });
         } catch (e) {
           if (this.#stopped) break;
           this.#target = this.url;
-          this.#stats.lastError = describe(e);
-          if (isRtmpError(e, "REJECTED")) {
+          this.#clean = false;
+          if (isRefusal(e, conn)) {
+            this.#stats.lastError = describe(e, true);
             this.#stats.refusals++;
-            const max = this.#options.maxRefusals ?? 5;
-            if (max > 0 && this.#stats.refusals >= max) {
-              this.#setState("stopped", `gave up after ${this.#stats.refusals} refusals`);
+            const most = this.#options.maxRefusals ?? 5;
+            if (most > 0 && this.#stats.refusals >= most) {
+              gaveUp = `gave up after ${this.#stats.refusals} refusals`;
               break;
             }
             this.#setState("refused", this.#stats.lastError);
             await this.#sleep(this.#options.refusedRetry ?? 60_000);
           } else {
-            this.#setState("backing-off", this.#stats.lastError);
-            await this.#sleep(jittered(delay, backoff.jitter ?? 0.3));
-            delay = Math.min(delay * (backoff.factor ?? 2), backoff.max ?? 30_000);
+            await backOff(describe(e));
           }
           continue;
         }
         this.#client = client;
+        this.#conn = conn;
         if (connected) this.#stats.reconnects++;
         connected = true;
         this.#stats.refusals = 0;
@@ -297,132 +347,241 @@ export class RestreamDestination implements AsyncDisposable {
         this.#setState("live");
         const outcome = await this.#push(client);
         this.#client = null;
-        if (outcome.kind === "moved") {
-          // ReconnectRequest: go to the named server now, without a backoff.
-          this.#target = outcome.url;
-          await client.close().catch(() => {});
+        this.#conn = null;
+        if (outcome.kind === "failed") {
+          this.#clean = false;
+          void this.#close(client, conn, 0);
+          if (this.#stopped) break;
+          await backOff(outcome.error);
           continue;
         }
-        if (outcome.kind === "ended") {
-          await client.close().catch(() => {});
-          break;
+        await this.#close(client, conn, CLOSE_GRACE_MS);
+        if (outcome.kind === "ended") break;
+        if (outcome.kind === "moved") {
+          // ReconnectRequest: go to the named server now, without a backoff.
+          this.#clean = false;
+          this.#target = outcome.url;
         }
-        client.close().catch(() => {});
-        if (this.#stopped) break;
-        this.#stats.lastError = outcome.error;
-        this.#setState("backing-off", outcome.error);
-        await this.#sleep(jittered(delay, backoff.jitter ?? 0.3));
-        delay = Math.min(delay * (backoff.factor ?? 2), backoff.max ?? 30_000);
+        // "unpublished": the key's publisher left; wait for the next one (a new connection,
+        // so the remote sees a new stream rather than a timestamp jump).
       }
     } finally {
+      // Whatever is still queued is never sent: counted, then the subscription goes.
+      this.#sub.discardQueued();
       this.#sub.close("restream stopped");
-      this.#setState("stopped", this.#stopped ? "stopped" : this.#stats.lastError);
+      this.#setState(
+        "stopped",
+        this.#stopped ? "stopped by request" : gaveUp ?? "the source ended",
+      );
     }
+  }
+
+  /** Closes a client gracefully, or hard after `graceMs` (a remote that stopped reading). */
+  async #close(client: RtmpClient, conn: WatchedConn | null, graceMs: number): Promise<void> {
+    if (graceMs <= 0) conn?.close();
+    const timer = graceMs > 0 ? setTimeout(() => conn?.close(), graceMs) : undefined;
+    await client.close().catch(() => {});
+    clearTimeout(timer);
   }
 
   /** Waits until the source is live; `false` when stopped or the source went away for good. */
   async #waitLive(): Promise<boolean> {
     while (!this.#stream.live) {
+      // No publisher, so whatever is queued is the last one's tail, which has nowhere to go
+      // now. The next publisher's stream starts clean with its own headers and keyframe.
+      this.#sub.discardQueued();
+      this.#clean = true;
       if (this.#stopped || this.#sub.done) return false;
       this.#setState("waiting");
-      await Promise.race([this.#sub.wait(), this.#stopPromise()]);
-      // A `publish` signal wakes us; drain signals that are now old news.
-      const e = this.#sub.next();
-      if (e && !("signal" in e)) this.#sub.discardQueued();
+      await this.#nap();
     }
     return !this.#stopped;
   }
 
-  /** Pushes until the connection fails, the source ends, or a ReconnectRequest arrives. */
-  async #push(
-    client: RtmpClient,
-  ): Promise<
-    { kind: "failed"; error: string } | { kind: "ended" } | { kind: "moved"; url: string }
-  > {
+  /**
+   * Pushes until the connection fails, the source ends, the key's publisher leaves, or a
+   * ReconnectRequest arrives.
+   */
+  async #push(client: RtmpClient): Promise<Outcome> {
     const sub = this.#sub;
-    const maxBacklog = this.#options.maxBacklog ?? 2000;
-    const oldest = sub.oldestTimestamp();
-    const fresh = oldest !== null &&
-      ((this.#stream.lastTimestamp - oldest) >>> 0) <= maxBacklog && this.#stats.packetsSent === 0;
-    if (!fresh) {
-      // A stale backlog goes (counted as dropped); the new session starts from the cached
-      // metadata and headers and the next keyframe.
-      sub.discardQueued();
-      for (const m of this.#stream.configuration()) {
-        await client.sendPacket(m.packet);
-      }
-    }
+    let closed = false;
     let moved: string | null = null;
-    const watchEvents = (async () => {
+    void client.closed.then(() => {
+      closed = true;
+      this.#poke();
+    });
+    const watchEvents = async (): Promise<void> => {
       for await (const ev of client.events()) {
         if (ev.type === "reconnect-request") {
           moved = ev.tcUrl ? joinTcUrl(ev.tcUrl, this.url) : this.url;
-          client.closed.then(() => {});
+          this.#poke();
           return;
         }
       }
-    })();
+    };
+    void watchEvents();
+    let batch: SubscriberEntry[] = [];
+    let at = 0;
     try {
+      const maxBacklog = this.#options.maxBacklog ?? 2000;
+      const oldest = sub.oldestTimestamp();
+      const fresh = this.#clean &&
+        (oldest === null || ((this.#stream.lastTimestamp - oldest) >>> 0) <= maxBacklog);
+      if (!fresh) {
+        // The new session starts from the cached metadata and headers, then the newest queued
+        // keyframe (one that came while connecting) or else the next one; what came before
+        // goes, counted as dropped: never a stale burst.
+        sub.skipToKeyframe(maxBacklog);
+        for (const m of this.#stream.configuration()) await client.sendPacket(m.packet);
+      }
+      // From here on the remote has seen the start of what it gets.
+      this.#clean = false;
       while (true) {
         if (moved) return { kind: "moved", url: moved };
-        const batch = sub.take(256 << 10);
+        if (this.#stopped) return { kind: "ended" };
+        if (closed) return { kind: "failed", error: "the destination closed the connection" };
+        batch = sub.take(256 << 10);
+        at = 0;
         if (batch.length === 0) {
-          if (sub.done || this.#stopped) return { kind: "ended" };
-          await Promise.race([sub.wait(), client.closed, watchEvents, this.#stopPromise()]);
-          if (moved) return { kind: "moved", url: moved };
-          if (client.closed && (await isSettled(client.closed))) {
-            return { kind: "failed", error: "the destination closed the connection" };
-          }
+          if (sub.done) return { kind: "ended" };
+          await this.#nap();
           continue;
         }
-        for (const e of batch) {
-          if ("signal" in e) continue;
-          await this.#send(client, e);
+        for (; at < batch.length; at++) {
+          const e = batch[at];
+          if ("signal" in e) {
+            if (e.signal !== "unpublish") continue;
+            at++;
+            return { kind: "unpublished" };
+          }
+          await client.sendPacket(e.packet);
+          this.#stats.packetsSent++;
+          this.#stats.bytes += e.payload.length;
         }
       }
     } catch (e) {
       if (this.#stopped) return { kind: "ended" };
       return { kind: "failed", error: describe(e) };
+    } finally {
+      // Taken from the queue but not sent: the rest of the batch when the connection failed
+      // (or the source's publisher left in the middle of it).
+      for (; at < batch.length; at++) if (!("signal" in batch[at])) this.#stats.discarded++;
+      this.#wake = null;
     }
   }
 
-  async #send(client: RtmpClient, m: HubMessage): Promise<void> {
-    await client.sendPacket(m.packet);
-    this.#stats.packetsSent++;
-    this.#stats.bytes += m.payload.length;
-  }
-
-  #stopPromise(): Promise<void> {
-    const signal = this.#stop.signal;
-    if (signal.aborted) return Promise.resolve();
-    return new Promise((resolve) =>
-      signal.addEventListener("abort", () => resolve(), { once: true })
-    );
-  }
-
+  /**
+   * Waits between attempts. What arrives meanwhile is dropped as it comes (counted): the next
+   * connection starts over at the next keyframe, so none of it will be sent, and memory and
+   * counters say so at once. Ends early when stopped or when the source ended for good.
+   */
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const signal = this.#stop.signal;
-      const timer = setTimeout(done, ms);
-      function done(): void {
+      let over = false;
+      const finish = (): void => {
+        if (over) return;
+        over = true;
         clearTimeout(timer);
-        signal.removeEventListener("abort", done);
+        signal.removeEventListener("abort", finish);
         resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
+      };
+      const timer = setTimeout(finish, ms);
+      signal.addEventListener("abort", finish, { once: true });
+      const watch = (): void => {
+        if (over) return;
+        this.#sub.discardQueued();
+        if (this.#sub.done) return finish();
+        void this.#sub.wait().then(watch);
+      };
+      watch();
     });
   }
 }
 
-/** Whether a promise has settled, without waiting for it. */
-async function isSettled(p: Promise<unknown>): Promise<boolean> {
-  const marker = {};
-  const v = await Promise.race([p.then(() => true, () => true), Promise.resolve(marker)]);
-  return v === true;
+type Outcome =
+  | { kind: "failed"; error: string }
+  | { kind: "ended" }
+  | { kind: "unpublished" }
+  | { kind: "moved"; url: string };
+
+/** Time a stopped destination gets to unpublish before its socket is closed hard. */
+const STOP_GRACE_MS = 2000;
+/** Time a finished destination gets to deliver its tail and unpublish. */
+const CLOSE_GRACE_MS = 5000;
+/** C0 + C1 + C2 of the RTMP handshake: a client that wrote more has sent `connect`. */
+const HANDSHAKE_BYTES = 1 + 1536 + 1536;
+
+/**
+ * A connection of a destination, seen from outside the client: how much was written (to tell a
+ * refusal from a network failure) and a way to close it hard (a remote that stopped reading
+ * never lets a graceful close finish).
+ */
+class WatchedConn implements Conn {
+  written = 0;
+  readonly #inner: Conn;
+  constructor(inner: Conn) {
+    this.#inner = inner;
+  }
+  get closed(): Promise<void> {
+    return this.#inner.closed;
+  }
+  get localAddr(): NetAddress {
+    return this.#inner.localAddr;
+  }
+  get remoteAddr(): NetAddress {
+    return this.#inner.remoteAddr;
+  }
+  get tls(): boolean {
+    return this.#inner.tls;
+  }
+  read(): Promise<Uint8Array | null> {
+    return this.#inner.read();
+  }
+  write(bytes: Uint8Array): Promise<void> {
+    this.written += bytes.length;
+    return this.#inner.write(bytes);
+  }
+  closeWrite(): Promise<void> {
+    return this.#inner.closeWrite();
+  }
+  close(): void {
+    this.#inner.close();
+  }
+  [Symbol.asyncDispose](): Promise<void> {
+    this.#inner.close();
+    return this.#inner.closed;
+  }
 }
 
-function jittered(ms: number, jitter: number): number {
-  return Math.max(0, Math.round(ms * (1 + (Math.random() * 2 - 1) * jitter)));
+/** An adapter whose outgoing connections are watched. */
+function watching(base: SocketAdapter, onConn: (c: WatchedConn) => void): SocketAdapter {
+  return {
+    name: base.name,
+    connect: async (options) => {
+      const conn = new WatchedConn(await base.connect(options));
+      onConn(conn);
+      return conn;
+    },
+    listen: (options) => base.listen(options),
+  };
+}
+
+/**
+ * Whether a failed connect is the destination refusing us: an error status, or the server
+ * hanging up without a word after it got our `connect` — how nginx-rtmp refuses when its
+ * `on_connect` / `on_publish` callback answers non-2xx (it sends no status at all). A close
+ * during the handshake or a timeout is a network or server problem, not a refusal.
+ */
+function isRefusal(e: unknown, conn: WatchedConn | null): boolean {
+  if (isRtmpError(e, "REJECTED")) return true;
+  const hungUp = isRtmpError(e, "CONNECTION_CLOSED") || isRtmpError(e, "CONNECTION_RESET");
+  return hungUp && conn !== null && conn.written > HANDSHAKE_BYTES;
+}
+
+/** `ms` ± `jitter` (a fraction), never above `max`: retries of many destinations spread out. */
+function jittered(ms: number, jitter: number, max: number): number {
+  return Math.min(max, Math.max(0, Math.round(ms * (1 + (Math.random() * 2 - 1) * jitter))));
 }
 
 /** The E-RTMP FourCCs of a stream's sequence headers, to announce in `connect`. */
@@ -461,9 +620,14 @@ export function maskKey(url: string): string {
   }
 }
 
-function describe(e: unknown): string {
+function describe(e: unknown, refused = false): string {
   if (isRtmpError(e, "REJECTED")) {
     return `refused: ${e.status ?? "error"}${e.description ? ` (${e.description})` : ""}`;
+  }
+  if (refused) {
+    return `refused: the server closed the connection without an answer (${
+      e instanceof Error ? e.message : String(e)
+    })`;
   }
   if (e instanceof RtmpError) return `${e.code}: ${e.message}`;
   return e instanceof Error ? e.message : String(e);

@@ -118,7 +118,16 @@ describe("examples", { skip: noFfmpeg }, () => {
       assert.equal(counts.length, 2, "both live destinations got a stream");
       const want = mediaOfTags(await readFlvTags(source)).length;
       for (const c of counts) assert.equal(c, want);
-      assert.match(restream.stderr(), /127\.0\.0\.1:\d+\/live\/b: .*refused/i);
+      // The down destination backs off (its key is masked in logs) and never goes live.
+      const down = `127\\.0\\.0\\.1:${downPort}/live/\\S+`;
+      assert.match(restream.stderr(), new RegExp(`${down}: backing-off \\(.*refused`, "i"));
+      assert.doesNotMatch(restream.stderr(), new RegExp(`${down}: live`));
+      // Every message of the stream counted as dropped for it: nothing is lost silently.
+      const all = (await readFlvTags(source)).filter((t) => [8, 9, 18].includes(t.type)).length;
+      assert.match(
+        restream.stdout(),
+        new RegExp(`→ rtmp://${down}: 0 packets sent, ${all} dropped`),
+      );
     } finally {
       await stopScript(restream);
     }
