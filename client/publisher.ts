@@ -23,7 +23,12 @@ import type { AmfObject, AmfValue } from "../protocol/amf.ts";
 import { AacPacketType, type AudioTag, buildAudioTag, SoundFormat } from "../protocol/audio_tag.ts";
 import { publisherCapabilities, withReconnect } from "../protocol/capabilities.ts";
 import type { ConnectParams } from "../protocol/command.ts";
-import { type DataMessage, encodeData, wrapSetDataFrame } from "../protocol/data.ts";
+import {
+  type DataMessage,
+  encodeData,
+  unwrapSetDataFrame,
+  wrapSetDataFrame,
+} from "../protocol/data.ts";
 import { ecmaArray } from "../protocol/amf.ts";
 import { flvScriptName, type FlvTag } from "../protocol/flv.ts";
 import { MessageType } from "../protocol/message.ts";
@@ -745,9 +750,9 @@ export class RtmpClient implements AsyncDisposable {
   #remember(type: number, timestamp: number, payload: Uint8Array): boolean {
     if (this.#policy === null) return false;
     if (type === MessageType.DataAmf0 || type === MessageType.DataAmf3) {
-      const name = flvScriptName(payload.subarray(type === MessageType.DataAmf3 ? 1 : 0));
-      const isMeta = name === "onMetaData" || (name === "@setDataFrame" &&
-        flvScriptName(skipAmf0String(payload, type)) === "onMetaData");
+      const amf3 = type === MessageType.DataAmf3;
+      const body = unwrapSetDataFrame(payload, { amf3 });
+      const isMeta = flvScriptName(body.subarray(amf3 ? 1 : 0)) === "onMetaData";
       if (!isMeta) return false;
       this.#metadata = { type, timestamp, payload };
       return true;
@@ -819,13 +824,6 @@ export class RtmpClient implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** The body after a leading AMF0 string (the `@setDataFrame` name). */
-function skipAmf0String(payload: Uint8Array, type: number): Uint8Array {
-  const at = type === MessageType.DataAmf3 ? 1 : 0;
-  if (payload[at] !== 0x02 || payload.length < at + 3) return new Uint8Array(0);
-  return payload.subarray(at + 3 + ((payload[at + 1] << 8) | payload[at + 2]));
 }
 
 function avcTag(

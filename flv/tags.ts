@@ -16,7 +16,7 @@ import { type DataMessage, metadataOf } from "../protocol/data.ts";
 import { type FlvHeader, type FlvTag, FlvTagType } from "../protocol/flv.ts";
 import { type MediaPacket, packetFromMessage } from "../protocol/packet.ts";
 
-const SET_DATA_FRAME = "@setDataFrame";
+import { SET_DATA_FRAME, unwrapSetDataFrame } from "../protocol/data.ts";
 
 /**
  * The FLV tag that stores a packet, or `null` when the packet has no FLV form (an AMF3 data
@@ -43,7 +43,7 @@ export function packetToFlvTag(packet: MediaPacket): FlvTag | null {
   if (packet.type === "video") {
     return { type: FlvTagType.Video, timestamp, streamId: 0, data: packet.payload };
   }
-  const data = packet.amf3 ? amf0Body(packet.data) : stripSetDataFrame(packet.payload, packet.data);
+  const data = packet.amf3 ? amf0Body(packet.data) : unwrapSetDataFrame(packet.payload);
   return data === null ? null : { type: FlvTagType.Script, timestamp, streamId: 0, data };
 }
 
@@ -58,18 +58,6 @@ function amf0Body(data: DataMessage | null): Uint8Array | null {
     // An AMF3-only value (vector, dictionary, …) has no AMF0 form: the message is not stored.
     return null;
   }
-}
-
-/** The body after the `@setDataFrame` string (AMF0 string marker, u16 length, name). */
-function stripSetDataFrame(payload: Uint8Array, data: DataMessage | null): Uint8Array {
-  const n = SET_DATA_FRAME.length;
-  if (
-    data?.handler === SET_DATA_FRAME && payload.length > 3 + n && payload[0] === 0x02 &&
-    ((payload[1] << 8) | payload[2]) === n
-  ) {
-    return payload.subarray(3 + n);
-  }
-  return payload;
 }
 
 /**

@@ -100,7 +100,16 @@ export function encodeData(data: DataMessage, options: EncodeMessageOptions): Rt
  * the metadata for players. Servers and recorders remove it again: players and FLV files carry
  * plain `onMetaData`.
  */
-const SET_DATA_FRAME = "@setDataFrame";
+/**
+ * The handler name publishers put in front of `onMetaData` (FLV 10.1 E.5), defined once.
+ *
+ * @example
+ * ```ts
+ * import { SET_DATA_FRAME } from "./data.ts";
+ * console.log(SET_DATA_FRAME); // @setDataFrame
+ * ```
+ */
+export const SET_DATA_FRAME = "@setDataFrame";
 /** `SET_DATA_FRAME` as an AMF0 String value: marker 0x02, UI16 length, UTF-8 bytes. */
 const SET_DATA_FRAME_AMF0 = encodeAmf0([SET_DATA_FRAME]);
 
