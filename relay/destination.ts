@@ -92,7 +92,7 @@ export interface DestinationStats {
   state: DestinationState;
   /** Payload bytes sent. */
   bytes: number;
-  /** Packets sent. */
+  /** Packets of the source sent (accepted by the OS); headers re-sent on a reconnect are not. */
   packetsSent: number;
   /** Packets of the source that were never sent (queue overflow, stale backlog, failures). */
   packetsDropped: number;
