@@ -5,7 +5,8 @@
  * starts with metadata + sequence headers + a keyframe, and after any failure reconnects with
  * exponential backoff and jitter, resending metadata and headers and resuming at the next
  * keyframe — never with a stale backlog. What it could not send is counted as dropped. A
- * destination that refuses the key is reported as `refused` (never as live) and retried at a
+ * destination that refuses the key (an error status, or hanging up after our `connect` the way
+ * nginx-rtmp's `on_publish` refuses) is reported as `refused` (never as live) and retried at a
  * much slower rate, or given up. E-RTMP v2 `NetConnection.Connect.ReconnectRequest` makes it
  * move to the named server (or the same one) at once.
  *
@@ -91,7 +92,7 @@ export interface DestinationStats {
   state: DestinationState;
   /** Payload bytes sent. */
   bytes: number;
-  /** Packets sent. */
+  /** Packets of the source sent (accepted by the OS); headers re-sent on a reconnect are not. */
   packetsSent: number;
   /** Packets of the source that were never sent (queue overflow, stale backlog, failures). */
   packetsDropped: number;
@@ -472,8 +473,9 @@ export class RestreamDestination implements AsyncDisposable {
 
   /**
    * Waits between attempts. What arrives meanwhile is dropped as it comes (counted): the next
-   * connection starts over at the next keyframe, so none of it will be sent, and memory and
-   * counters say so at once. Ends early when stopped or when the source ended for good.
+   * connection starts over from the headers and a keyframe that comes after the wait, so none
+   * of it would be sent, and memory and counters say so at once. Ends early when stopped or
+   * when the source ended for good.
    */
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
