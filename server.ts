@@ -47,6 +47,7 @@ import { type HttpFlvServer, startHttpFlvServer } from "./http/server.ts";
 import type { TestPageOptions } from "./http/types.ts";
 import { openHttpViewer } from "./server/http_viewers.ts";
 import { type DestinationOptions, RestreamDestination } from "./relay/destination.ts";
+import { PullRelay, type PullRelayOptions } from "./relay/pull_relay.ts";
 import type {
   Conn,
   Listener,
@@ -121,6 +122,8 @@ export type {
 } from "./hub/subscriber.ts";
 export { HubMessage } from "./hub/hub_message.ts";
 export { maskKey, RestreamDestination } from "./relay/destination.ts";
+export { PullRelay } from "./relay/pull_relay.ts";
+export type { PullRelayOptions, PullRelayStats } from "./relay/pull_relay.ts";
 export type {
   DestinationEvent,
   DestinationOptions,
@@ -165,6 +168,15 @@ export interface RtmpServerOptions {
    * (from a database, re-read each time). The `onPublish` decision can add more (`push`).
    */
   push?: string[] | ((info: PublishInfo) => string[] | Promise<string[]>);
+  /**
+   * Pull relays on demand: when a viewer asks for a key that is not live here and a pattern
+   * matches (`app/name`, `*` within a segment; `{app}` and `{name}` are replaced in the URL),
+   * the stream is pulled from that URL, and stopped once nobody has watched it for
+   * `pullIdleStop` ms. Use {@linkcode RtmpServer.relay} for relays kept up for good.
+   */
+  pull?: Record<string, string>;
+  /** Idle time before an on-demand pull relay stops. Default 30 000 ms. */
+  pullIdleStop?: number;
   /** Reconnect policy, queue bound and client options of restream destinations. */
   restream?: Omit<DestinationOptions, "signal" | "endOnUnpublish" | "log">;
   /** Serve `play` requests from the stream hub. Default `true`. */
@@ -261,6 +273,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   readonly #listeners: Listener[] = [];
   readonly #http: HttpFlvServer[] = [];
   readonly #destinations = new Map<string, Set<RestreamDestination>>();
+  readonly #relays = new Map<string, PullRelay>();
   readonly #connections = new Set<ServerConnection>();
   readonly #pending = new Set<ServerConnection>();
   readonly #pendingPerIp = new Map<string, Set<ServerConnection>>();
@@ -341,6 +354,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       },
       started: (session, push) => this.#started(session, push),
       admitPlayer: (ip, stream) => this.#admitPlayer(ip, stream),
+      ensureRelay: (key) => this.#ensureRelay(key),
       playerLeft: (ip, key) => {
         this.#players--;
         const k = (this.#playersPerStream.get(key) ?? 1) - 1;
@@ -967,6 +981,61 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   }
 
   /**
+   * Feeds a local stream from a remote URL for good (reconnecting), so it can be played,
+   * recorded and restreamed here as if it were published here.
+   *
+   * @example
+   * ```ts ignore
+   * server.relay("live/cam", "rtmp://origin.example.com/live/cam");
+   * ```
+   *
+   * @param key The local `app/name`.
+   * @param url The remote `rtmp://` / `rtmps://` stream.
+   * @param options Retry policy and client options.
+   * @returns The relay.
+   */
+  relay(
+    key: string,
+    url: string,
+    options: Omit<PullRelayOptions, "signal" | "log"> = {},
+  ): PullRelay {
+    if (this.#closing) throw new RtmpError("CLOSED", "the server is closed");
+    if (this.#relays.has(key)) {
+      throw new RtmpError("INVALID_ARGUMENT", `"${key}" is already relayed`);
+    }
+    const relay = new PullRelay(this.#hub.open(key), url, { ...options, log: this.#ctx.log });
+    this.#relays.set(key, relay);
+    this.#track(relay.done.finally(() => {
+      if (this.#relays.get(key) === relay) this.#relays.delete(key);
+    }));
+    return relay;
+  }
+
+  /** Pull relays running now. @returns A snapshot. */
+  relays(): PullRelay[] {
+    return [...this.#relays.values()];
+  }
+
+  /** Starts an on-demand pull relay for a key that is not live, when a `pull` pattern matches. */
+  #ensureRelay(key: string): void {
+    const rules = this.#options.pull;
+    if (!rules || this.#relays.has(key) || this.#hub.get(key)?.live) return;
+    const slash = key.indexOf("/");
+    const app = key.slice(0, slash);
+    const name = key.slice(slash + 1);
+    for (const [pattern, template] of Object.entries(rules)) {
+      if (!globMatch(pattern, key)) continue;
+      const url = template.replaceAll("{app}", app).replaceAll("{name}", name);
+      try {
+        this.relay(key, url, { idleStop: this.#options.pullIdleStop ?? 30_000 });
+      } catch (e) {
+        this.#ctx.log(`relay of "${key}" not started: ${(e as Error).message}`);
+      }
+      return;
+    }
+  }
+
+  /**
    * Restream destinations, of one key or all.
    * @param key `app/name`; all when omitted.
    * @returns A snapshot.
@@ -1005,6 +1074,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
         for (const l of this.#listeners) l.close();
         const http = Promise.allSettled(this.#http.map((h) => h.close()));
         for (const d of this.destinations()) void d.stop();
+        for (const r of this.#relays.values()) void r.stop();
         for (const c of this.#connections) c.shutdown("server-closed");
         this.#sessions.end();
         // Connections end within the linger time; onSession handlers get a bounded grace
@@ -1040,4 +1110,13 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
 
 function keyOf(session: { app: string; name: string }): string {
   return `${session.app}/${session.name}`;
+}
+
+/** `app/name` patterns: `*` matches any run of characters within one segment. */
+function globMatch(pattern: string, key: string): boolean {
+  const re = new RegExp(
+    "^" + pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^/]*") +
+      "$",
+  );
+  return re.test(key);
 }

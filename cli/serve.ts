@@ -63,6 +63,9 @@ Options:
   --push-config FILE      per-key destinations, "APP/NAME URL" per line (* matches within a
                           segment), re-read on each publish
   --push-backoff MS       longest wait between reconnects of a destination (default 30000)
+  --pull APP/NAME=URL     pull a stream from URL when a viewer asks for a matching key that is
+                          not live here (* within a segment; {app}/{name} in URL); repeatable
+  --relay APP/NAME=URL    keep APP/NAME fed from URL for good (reconnecting); repeatable
   --replace               a new publisher on a live key always replaces the old one (default:
                           only one silent for 2.5 s, e.g. an encoder whose network died)
   --hook-timeout MS       key check timeout (default 10000)
@@ -95,6 +98,8 @@ const OPTIONS = {
   "no-play": { type: "boolean" },
   "http-listen": { type: "string" },
   push: { type: "string", multiple: true },
+  pull: { type: "string", multiple: true },
+  relay: { type: "string", multiple: true },
   "push-config": { type: "string" },
   "push-backoff": { type: "string" },
   "http-player": { type: "string" },
@@ -233,6 +238,8 @@ export async function runServe(
   }
   const pushConfig = values["push-config"] as string | undefined;
   if (pushConfig !== undefined) await loadPushConfig(pushConfig); // fail at start, not per publish
+  const pullRules = keyUrlPairs((values.pull as string[] | undefined) ?? [], "--pull");
+  const relays = keyUrlPairs((values.relay as string[] | undefined) ?? [], "--relay");
   const server = new RtmpServer({
     log,
     proxyProtocol: ops.proxyProtocol,
@@ -255,6 +262,7 @@ export async function runServe(
       signed,
     ]),
     playback,
+    pull: Object.keys(pullRules).length > 0 ? pullRules : undefined,
     restream: { backoff: { max: pushBackoff } },
     push: pushUrls.length === 0 && pushConfig === undefined ? undefined : async (info) => {
       let urls = [...pushUrls];
@@ -330,6 +338,7 @@ export async function runServe(
   if (ops.proxyProtocol) {
     log(`PROXY protocol on: trusting ${(ops.proxyProtocol.trusted ?? ["loopback"]).join(", ")}`);
   }
+  for (const [key, url] of Object.entries(relays)) server.relay(key, url);
   log(`listening on ${addrs.join(" and ")}${recordDir ? `, recording to ${recordDir}` : ""}`);
   options.onReady?.(addrs);
 
@@ -421,4 +430,24 @@ function positiveInt(value: unknown, flag: string, fallback: number): number {
     );
   }
   return n;
+}
+
+/** `APP/NAME=URL` arguments as a map, checked. */
+function keyUrlPairs(args: string[], flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const arg of args) {
+    const eq = arg.indexOf("=");
+    const key = eq > 0 ? arg.slice(0, eq) : "";
+    const url = eq > 0 ? arg.slice(eq + 1) : "";
+    if (!key.includes("/") || url === "") {
+      throw new UsageError(`${flag} expects APP/NAME=URL, got "${arg}"`);
+    }
+    try {
+      parseRtmpUrl(url.replaceAll("{app}", "app").replaceAll("{name}", "name"));
+    } catch (e) {
+      throw new UsageError(`${flag}: ${(e as Error).message}`);
+    }
+    out[key] = url;
+  }
+  return out;
 }

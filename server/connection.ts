@@ -72,6 +72,8 @@ export interface ServerContext {
   started(session: PublishSession, push: string[]): void;
   /** Counts a player in; returns a reason to refuse, or null. */
   admitPlayer(ip: string, stream: LiveStream): string | null;
+  /** Starts an on-demand pull relay of a key that is not live, when one is configured. */
+  ensureRelay(key: string): void;
   /** Counts a player out. */
   playerLeft(ip: string, key: string): void;
   /** Hands an event to the server's events and counters. */
@@ -660,6 +662,7 @@ export class ServerConnection implements DeadlineOwner {
         decision = refusal(full, "The server is full; try again later.", undefined, "limit");
       }
     }
+    if (decision.accept) this.#ctx.ensureRelay(key);
     if (decision.accept) {
       const refused = this.#ctx.admitPlayer(this.#ip, stream);
       const cause = this.#ctx.stopping() ? "shutting-down" : "limit";

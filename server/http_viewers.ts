@@ -79,6 +79,7 @@ export async function openHttpViewer(
     }
   }
   const stream = ctx.hub.open(key);
+  ctx.ensureRelay(key);
   const full = ctx.admitPlayer(req.remoteAddr.hostname, stream);
   if (full) {
     stream.dropIfIdle();
