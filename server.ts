@@ -79,7 +79,14 @@ export type {
 
 export { isRtmpError, RtmpError } from "./errors.ts";
 export type { RtmpErrorCode, RtmpErrorOptions } from "./errors.ts";
-export type { Credentials, ReconnectOptions, RtmpClientOptions } from "./client.ts";
+export type {
+  Credentials,
+  PlayEndReason,
+  PlayerEvent,
+  ReconnectOptions,
+  RtmpClientOptions,
+  RtmpPlayOptions,
+} from "./client.ts";
 export type * from "./protocol/vocabulary.ts";
 export type {
   Conn,
