@@ -921,24 +921,30 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
   }
 
   async #startPushes(session: PublishSession, fromHook: string[]): Promise<void> {
+    // The decision's destinations start at once (they see the publish from its first packet);
+    // the configured ones may need a lookup first.
+    const started = new Set<string>();
+    const start = (templates: string[]): void => {
+      for (const template of templates) {
+        const url = template.replaceAll("{app}", session.app).replaceAll("{name}", session.name);
+        if (started.has(url) || session.endReason) continue;
+        started.add(url);
+        try {
+          this.restream(session, url);
+        } catch (e) {
+          this.#ctx.log(`restream of "${session.key}" not started: ${(e as Error).message}`);
+        }
+      }
+    };
+    start(fromHook);
     const configured = this.#options.push;
-    let urls = [...fromHook];
     try {
-      if (typeof configured === "function") urls = urls.concat(await configured(session));
-      else if (configured) urls = urls.concat(configured);
+      if (typeof configured === "function") start(await configured(session));
+      else if (configured) start(configured);
     } catch (e) {
       this.#ctx.log(
         `push list for "${session.key}" failed: ${e instanceof Error ? e.message : String(e)}`,
       );
-    }
-    if (session.endReason) return;
-    for (const template of new Set(urls)) {
-      const url = template.replaceAll("{app}", session.app).replaceAll("{name}", session.name);
-      try {
-        this.restream(session, url);
-      } catch (e) {
-        this.#ctx.log(`restream of "${session.key}" not started: ${(e as Error).message}`);
-      }
     }
   }
 
