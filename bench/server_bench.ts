@@ -280,6 +280,8 @@ const peers = labels.filter((l) => !l.startsWith("ours"));
 
 function cell(row: Row, label: string): string {
   const values = results.get(row.metric)?.get(label);
+  // nginx-rtmp has no HTTP-FLV: the httpflv figure is not run on it.
+  if (row.metric.startsWith("hf") && label === "nginx-rtmp") return "n/a";
   if (!values || values.length === 0) return "err";
   const v = median(values) * (row.scale ?? 1);
   if (row.metric === "stallPlayerDropped") {
@@ -379,7 +381,8 @@ console.log(
       (RELAY_BYTES / 1e6).toFixed(0)
     } MB ` +
     `to each of ${RELAY_PLAYERS} players, realtime ${RT_PLAYERS} players for ${RT_SECONDS} s, ` +
-    `${JOINERS} late joiners, stalled ${(STALL_BYTES / 1e6).toFixed(0)} MB. ` +
+    `${JOINERS} late joiners, stalled ${(STALL_BYTES / 1e6).toFixed(0)} MB, ` +
+    `HTTP-FLV ${HF_VIEWERS} viewers for ${HF_SECONDS} s. ` +
     `Ratios are ours/peer (↑ higher is better, ↓ lower is better).`,
 );
 console.log(lines.join("\n"));
