@@ -12,7 +12,8 @@
  * ```
  *
  * Prints `listening PORT` on stdout once bound (PORT 0, the default, picks a free port) and
- * runs until SIGTERM/SIGINT.
+ * runs until SIGTERM/SIGINT. With env `RTMP_BENCH_HTTP=1` it also serves HTTP-FLV
+ * (`RtmpServer.listenHttp`) on a free port and prints `listening PORT http HTTPPORT`.
  *
  * @module
  */
@@ -44,7 +45,11 @@ const server = await RtmpServer.listen({
     playWaitTimeout: LONG_MS,
   },
 });
-process.stdout.write(`listening ${server.addr.port}\n`);
+// Env RTMP_BENCH_HTTP=1: also serve HTTP-FLV on a free port (the httpflv figure).
+const http = process.env.RTMP_BENCH_HTTP === "1"
+  ? await server.listenHttp({ hostname: "127.0.0.1", port: 0 })
+  : null;
+process.stdout.write(`listening ${server.addr.port}${http ? ` http ${http.port}` : ""}\n`);
 await new Promise<void>((resolve) => {
   process.on("SIGINT", () => resolve());
   process.on("SIGTERM", () => resolve());

@@ -7,7 +7,7 @@
  *
  * ```sh
  * bash bench/run.sh server                      # or: npm run bench:server
- * node_modules/.bin/node bench/server_bench.ts [--runs 3] [--only ingest,idle,relay,realtime,stalled,stalled-control]
+ * node_modules/.bin/node bench/server_bench.ts [--runs 3] [--only ingest,idle,relay,realtime,stalled,stalled-control,httpflv]
  *     [--targets deno,bun,node,nms,nginx] [--json results.json]
  * ```
  *
@@ -15,7 +15,8 @@
  * Server CPU is utime + stime (process and children) from `/proc/PID/stat`, RSS is `VmRSS`.
  * Sizes (env): `RTMP_BENCH_INGEST_MB` (default 1500), `RTMP_BENCH_RELAY_MB` (35, the 720p clip
  * 1.5 times, to each of 100 players), `RTMP_BENCH_STALL_MB` (230), `RTMP_BENCH_IDLE` (`1000,10000`),
- * `RTMP_BENCH_RT_SECONDS` (20), `RTMP_BENCH_RT_PLAYERS` (500). The media is generated once
+ * `RTMP_BENCH_RT_SECONDS` (20), `RTMP_BENCH_RT_PLAYERS` (500), `RTMP_BENCH_HF_SECONDS` (15),
+ * `RTMP_BENCH_HF_VIEWERS` (500; HTTP-FLV viewers, not run on nginx-rtmp, which has none). The media is generated once
  * with ffmpeg into a cache folder (see bench/load/media.ts).
  *
  * @module
@@ -27,6 +28,7 @@ import { parseArgs } from "node:util";
 import { CLIP_600K, CLIP_720P, loadClip } from "./load/media.ts";
 import {
   type Figures,
+  httpflv,
   idle,
   ingest,
   ingestOnlyRss,
@@ -59,6 +61,8 @@ const RELAY_BYTES = envNumber("RTMP_BENCH_RELAY_MB", 35) * 1e6;
 const STALL_BYTES = envNumber("RTMP_BENCH_STALL_MB", 230) * 1e6;
 const RT_SECONDS = envNumber("RTMP_BENCH_RT_SECONDS", 20);
 const RT_PLAYERS = envNumber("RTMP_BENCH_RT_PLAYERS", 500);
+const HF_SECONDS = envNumber("RTMP_BENCH_HF_SECONDS", 15);
+const HF_VIEWERS = envNumber("RTMP_BENCH_HF_VIEWERS", 500);
 const RELAY_PLAYERS = 100;
 const JOINERS = 10;
 const IDLE_COUNTS = (process.env.RTMP_BENCH_IDLE ?? "1000,10000").split(",").map(Number);
@@ -77,6 +81,8 @@ const clip600 = await loadClip(CLIP_600K);
 interface Group {
   name: string;
   run(server: RunningServer): Promise<Figures>;
+  /** Needs HTTP-FLV: started with `{ http: true }`; targets without it are left out. */
+  http?: boolean;
 }
 
 const GROUPS: Group[] = [
@@ -86,6 +92,7 @@ const GROUPS: Group[] = [
   { name: "realtime", run: (s) => realtime(s, clip600, JOINERS, RT_PLAYERS, RT_SECONDS) },
   { name: "stalled", run: (s) => stalled(s, clip720, STALL_BYTES) },
   { name: "stalled-control", run: (s) => ingestOnlyRss(s, clip720, STALL_BYTES) },
+  { name: "httpflv", run: (s) => httpflv(s, clip600, HF_VIEWERS, HF_SECONDS), http: true },
 ];
 
 const only = opts.only?.split(",");
@@ -125,10 +132,12 @@ for (let run = 0; run < RUNS; run++) {
   for (const group of groups) {
     for (let k = 0; k < targets.length; k++) {
       const target = targets[(k + run) % targets.length];
+      // nginx-rtmp has no HTTP-FLV.
+      if (group.http && target.label === "nginx-rtmp") continue;
       const t0 = performance.now();
       let server: RunningServer | null = null;
       try {
-        server = await target.start();
+        server = await target.start({ http: group.http });
         const figures = await group.run(server);
         if (!server.alive()) throw new Error(`server exited:\n${server.stderr()}`);
         record(target.label, figures);
@@ -231,6 +240,21 @@ const ALL_ROWS: Row[] = [
     metric: "rtPlayersLeft",
     better: "info",
   },
+  { title: `HTTP-FLV ${HF_VIEWERS}: server CPU %`, metric: "hfCpuPct", better: "down" },
+  { title: `HTTP-FLV ${HF_VIEWERS}: peak RSS MB`, metric: "hfRssMB", better: "down" },
+  {
+    title: `HTTP-FLV ${HF_VIEWERS}: viewers that kept up (%)`,
+    metric: "hfKeptUpShare",
+    better: "up",
+    scale: 100,
+  },
+  { title: `HTTP-FLV ${HF_VIEWERS}: latency p50 ms`, metric: "hfP50Ms", better: "down" },
+  { title: `HTTP-FLV ${HF_VIEWERS}: latency p99 ms`, metric: "hfP99Ms", better: "down" },
+  {
+    title: `HTTP-FLV ${HF_VIEWERS}: viewers still connected`,
+    metric: "hfViewersLeft",
+    better: "info",
+  },
   { title: "late joiner: play → first keyframe ms", metric: "joinToKeyframeMs", better: "down" },
   { title: "player setup: TCP connect → Play.Start ms", metric: "joinSetupMs", better: "down" },
   {
@@ -256,6 +280,8 @@ const peers = labels.filter((l) => !l.startsWith("ours"));
 
 function cell(row: Row, label: string): string {
   const values = results.get(row.metric)?.get(label);
+  // nginx-rtmp has no HTTP-FLV: the httpflv figure is not run on it.
+  if (row.metric.startsWith("hf") && label === "nginx-rtmp") return "n/a";
   if (!values || values.length === 0) return "err";
   const v = median(values) * (row.scale ?? 1);
   if (row.metric === "stallPlayerDropped") {
@@ -321,6 +347,11 @@ const goals: Goal[] = [
     check: (l) => results.get("rtKeptUpShare")?.get(l)?.every((v) => v === 1) ?? false,
   },
   {
+    text: "HTTP-FLV CPU ≤ 0.5× node-media-server's (issue 16)",
+    metric: "hfCpuPct",
+    check: (l) => med("hfCpuPct", l) / med("hfCpuPct", NMS) <= 0.5,
+  },
+  {
     text: "late joiner: play → keyframe ≤ 10 ms",
     metric: "joinToKeyframeMs",
     check: (l) => med("joinToKeyframeMs", l) <= 10,
@@ -350,7 +381,8 @@ console.log(
       (RELAY_BYTES / 1e6).toFixed(0)
     } MB ` +
     `to each of ${RELAY_PLAYERS} players, realtime ${RT_PLAYERS} players for ${RT_SECONDS} s, ` +
-    `${JOINERS} late joiners, stalled ${(STALL_BYTES / 1e6).toFixed(0)} MB. ` +
+    `${JOINERS} late joiners, stalled ${(STALL_BYTES / 1e6).toFixed(0)} MB, ` +
+    `HTTP-FLV ${HF_VIEWERS} viewers for ${HF_SECONDS} s. ` +
     `Ratios are ours/peer (↑ higher is better, ↓ lower is better).`,
 );
 console.log(lines.join("\n"));

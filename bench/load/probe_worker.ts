@@ -14,6 +14,7 @@
  */
 
 import { parentPort, workerData } from "node:worker_threads";
+import { type HttpViewer, openHttpViewer } from "./http_viewer.ts";
 import { now, type OpenedPlayer, openPlayer } from "./rtmp_conn.ts";
 
 /** Views of the buffer shared with the publisher. */
@@ -50,6 +51,8 @@ export interface ProbeOptions {
   name: string;
   probes: number;
   sab: SharedArrayBuffer;
+  /** HTTP-FLV port: the probes are HTTP-FLV viewers of `/APP/NAME.flv` instead of RTMP players. */
+  httpPort?: number;
 }
 
 function seqOf(payload: Uint8Array): number {
@@ -62,6 +65,7 @@ async function main(options: ProbeOptions): Promise<void> {
   const seqs: number[] = [];
   const got: number[] = [];
   const worst: number[] = [];
+  if (options.httpPort !== undefined) return await http(options, shared);
   const players: OpenedPlayer[] = [];
   for (let i = 0; i < options.probes; i++) {
     const o = await openPlayer(
@@ -91,6 +95,43 @@ async function main(options: ProbeOptions): Promise<void> {
     if (m.type !== "finish") return;
     const connected = players.filter((p) => p.client.closedWith === null).length;
     for (const p of players) p.client.destroy();
+    parentPort!.postMessage({ type: "result", latencies, seqs, got, worst, connected, at: now() });
+    parentPort!.close();
+  });
+}
+
+/** The same probes as HTTP-FLV viewers. */
+async function http(options: ProbeOptions, shared: ProbeShared): Promise<void> {
+  const latencies: number[] = [];
+  const seqs: number[] = [];
+  const got: number[] = [];
+  const worst: number[] = [];
+  const viewers: HttpViewer[] = [];
+  for (let i = 0; i < options.probes; i++) {
+    const v = openHttpViewer({
+      port: options.httpPort!,
+      path: `/${options.app}/${options.name}.flv`,
+      localAddress: `127.0.1.${2 + i}`,
+    });
+    got.push(0);
+    worst.push(0);
+    v.onVideo = (seq, at) => {
+      if (seq < Atomics.load(shared.window, 0) || seq >= Atomics.load(shared.window, 1)) return;
+      const lat = at - shared.sendTimes[seq];
+      latencies.push(lat);
+      seqs.push(seq);
+      got[i]++;
+      if (lat > worst[i]) worst[i] = lat;
+    };
+    viewers.push(v);
+    await new Promise((r) => setTimeout(r, 40));
+  }
+  await Promise.all(viewers.map((v) => v.started));
+  parentPort!.postMessage({ type: "ready" });
+  parentPort!.on("message", (m: { type: string }) => {
+    if (m.type !== "finish") return;
+    const connected = viewers.filter((v) => v.closedWith === null).length;
+    for (const v of viewers) v.destroy();
     parentPort!.postMessage({ type: "result", latencies, seqs, got, worst, connected, at: now() });
     parentPort!.close();
   });

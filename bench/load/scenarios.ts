@@ -10,6 +10,7 @@ import type { FlvTag } from "../../protocol/flv.ts";
 import { type Clip, isVideoKeyframe } from "./media.ts";
 import process from "node:process";
 import { Worker } from "node:worker_threads";
+import { openHttpViewer } from "./http_viewer.ts";
 import { cpuSeconds, rssBytes, RssSampler } from "./proc.ts";
 import { PROBE_FRAMES, type ProbeShared, probeShared } from "./probe_worker.ts";
 import { BenchClient, BenchPublisher, now, type OpenedPlayer, openPlayer } from "./rtmp_conn.ts";
@@ -433,6 +434,116 @@ export async function realtime(
     }
   } finally {
     for (const c of clients) c.destroy();
+    await paced.stop();
+  }
+}
+
+/** Starts the probe worker and returns a waiter for its messages. */
+function probeWorker(
+  data: Record<string, unknown>,
+): { worker: Worker; next: (type: string) => Promise<ProbeResult> } {
+  const worker = new Worker(new URL("./probe_worker.ts", import.meta.url), { workerData: data });
+  const next = (type: string): Promise<ProbeResult> =>
+    new Promise((resolve, reject) => {
+      const on = (m: ProbeResult & { type: string; message?: string }): void => {
+        if (m.type === "error") reject(new Error(`probe worker: ${m.message}`));
+        else if (m.type === type) {
+          worker.off("message", on);
+          resolve(m);
+        }
+      };
+      worker.on("message", on);
+      worker.once("error", reject);
+    });
+  return { worker, next };
+}
+
+/**
+ * HTTP-FLV figure: the realtime figure's paced publisher of the 600 kbit/s clip (over RTMP)
+ * and `viewers` HTTP-FLV viewers of `/live/hf.flv` (`node:http` GETs; a few latency probes in
+ * the probe worker); once all have their response, a `seconds` window measures server CPU %,
+ * peak RSS, the share of viewers that got every frame sent in the window within 1 s, and
+ * delivery latency (arrival − send of each video frame) p50/p99.
+ */
+export async function httpflv(
+  server: RunningServer,
+  clip: Clip,
+  viewers: number,
+  seconds: number,
+): Promise<Figures> {
+  const httpPort = server.httpPort;
+  if (httpPort === undefined) throw new Error("httpflv: the server serves no HTTP-FLV");
+  const pub = await BenchPublisher.open({ port: server.port }, server.app, "hf");
+  const paced = new PacedPublisher(pub, clip);
+  const opened: ReturnType<typeof openHttpViewer>[] = [];
+  try {
+    await sleep(2200);
+    const probes = Math.min(PROBES, viewers);
+    const { worker, next } = probeWorker({
+      port: server.port,
+      httpPort,
+      app: server.app,
+      name: "hf",
+      probes,
+      sab: paced.shared.sab,
+    });
+    const probesReady = next("ready");
+    probesReady.catch(() => {});
+    const window = paced.shared.window;
+    const kept: Array<{ got: number; worst: number }> = [];
+    try {
+      await pool(viewers - probes, 50, async (i) => {
+        const v = openHttpViewer({
+          port: httpPort,
+          path: `/${server.app}/hf.flv`,
+          localAddress: source(i),
+        });
+        opened.push(v);
+        const me = { got: 0, worst: 0 };
+        kept.push(me);
+        v.onVideo = (seq, at) => {
+          if (seq < window[0] || seq >= window[1]) return;
+          const lat = at - paced.shared.sendTimes[seq];
+          me.got++;
+          if (lat > me.worst) me.worst = lat;
+        };
+        await withTimeout(v.started, 30_000, "httpflv: response");
+      });
+      await withTimeout(probesReady, 30_000, "httpflv: probes");
+      await sleep(1000); // GOP bursts of the joins drain
+      const sampler = new RssSampler(server.pid, 100);
+      const cpu0 = cpuSeconds(server.pid);
+      const t0 = now();
+      const seq0 = paced.nextSeq;
+      Atomics.store(window, 1, 0x7fffffff);
+      Atomics.store(window, 0, seq0);
+      await sleep(seconds * 1000);
+      const cpu = cpuSeconds(server.pid) - cpu0;
+      const wall = (now() - t0) / 1000;
+      const rss = sampler.stop();
+      const seq1 = paced.nextSeq;
+      Atomics.store(window, 1, seq1);
+      await sleep(700); // frames of the window still in flight
+      const result = next("result");
+      worker.postMessage({ type: "finish" });
+      const probed = await withTimeout(result, 10_000, "httpflv: probe results");
+      const frames = seq1 - seq0;
+      const all = [...kept, ...probed.got.map((got, i) => ({ got, worst: probed.worst[i] }))];
+      const keptUp = all.filter((k) => k.got === frames && k.worst < 1000).length;
+      const sorted = Float64Array.from(probed.latencies).sort();
+      return {
+        hfCpuPct: cpu / wall * 100,
+        hfRssMB: rss / MB,
+        hfKeptUpShare: keptUp / viewers,
+        hfP50Ms: percentile(sorted, 0.5),
+        hfP99Ms: percentile(sorted, 0.99),
+        hfViewersLeft: opened.filter((v) => v.closedWith === null).length + probed.connected,
+      };
+    } finally {
+      await worker.terminate();
+    }
+  } finally {
+    for (const v of opened) v.destroy();
     await paced.stop();
   }
 }

@@ -28,6 +28,8 @@ export interface RunningServer {
   pid: number;
   /** RTMP port on 127.0.0.1. */
   port: number;
+  /** HTTP-FLV port on 127.0.0.1, when started with `{ http: true }`. */
+  httpPort?: number;
   /** Application name to use (`live`). */
   app: string;
   /** Whether the process is still running. */
@@ -44,15 +46,27 @@ export interface Target {
   label: string;
   /** Whether it can run here (the runtime or peer is installed). */
   available(): boolean;
-  start(): Promise<RunningServer>;
+  /** Starts it; `http` also serves HTTP-FLV (`/APP/NAME.flv`) on `httpPort`. */
+  start(options?: StartOptions): Promise<RunningServer>;
+}
+
+/** How to start a target. */
+export interface StartOptions {
+  /** Also serve HTTP-FLV. */
+  http?: boolean;
 }
 
 function tracked(
   cmd: string,
   args: string[],
   cwd: string,
+  env?: Record<string, string>,
 ): { child: ChildProcess; stderr: () => string; exited: () => boolean } {
-  const child = spawn(cmd, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(cmd, args, {
+    cwd,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: env ? { ...process.env, ...env } : process.env,
+  });
   let err = "";
   let exited = false;
   child.stderr!.on("data", (d) => {
@@ -95,19 +109,19 @@ function ours(runtime: "deno" | "bun" | "node"): Target {
   return {
     label: `ours ${runtime}`,
     available: () => existsSync(cmd),
-    start: async () => {
-      const t = tracked(cmd, args, ROOT);
-      const port = await new Promise<number>((resolve, reject) => {
+    start: async (options = {}) => {
+      const t = tracked(cmd, args, ROOT, options.http ? { RTMP_BENCH_HTTP: "1" } : undefined);
+      const [port, httpPort] = await new Promise<[number, number?]>((resolve, reject) => {
         let out: string | null = "";
         t.child.stdout!.on("data", (d) => {
           const log = process.env.RTMP_BENCH_SERVER_LOG;
           if (log) appendFileSync(log, d);
           if (out === null) return;
           out += d;
-          const m = /listening (\d+)/.exec(out);
+          const m = /listening (\d+)(?: http (\d+))?\n/.exec(out);
           if (m) {
             out = null;
-            resolve(Number(m[1]));
+            resolve([Number(m[1]), m[2] === undefined ? undefined : Number(m[2])]);
           }
         });
         t.child.on(
@@ -121,6 +135,7 @@ function ours(runtime: "deno" | "bun" | "node"): Target {
       return {
         pid: t.child.pid!,
         port,
+        httpPort,
         app: "live",
         alive: () => !t.exited(),
         stderr: t.stderr,
@@ -130,10 +145,11 @@ function ours(runtime: "deno" | "bun" | "node"): Target {
   };
 }
 
-function nmsScript(port: number, dir: string): string {
+function nmsScript(port: number, dir: string, httpPort?: number): string {
   const config = {
     bind: "127.0.0.1",
     rtmp: { port },
+    ...(httpPort === undefined ? {} : { http: { port: httpPort } }),
     store: { path: join(dir, "data") },
     webadmin: { enable: false },
   };
@@ -155,16 +171,20 @@ nms.run();
 const nodeMediaServer: Target = {
   label: "node-media-server",
   available: () => existsSync(join(NMS_DIR, "package.json")),
-  start: async () => {
+  start: async (options = {}) => {
     const dir = await mkdtemp(join(tmpdir(), "rtmp-bench-nms-"));
     for (let attempt = 0;; attempt++) {
       const port = await freePort();
+      const httpPort = options.http ? await freePort() : undefined;
       const script = join(dir, "nms.mjs");
-      await writeFile(script, nmsScript(port, dir));
+      await writeFile(script, nmsScript(port, dir, httpPort));
       const t = tracked(join(BIN, "node"), [script], dir);
       t.child.stdout!.resume();
       try {
         await waitListening(port, t.exited, t.stderr, "node-media-server");
+        if (httpPort !== undefined) {
+          await waitListening(httpPort, t.exited, t.stderr, "node-media-server (http)");
+        }
       } catch (e) {
         await stopChild(t.child, t.exited);
         if (attempt < 3) continue;
@@ -173,6 +193,7 @@ const nodeMediaServer: Target = {
       return {
         pid: t.child.pid!,
         port,
+        httpPort,
         app: "live",
         alive: () => !t.exited(),
         stderr: t.stderr,
@@ -185,11 +206,12 @@ const nodeMediaServer: Target = {
   },
 };
 
-/** nginx with the RTMP module, one process. */
+/** nginx with the RTMP module, one process (no HTTP-FLV: `http` is refused). */
 const nginxRtmp: Target = {
   label: "nginx-rtmp",
   available: () => existsSync(NGINX_MODULE),
-  start: async () => {
+  start: async (options = {}) => {
+    if (options.http) throw new Error("nginx-rtmp serves no HTTP-FLV");
     const dir = await mkdtemp(join(tmpdir(), "rtmp-bench-nginx-"));
     const errorLog = join(dir, "error.log");
     for (let attempt = 0;; attempt++) {
