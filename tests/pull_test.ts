@@ -265,7 +265,8 @@ describe("RtmpPlayer against a scripted server", () => {
   });
 
   it("a reader that stops reading stops the socket reads: the server's writes stall, nothing is lost", async () => {
-    const frames = 300;
+    // Enough that kernel socket buffers (several MB each way on loopback) are well under half.
+    const frames = 800;
     const tags = syntheticTags({ frames, frameBytes: 60_000 }).filter((t) => t.type !== 8);
     let written = 0;
     let finished!: () => void;
