@@ -136,6 +136,7 @@ export class Subscriber {
   #head = 0;
   #bytes = 0;
   #waiter: (() => void) | null = null;
+  #listener: (() => void) | null = null;
   #blocked: Array<() => void> = [];
   #needKeyframe = false;
   #videoOff = false;
@@ -299,8 +300,10 @@ export class Subscriber {
   }
 
   #enqueue(entry: SubscriberEntry, size: number): void {
+    const wasEmpty = this.#head >= this.#items.length;
     this.#items.push(entry);
     this.#bytes += size;
+    if (wasEmpty) this.#listener?.();
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = null;
@@ -428,6 +431,16 @@ export class Subscriber {
     });
   }
 
+  /**
+   * Sets the reader's listener, called synchronously whenever an entry arrives in an empty
+   * queue and when the subscriber ends or closes: a driver that takes everything queued each
+   * time it is called needs no promise per message ({@linkcode Subscriber.wait} makes one).
+   * @param listener The callback, or `null` to remove it.
+   */
+  onReady(listener: (() => void) | null): void {
+    this.#listener = listener;
+  }
+
   #shift(): SubscriberEntry {
     const e = this.#items[this.#head];
     this.#items[this.#head++] = undefined as unknown as SubscriberEntry;
@@ -487,6 +500,7 @@ export class Subscriber {
     const waiter = this.#waiter;
     this.#waiter = null;
     waiter?.();
+    this.#listener?.();
     const detach = this.#detach;
     this.#detach = null;
     detach?.(this);

@@ -544,6 +544,13 @@ class WatchedConn implements Conn {
     this.written += bytes.length;
     return this.#inner.write(bytes);
   }
+  send(bytes: Uint8Array): boolean {
+    this.written += bytes.length;
+    return this.#inner.send(bytes);
+  }
+  writable(): Promise<void> {
+    return this.#inner.writable();
+  }
   closeWrite(): Promise<void> {
     return this.#inner.closeWrite();
   }

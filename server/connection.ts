@@ -30,6 +30,7 @@ import { OutputPump } from "../util/output_pump.ts";
 import { nativeHmacSha256 } from "../util/native_hmac.ts";
 import type { RefusalCause, ServerEvent } from "./events.ts";
 import { PublishSession } from "./publish_session.ts";
+import { type Player, type PlayerHost, PlayerPump } from "./player_pump.ts";
 import type { ConnectionView } from "./stats.ts";
 import type {
   ConnectInfo,
@@ -87,24 +88,11 @@ export interface ServerContext {
 type Verdict = Decision & { cause?: RefusalCause };
 
 /** A playing stream of this connection. */
-interface Player {
-  streamId: number;
-  key: string;
-  sub: Subscriber;
-  /** When the stream's publisher left (ms), or 0. */
-  unpublishedAt: number;
-  startedAt: number;
-  /** Skip the first `publish` signal when the play was accepted because of it. */
-  skipPublishSignal: boolean;
-  ended: boolean;
-}
 
 /** Bytes of media on streams that are not publishing tolerated before the connection fails. */
 const MAX_STRAY_MEDIA = 1 << 20;
 /** Unknown calls answered per connection before it is closed. */
 const MAX_UNKNOWN_CALLS = 256;
-/** A player's batch of messages per socket write. */
-const PLAYER_BATCH = 256 << 10;
 
 /** @internal One accepted socket. */
 export class ServerConnection implements DeadlineOwner {
@@ -157,6 +145,21 @@ export class ServerConnection implements DeadlineOwner {
     this.#pump = new OutputPump(conn, () => this.#session.takeOutput());
     // A reset noticed by the socket while a hook runs (reading is paused then) cancels the hook.
     conn.closed.then(() => this.#abort.abort());
+  }
+
+  #host: PlayerHost | null = null;
+
+  /** What this connection's player pumps need (made on the first play). */
+  get #playerHost(): PlayerHost {
+    return this.#host ??= {
+      session: this.#session,
+      pump: this.#pump,
+      signalled: () => this.#schedule(),
+      failed: (e) => {
+        if (!isRtmpError(e)) this.#ctx.log(`${this.#label}: internal error: ${String(e)}`);
+        this.#conn.close();
+      },
+    };
   }
 
   /** A label for logs: protocol and peer address. */
@@ -781,7 +784,7 @@ export class ServerConnection implements DeadlineOwner {
     this.#ctx.log(`${this.#label}: play "${player.key}" started`);
     this.#event({ type: "play", key: player.key, protocol: "rtmp" });
     this.#warnUnannounced(player);
-    this.#track(this.#runPlayer(player));
+    new PlayerPump(player, this.#playerHost).start();
     if (more.length > 0) await this.#handle(more);
   }
 
@@ -803,35 +806,6 @@ export class ServerConnection implements DeadlineOwner {
         `${this.#label}: player of "${player.key}" did not announce ${missing.join(", ")} ` +
           "(Enhanced RTMP); it gets them as published and may not decode them",
       );
-    }
-  }
-
-  /** Moves a player's queued messages to the socket, several per write. */
-  async #runPlayer(p: Player): Promise<void> {
-    const session = this.#session;
-    while (!p.ended) {
-      const batch = p.sub.take(PLAYER_BATCH);
-      if (batch.length === 0) {
-        if (p.sub.done) break;
-        await p.sub.wait();
-        continue;
-      }
-      const chunkSize = session.outgoingChunkSize;
-      for (const e of batch) {
-        if (!("signal" in e)) {
-          session.queueEncoded(e.chunked(chunkSize, p.streamId));
-        } else if (e.signal === "unpublish") {
-          session.notifyUnpublish(p.streamId);
-          p.unpublishedAt = Date.now();
-          this.#schedule();
-        } else {
-          p.unpublishedAt = 0;
-          this.#schedule();
-          if (p.skipPublishSignal) p.skipPublishSignal = false;
-          else session.notifyPublish(p.streamId);
-        }
-      }
-      await this.#flush();
     }
   }
 

@@ -276,6 +276,18 @@ export class CountedConn implements Conn {
     });
   }
 
+  /** Queues and counts. @param bytes The bytes. @returns `false` under backpressure. */
+  send(bytes: Uint8Array): boolean {
+    this.bytesOut += bytes.length;
+    this.#totals.bytesOut += bytes.length;
+    return this.#inner.send(bytes);
+  }
+
+  /** @returns Resolves once queued output is under the high-water mark. */
+  writable(): Promise<void> {
+    return this.#inner.writable();
+  }
+
   /** @returns Resolves once the FIN is sent. */
   closeWrite(): Promise<void> {
     return this.#inner.closeWrite();

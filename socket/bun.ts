@@ -120,7 +120,8 @@ function bun(): BunLike {
 interface WriteJob {
   bytes: Uint8Array;
   offset: number;
-  done: PromiseWithResolvers<void>;
+  /** `null` for bytes queued by `send()`: nobody waits for them. */
+  done: PromiseWithResolvers<void> | null;
 }
 
 /** How a connection reports that it is usable, or why it never became so. */
@@ -184,6 +185,38 @@ class BunConn implements Conn {
     return done.promise;
   }
 
+  send(bytes: Uint8Array): boolean {
+    const socket = this.#socket;
+    if (
+      this.#error !== null || socket === null || this.#closedLocally ||
+      this.#writeEnded !== null || this.#socketClosed
+    ) return false;
+    const length = bytes.byteLength;
+    if (this.#jobs.length > 0) {
+      this.#jobs.push({ bytes, offset: 0, done: null });
+      return false;
+    }
+    const n = length === 0 ? 0 : socket.write(bytes);
+    if (n === length) return true;
+    if (n < 0) return false;
+    // Bun buffers nothing itself: what the kernel did not take waits here for `drain`.
+    this.#jobs.push({ bytes, offset: n, done: null });
+    return false;
+  }
+
+  writable(): Promise<void> {
+    if (this.#error !== null) return Promise.reject(this.#error);
+    if (this.#socket === null || this.#closedLocally || this.#socketClosed) {
+      return Promise.reject(closedError("write"));
+    }
+    if (this.#jobs.length === 0) return Promise.resolve();
+    this.#drained ??= Promise.withResolvers<void>();
+    return this.#drained.promise.then(() => {
+      if (this.#error !== null) throw this.#error;
+      if (this.#closedLocally || this.#socketClosed) throw closedError("write");
+    });
+  }
+
   closeWrite(): Promise<void> {
     if (this.#writeEnded === null) this.#writeEnded = this.#endWrite();
     return this.#writeEnded;
@@ -242,7 +275,7 @@ class BunConn implements Conn {
   }
 
   #failWrites(error: RtmpError): void {
-    for (const job of this.#jobs.splice(0)) job.done.reject(error);
+    for (const job of this.#jobs.splice(0)) job.done?.reject(error);
     const drained = this.#drained;
     this.#drained = null;
     drained?.resolve();
@@ -330,7 +363,7 @@ class BunConn implements Conn {
         job.offset += n;
         if (n < left) return;
         jobs.shift();
-        job.done.resolve();
+        job.done?.resolve();
       }
       const drained = conn.#drained;
       conn.#drained = null;

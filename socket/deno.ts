@@ -93,8 +93,16 @@ function address(addr: Deno.Addr): NetAddress {
 
 interface WriteJob {
   bytes: Uint8Array;
-  done: PromiseWithResolvers<void>;
+  /** `null` for bytes queued by `send()`: nobody waits for them. */
+  done: PromiseWithResolvers<void> | null;
 }
+
+/** Bytes queued by `send()` past which it reports backpressure. */
+const SEND_HIGH_WATER = 64 << 10;
+/** Queued pieces smaller than this are gathered into one `write` (one promise, one syscall). */
+const GATHER_PIECE = 16 << 10;
+/** The most bytes gathered into one write. */
+const GATHER_LIMIT = 256 << 10;
 
 /** A connection over a `Deno.TcpConn` or `Deno.TlsConn`. */
 class DenoConn implements Conn {
@@ -115,6 +123,9 @@ class DenoConn implements Conn {
   #finSent = false;
   #jobs: WriteJob[] = [];
   #pumping: Promise<void> | null = null;
+  /** Bytes in `#jobs` not yet written. */
+  #queued = 0;
+  #writable: PromiseWithResolvers<void> | null = null;
 
   constructor(conn: Deno.Conn, isTls: boolean) {
     this.#conn = conn;
@@ -175,8 +186,25 @@ class DenoConn implements Conn {
     if (bytes.byteLength === 0) return Promise.resolve();
     const done = Promise.withResolvers<void>();
     this.#jobs.push({ bytes, done });
+    this.#queued += bytes.byteLength;
     this.#pumping ??= this.#pump();
     return done.promise;
+  }
+
+  send(bytes: Uint8Array): boolean {
+    if (this.#error !== null || this.#closedLocally || this.#writeEnded !== null) return false;
+    this.#jobs.push({ bytes, done: null });
+    this.#queued += bytes.byteLength;
+    this.#pumping ??= this.#pump();
+    return this.#queued < SEND_HIGH_WATER;
+  }
+
+  writable(): Promise<void> {
+    if (this.#error !== null) return Promise.reject(this.#error);
+    if (this.#closedLocally || this.#released) return Promise.reject(closedError("write"));
+    if (this.#queued < SEND_HIGH_WATER) return Promise.resolve();
+    this.#writable ??= Promise.withResolvers<void>();
+    return this.#writable.promise;
   }
 
   closeWrite(): Promise<void> {
@@ -211,11 +239,32 @@ class DenoConn implements Conn {
     if (this.#eof) this.#release();
   }
 
-  /** Drains the write queue in order; `conn.write` may take only part of a buffer. */
+  /**
+   * Drains the write queue in order; `conn.write` may take only part of a buffer. Small pieces
+   * queued together go out as one write: `Deno.Conn` has no writev, and a write is a promise.
+   */
   async #pump(): Promise<void> {
     const conn = this.#conn;
-    for (let job = this.#jobs[0]; job !== undefined; job = this.#jobs[0]) {
-      const bytes = job.bytes;
+    const jobs = this.#jobs;
+    while (jobs.length > 0) {
+      let end = 0;
+      let gathered = 0;
+      while (
+        end < jobs.length && jobs[end].bytes.byteLength < GATHER_PIECE &&
+        gathered + jobs[end].bytes.byteLength <= GATHER_LIMIT
+      ) gathered += jobs[end++].bytes.byteLength;
+      let bytes: Uint8Array;
+      if (end < 2) {
+        end = 1;
+        bytes = jobs[0].bytes;
+      } else {
+        bytes = new Uint8Array(gathered);
+        let at = 0;
+        for (let i = 0; i < end; i++) {
+          bytes.set(jobs[i].bytes, at);
+          at += jobs[i].bytes.byteLength;
+        }
+      }
       try {
         let offset = await conn.write(bytes);
         while (offset < bytes.byteLength) offset += await conn.write(bytes.subarray(offset));
@@ -224,14 +273,25 @@ class DenoConn implements Conn {
         this.#failJobs(this.#error ?? closedError("write"));
         break;
       }
-      this.#jobs.shift();
-      job.done.resolve();
+      for (const job of jobs.splice(0, end)) job.done?.resolve();
+      this.#queued -= bytes.byteLength;
+      if (this.#queued < SEND_HIGH_WATER) this.#wakeWritable();
     }
     this.#pumping = null;
   }
 
+  #wakeWritable(error?: RtmpError): void {
+    const w = this.#writable;
+    if (w === null) return;
+    this.#writable = null;
+    if (error) w.reject(error);
+    else w.resolve();
+  }
+
   #failJobs(error: RtmpError): void {
-    for (const job of this.#jobs.splice(0)) job.done.reject(error);
+    for (const job of this.#jobs.splice(0)) job.done?.reject(error);
+    this.#queued = 0;
+    this.#wakeWritable(error);
   }
 
   #fail(error: unknown, doing: string): void {

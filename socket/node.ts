@@ -70,7 +70,8 @@ type Deferred = PromiseWithResolvers<void>;
 interface WriteJob {
   bytes: Uint8Array;
   offset: number;
-  done: Deferred;
+  /** `null` for bytes queued by `send()`: nobody waits for them. */
+  done: Deferred | null;
 }
 
 function ignore(): void {}
@@ -103,6 +104,8 @@ class NodeConn implements Conn {
   #pumping = false;
   #drain: Deferred | null = null;
   #pumpIdle: Deferred | null = null;
+  /** Waiters of `writable()`. */
+  #writable: Deferred | null = null;
 
   constructor(socket: net.Socket, isTls: boolean) {
     this.#socket = socket;
@@ -140,6 +143,26 @@ class NodeConn implements Conn {
       if (!this.#pumping) this.#pump();
     }
     return done.promise;
+  }
+
+  send(bytes: Uint8Array): boolean {
+    const socket = this.#socket;
+    if (
+      this.#error !== null || this.#closedLocally || this.#writeEnded !== null || socket.destroyed
+    ) return false;
+    if (!this.#pumping && bytes.byteLength <= WRITE_SLICE) return socket.write(bytes);
+    this.#jobs.push({ bytes, offset: 0, done: null });
+    if (!this.#pumping) this.#pump();
+    return false;
+  }
+
+  writable(): Promise<void> {
+    if (this.#error !== null) return Promise.reject(this.#error);
+    const socket = this.#socket;
+    if (this.#closedLocally || socket.destroyed) return Promise.reject(closedError("write"));
+    if (!this.#pumping && !socket.writableNeedDrain) return Promise.resolve();
+    this.#writable ??= Promise.withResolvers<void>();
+    return this.#writable.promise;
   }
 
   /**
@@ -200,8 +223,11 @@ class NodeConn implements Conn {
             : job.bytes.subarray(job.offset, end);
           job.offset = end;
           if (end === job.bytes.byteLength) {
-            this.#flushes.push(job.done);
-            socket.write(slice, this.#onFlushed);
+            if (job.done === null) socket.write(slice);
+            else {
+              this.#flushes.push(job.done);
+              socket.write(slice, this.#onFlushed);
+            }
           } else if (!socket.write(slice)) {
             this.#drain = Promise.withResolvers<void>();
             await this.#drain.promise;
@@ -217,13 +243,23 @@ class NodeConn implements Conn {
       const idle = this.#pumpIdle;
       this.#pumpIdle = null;
       idle?.resolve();
+      if (!socket.writableNeedDrain) this.#wakeWritable();
     }
+  }
+
+  #wakeWritable(error?: RtmpError): void {
+    const w = this.#writable;
+    if (w === null) return;
+    this.#writable = null;
+    if (error) w.reject(error);
+    else w.resolve();
   }
 
   #failWrites(error: RtmpError): void {
     // Jobs still queued have not handed their last slice to Node, so no callback will settle them.
-    for (const job of this.#jobs.splice(0)) job.done.reject(error);
+    for (const job of this.#jobs.splice(0)) job.done?.reject(error);
     for (const flush of this.#flushes.splice(0)) flush.reject(error);
+    this.#wakeWritable(error);
     const drain = this.#drain;
     this.#drain = null;
     drain?.resolve();
@@ -256,6 +292,7 @@ class NodeConn implements Conn {
     const drain = this.#drain;
     this.#drain = null;
     drain?.resolve();
+    if (!this.#pumping) this.#wakeWritable();
   };
 
   #onClose = (): void => {

@@ -365,6 +365,25 @@ export class ProxiedConn implements Conn {
   }
 
   /**
+   * Queues bytes on the inner connection.
+   *
+   * @param bytes The bytes to send.
+   * @returns `false` under backpressure.
+   */
+  send(bytes: Uint8Array): boolean {
+    return this.#inner.send(bytes);
+  }
+
+  /**
+   * Waits for the inner connection's queued output to go under its high-water mark.
+   *
+   * @returns Resolves when more may be sent.
+   */
+  writable(): Promise<void> {
+    return this.#inner.writable();
+  }
+
+  /**
    * Half-closes the inner connection.
    *
    * @returns Resolves once FIN was sent.

@@ -56,6 +56,20 @@ export interface Conn extends AsyncDisposable {
    */
   write(bytes: Uint8Array): Promise<void>;
   /**
+   * Queues all of `bytes` behind everything written before, without a promise: the path of a
+   * driver that moves many small messages per turn (media to hundreds of players), where a
+   * promise per message costs more than the write. Returns `false` once the bytes not yet
+   * taken by the operating system exceed the connection's high-water mark, or when the
+   * connection is closed or failed (then the bytes are dropped); wait for
+   * {@linkcode Conn.writable} before sending more. The caller must not modify `bytes` afterwards.
+   */
+  send(bytes: Uint8Array): boolean;
+  /**
+   * Resolves once the output queued by {@linkcode Conn.send} is back under the high-water mark
+   * (at once when it is). Rejects with the connection's `RtmpError` when it failed or closed.
+   */
+  writable(): Promise<void>;
+  /**
    * Gracefully closes the write side: waits for pending writes, then sends FIN. Reading stays
    * possible until the peer closes. Idempotent.
    */

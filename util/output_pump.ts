@@ -1,8 +1,9 @@
 /**
- * Serialised writing of a session's output queue to a socket: every `flush()` waits for the
- * previous one, so bytes reach the socket in the order the session queued them even when the
- * read loop (acks, pings) and the caller (media) flush concurrently. Each `write()` resolves
- * when the OS accepted the bytes, so a slow peer slows the flusher down (backpressure).
+ * A session's output queue moved to its socket: everything queued is handed to the connection
+ * at once with {@linkcode Conn.send} (in order, behind whatever was written before), small
+ * pieces gathered into one buffer so a burst of messages costs one syscall. No promise is made
+ * unless the connection reports backpressure: then `flush()` waits for it to drain, so a slow
+ * peer slows the flusher down instead of growing memory.
  *
  * @module
  */
@@ -30,8 +31,6 @@ const COALESCE_LIMIT = 256 << 10;
 export class OutputPump {
   readonly #conn: Conn;
   readonly #take: () => Uint8Array[];
-  #chain: Promise<void> = Promise.resolve();
-  #drainBound = (): Promise<void> => this.#drain();
 
   /**
    * @param conn Connection to write to.
@@ -43,43 +42,53 @@ export class OutputPump {
   }
 
   /**
-   * Writes everything queued now (and whatever is queued while writing). Rejects with the
-   * socket's `RtmpError` if a write fails; later flushes reject the same way.
+   * Hands everything queued now to the connection, without waiting.
    *
-   * @returns Resolves when the OS accepted every byte.
+   * @returns `false` when the connection is over its high-water mark (or closed): wait for
+   * {@linkcode OutputPump.writable} before queuing more.
    */
-  flush(): Promise<void> {
-    const next = this.#chain.then(this.#drainBound);
-    // Keep the chain alive after a failure; each caller still sees its own rejection.
-    this.#chain = next.catch(() => {});
-    return next;
+  flushNow(): boolean {
+    const chunks = this.#take();
+    const conn = this.#conn;
+    let ok = true;
+    let i = 0;
+    while (i < chunks.length) {
+      let end = i;
+      let bytes = 0;
+      while (
+        end < chunks.length && chunks[end].length < COALESCE_PIECE &&
+        bytes + chunks[end].length <= COALESCE_LIMIT
+      ) bytes += chunks[end++].length;
+      if (end - i < 2) {
+        ok = conn.send(chunks[i++]) && ok;
+        continue;
+      }
+      const batch = new Uint8Array(bytes);
+      let at = 0;
+      for (; i < end; i++) {
+        batch.set(chunks[i], at);
+        at += chunks[i].length;
+      }
+      ok = conn.send(batch) && ok;
+    }
+    return ok;
   }
 
-  async #drain(): Promise<void> {
-    for (let chunks = this.#take(); chunks.length > 0; chunks = this.#take()) {
-      // Several queued messages go out in one write: one syscall (and one promise) per batch
-      // instead of one per message — for a player, a burst of small audio/video messages.
-      // Large pieces are written as they are (copying them would cost more than it saves).
-      let i = 0;
-      while (i < chunks.length) {
-        let end = i;
-        let bytes = 0;
-        while (
-          end < chunks.length && chunks[end].length < COALESCE_PIECE &&
-          bytes + chunks[end].length <= COALESCE_LIMIT
-        ) bytes += chunks[end++].length;
-        if (end - i < 2) {
-          await this.#conn.write(chunks[i++]);
-          continue;
-        }
-        const batch = new Uint8Array(bytes);
-        let at = 0;
-        for (; i < end; i++) {
-          batch.set(chunks[i], at);
-          at += chunks[i].length;
-        }
-        await this.#conn.write(batch);
-      }
-    }
+  /**
+   * Resolves once the connection takes more output; rejects with its `RtmpError` if it failed.
+   * @returns A promise.
+   */
+  writable(): Promise<void> {
+    return this.#conn.writable();
+  }
+
+  /**
+   * Writes everything queued now. Rejects with the socket's `RtmpError` if the connection failed
+   * or closed; later flushes reject the same way.
+   *
+   * @returns Resolves once the connection is under its high-water mark again.
+   */
+  flush(): Promise<void> {
+    return this.flushNow() ? Promise.resolve() : this.#conn.writable();
   }
 }
