@@ -60,6 +60,38 @@ export interface FlvMuxStreamOptions {
 }
 
 /**
+ * One packet's FLV tag bytes (11-byte header, data, PreviousTagSize), taken from `cache` when a
+ * muxer of the same live stream already encoded it: what {@linkcode FlvMuxStream} emits per
+ * packet, for outputs that write tags themselves (the HTTP-FLV batch path).
+ *
+ * @example
+ * ```ts
+ * import { flvTagBytes } from "./streams.ts";
+ * const cache = new WeakMap();
+ * const p = { type: "audio" as const, timestamp: 0, payload: new Uint8Array([0xaf, 1]), tag: null };
+ * console.log(flvTagBytes(p, cache)?.length, flvTagBytes(p, cache) === flvTagBytes(p, cache)); // 17 true
+ * ```
+ *
+ * @param packet The packet.
+ * @param cache Encoded tags by packet (shared, read-only bytes), or `undefined`.
+ * @returns The bytes, or `null` for a packet with no FLV form.
+ * @throws {RtmpError} `INVALID_ARGUMENT` for a timestamp or size no FLV tag can hold.
+ */
+export function flvTagBytes(
+  packet: MediaPacket,
+  cache: WeakMap<MediaPacket, Uint8Array> | undefined,
+): Uint8Array | null {
+  let bytes = cache?.get(packet);
+  if (bytes === undefined) {
+    const tag = packetToFlvTag(packet);
+    if (tag === null) return null;
+    bytes = encodeFlvTag(tag);
+    cache?.set(packet, bytes);
+  }
+  return bytes;
+}
+
+/**
  * Media packets in, FLV bytes out: the FLV header first (unless `header: false`), then one
  * `Uint8Array` per packet holding its 11-byte tag header, data and PreviousTagSize. Packets
  * with no FLV form (see {@linkcode packetToFlvTag}) are skipped; `@setDataFrame` metadata is
@@ -97,14 +129,8 @@ export class FlvMuxStream extends TransformStream<MediaPacket, Uint8Array> {
         if (writeHeader) controller.enqueue(encodeFlvHeader(header));
       },
       transform(packet, controller): void {
-        let bytes = cache?.get(packet);
-        if (bytes === undefined) {
-          const tag = packetToFlvTag(packet);
-          if (tag === null) return;
-          bytes = encodeFlvTag(tag);
-          cache?.set(packet, bytes);
-        }
-        controller.enqueue(bytes);
+        const bytes = flvTagBytes(packet, cache);
+        if (bytes !== null) controller.enqueue(bytes);
       },
     });
   }

@@ -22,6 +22,7 @@ import { flvHeaderFromMetadata } from "../flv/tags.ts";
 import type { MediaPacket } from "../protocol/packet.ts";
 import { testPageHtml } from "./test_page.ts";
 import type { HttpFlvOptions, LiveRequest, LiveSource } from "./types.ts";
+import { pumpBatches, type ViewerSink } from "./viewer_pump.ts";
 import { checkWebSocketUpgrade, ServerWebSocket, WebSocketCloseCode } from "./websocket.ts";
 
 /**
@@ -84,14 +85,7 @@ export function parseFlvPath(pathname: string): { app: string; name: string } | 
 }
 
 /** Where bytes of one viewer go: an HTTP response or a WebSocket. */
-interface Sink {
-  /** Writes; `false` when the socket buffer is full. */
-  write(bytes: Uint8Array): boolean;
-  /** Resolves on drain, or when the viewer is gone. */
-  drained(): Promise<void>;
-  /** Aborts when the viewer is gone. */
-  signal: AbortSignal;
-}
+type Sink = ViewerSink;
 
 const ABORTED = Symbol("aborted");
 
@@ -149,6 +143,7 @@ async function pump(
   sink: Sink,
   cache: WeakMap<MediaPacket, Uint8Array>,
 ): Promise<number> {
+  if (source.batches !== undefined) return pumpBatches(source.batches, sink, cache);
   const iterator = source.packets[Symbol.asyncIterator]();
   const first = await unlessAborted(iterator.next(), sink.signal);
   if (first === ABORTED || first.done) {

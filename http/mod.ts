@@ -19,7 +19,13 @@ export type * from "../protocol/vocabulary.ts";
 export { createHttpFlvHandler, type HttpFlvHandler, parseFlvPath } from "./flv_handler.ts";
 export { type HttpFlvServer, type HttpFlvServerOptions, startHttpFlvServer } from "./server.ts";
 export { testPageHtml, type TestPageHtmlOptions } from "./test_page.ts";
-export type { HttpFlvOptions, LiveRequest, LiveSource, TestPageOptions } from "./types.ts";
+export type {
+  HttpFlvOptions,
+  LiveRequest,
+  LiveSource,
+  PacketBatches,
+  TestPageOptions,
+} from "./types.ts";
 export {
   checkWebSocketUpgrade,
   encodeFrameHeader,

@@ -9,6 +9,29 @@
 import type { MediaPacket } from "../protocol/packet.ts";
 
 /**
+ * Batch access to a {@linkcode LiveSource}'s packets.
+ *
+ * @example
+ * ```ts
+ * import type { PacketBatches } from "./types.ts";
+ * function drain(b: PacketBatches): number {
+ *   return b.take().length;
+ * }
+ * ```
+ */
+export interface PacketBatches {
+  /** Removes and returns the packets queued now (empty when none). */
+  take(): MediaPacket[];
+  /** Whether the source ended and nothing is left. */
+  readonly done: boolean;
+  /**
+   * Sets the callback run (synchronously, from the publisher's turn) when packets arrive in an
+   * empty queue or the source ends; `null` removes it.
+   */
+  onReady(listener: (() => void) | null): void;
+}
+
+/**
  * One subscriber of one live stream.
  *
  * @example
@@ -28,6 +51,12 @@ export interface LiveSource {
    * the output never buffers more than one packet ahead of the socket.
    */
   readonly packets: AsyncIterable<MediaPacket>;
+  /**
+   * The same packets without a promise each, for a source that can offer them (the server's
+   * stream hub does): the output then writes every viewer's queue in one go per wave of media.
+   * When present, `packets` is not read.
+   */
+  readonly batches?: PacketBatches;
   /** The viewer went away: release the subscription. The output calls it exactly once. */
   close(): void;
 }

@@ -127,6 +127,13 @@ export async function openHttpViewer(
   startedAt = Date.now();
   return {
     packets: packetsOf(sub),
+    batches: {
+      take: () => packetsIn(sub),
+      get done(): boolean {
+        return sub.done;
+      },
+      onReady: (listener) => sub.onReady(listener),
+    },
     close: () => {
       if (!sub.closed) {
         const s = sub.stats();
@@ -157,6 +164,15 @@ async function waitLive(sub: Subscriber, timeout: number, signal: AbortSignal): 
   clearTimeout(timer);
   if (onAbort) signal.removeEventListener("abort", onAbort);
   return result;
+}
+
+/** Batch size bound of one take (a GOP burst is written in a few pieces). */
+const VIEWER_BATCH = 256 << 10;
+
+function packetsIn(sub: Subscriber): MediaPacket[] {
+  const out: MediaPacket[] = [];
+  for (const e of sub.take(VIEWER_BATCH)) if (!("signal" in e)) out.push(e.packet);
+  return out;
 }
 
 async function* packetsOf(sub: Subscriber): AsyncGenerator<MediaPacket> {

@@ -1,0 +1,149 @@
+/**
+ * The batch path of the HTTP-FLV / WebSocket-FLV output: a viewer whose source offers
+ * {@linkcode PacketBatches} (the server's stream hub) is written without a promise per packet.
+ * Its source marks it ready when media arrives; the process-wide ready queue runs every ready
+ * viewer once per wave; each writes what is queued (tags encoded once per packet for all
+ * viewers, {@linkcode flvTagBytes}) and stops only when its socket reports a full buffer, to go
+ * on after `drain`. So a slow viewer holds at most its socket buffer here; its backlog stays in
+ * the hub's bounded queue, where frames are dropped by policy.
+ *
+ * @module
+ */
+
+import { encodeFlvHeader } from "../protocol/flv.ts";
+import type { MediaPacket } from "../protocol/packet.ts";
+import { flvTagBytes } from "../flv/streams.ts";
+import { flvHeaderFromMetadata } from "../flv/tags.ts";
+import { readyQueue, type ReadyTask } from "../util/ready_queue.ts";
+import type { PacketBatches } from "./types.ts";
+
+/**
+ * Where one viewer's bytes go.
+ *
+ * @example
+ * ```ts
+ * import type { ViewerSink } from "./viewer_pump.ts";
+ * const sink: ViewerSink = {
+ *   write: () => true,
+ *   drained: () => Promise.resolve(),
+ *   signal: new AbortController().signal,
+ * };
+ * ```
+ */
+export interface ViewerSink {
+  /** Writes; `false` when the socket buffer is full. */
+  write(bytes: Uint8Array): boolean;
+  /** Resolves on drain, or when the viewer is gone. */
+  drained(): Promise<void>;
+  /** Aborts when the viewer is gone. */
+  signal: AbortSignal;
+}
+
+/**
+ * Writes a batch source's packets to a sink as FLV until the source ends or the viewer leaves.
+ *
+ * @example
+ * ```ts ignore
+ * const sent = await pumpBatches(source.batches!, sink, new WeakMap());
+ * ```
+ *
+ * @param batches The source.
+ * @param sink The viewer.
+ * @param cache Encoded tags by packet, shared by every viewer of the output.
+ * @returns Resolves with the bytes sent; rejects when a packet has no valid FLV form.
+ */
+export function pumpBatches(
+  batches: PacketBatches,
+  sink: ViewerSink,
+  cache: WeakMap<MediaPacket, Uint8Array>,
+): Promise<number> {
+  return new ViewerPump(batches, sink, cache).finished;
+}
+
+class ViewerPump implements ReadyTask {
+  readonly finished: Promise<number>;
+  readonly #batches: PacketBatches;
+  readonly #sink: ViewerSink;
+  readonly #cache: WeakMap<MediaPacket, Uint8Array>;
+  #sent = 0;
+  #started = false;
+  #waiting = false;
+  #over = false;
+  #resolve!: (sent: number) => void;
+  #reject!: (e: unknown) => void;
+  readonly #wake = (): void => readyQueue.add(this);
+  readonly #resume = (): void => {
+    this.#waiting = false;
+    readyQueue.add(this);
+  };
+
+  constructor(
+    batches: PacketBatches,
+    sink: ViewerSink,
+    cache: WeakMap<MediaPacket, Uint8Array>,
+  ) {
+    this.#batches = batches;
+    this.#sink = sink;
+    this.#cache = cache;
+    this.finished = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    batches.onReady(this.#wake);
+    sink.signal.addEventListener("abort", this.#wake, { once: true });
+    readyQueue.add(this);
+  }
+
+  run(): void {
+    if (this.#over || this.#waiting) return;
+    const sink = this.#sink;
+    for (;;) {
+      if (sink.signal.aborted) return this.#end();
+      const packets = this.#batches.take();
+      if (packets.length === 0) {
+        if (this.#batches.done) this.#end();
+        return;
+      }
+      let ok = true;
+      if (!this.#started) {
+        this.#started = true;
+        // Header flags from the stream's metadata (which the hub sends first): browser players
+        // wait for every track the header announces. Unknown: announce both, as writers do.
+        const h = flvHeaderFromMetadata(packets[0]) ?? { audio: true, video: true };
+        const header = encodeFlvHeader({ version: 1, audio: h.audio, video: h.video });
+        this.#sent += header.length;
+        ok = sink.write(header);
+      }
+      for (const p of packets) {
+        const bytes = flvTagBytes(p, this.#cache);
+        if (bytes === null) continue;
+        this.#sent += bytes.length;
+        ok = sink.write(bytes) && ok;
+      }
+      if (!ok) {
+        this.#waiting = true;
+        sink.drained().then(this.#resume, this.#resume);
+        return;
+      }
+    }
+  }
+
+  failed(error: unknown): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#detach();
+    this.#reject(error);
+  }
+
+  #end(): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#detach();
+    this.#resolve(this.#sent);
+  }
+
+  #detach(): void {
+    this.#batches.onReady(null);
+    this.#sink.signal.removeEventListener("abort", this.#wake);
+  }
+}
