@@ -493,6 +493,8 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       api?: boolean;
       /** Serve the FLV output (default `true`; `false` with `api` for a stats-only port). */
       flv?: boolean;
+      /** Merged writes to viewers, in ms (see `HttpFlvOptions.mergeWriteMs`; default 40). */
+      mergeWriteMs?: number;
     } = {},
   ): Promise<NetAddress> {
     if (this.#closing) throw new RtmpError("CLOSED", "the server is closed");
@@ -503,6 +505,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       testPage: options.testPage,
       routes: options.api ? apiRoutes(() => this.stats()) : undefined,
       flv: options.flv,
+      mergeWriteMs: options.mergeWriteMs,
       log: this.#ctx.log,
       open: (req, signal) => openHttpViewer(this.#ctx, req, signal),
     });

@@ -22,7 +22,11 @@ import { flvHeaderFromMetadata } from "../flv/tags.ts";
 import type { MediaPacket } from "../protocol/packet.ts";
 import { testPageHtml } from "./test_page.ts";
 import type { HttpFlvOptions, LiveRequest, LiveSource } from "./types.ts";
+import { ReadyQueue, readyQueue } from "../util/ready_queue.ts";
 import { pumpBatches, type ViewerSink } from "./viewer_pump.ts";
+
+/** See {@linkcode HttpFlvOptions.mergeWriteMs}. */
+const DEFAULT_MERGE_WRITE_MS = 40;
 import { checkWebSocketUpgrade, ServerWebSocket, WebSocketCloseCode } from "./websocket.ts";
 
 /**
@@ -142,8 +146,9 @@ async function pump(
   source: LiveSource,
   sink: Sink,
   cache: WeakMap<MediaPacket, Uint8Array>,
+  writes: ReadyQueue,
 ): Promise<number> {
-  if (source.batches !== undefined) return pumpBatches(source.batches, sink, cache);
+  if (source.batches !== undefined) return pumpBatches(source.batches, sink, cache, writes);
   const iterator = source.packets[Symbol.asyncIterator]();
   const first = await unlessAborted(iterator.next(), sink.signal);
   if (first === ABORTED || first.done) {
@@ -258,6 +263,11 @@ export function createHttpFlvHandler(options: HttpFlvOptions): HttpFlvHandler {
   const log = options.log;
   const viewers = new Set<AbortController>();
   const cache = new WeakMap<MediaPacket, Uint8Array>();
+  const merge = options.mergeWriteMs ?? DEFAULT_MERGE_WRITE_MS;
+  if (!(merge >= 0 && merge <= 1000)) {
+    throw new RtmpError("INVALID_ARGUMENT", `mergeWriteMs: expected 0 to 1000, got ${merge}`);
+  }
+  const writes = merge > 0 ? new ReadyQueue({ delayMs: merge }) : readyQueue;
   let closing = false;
 
   /** Access-Control-Allow-Origin for a request's Origin, per config. */
@@ -392,7 +402,7 @@ export function createHttpFlvHandler(options: HttpFlvOptions): HttpFlvHandler {
         },
         signal: ac.signal,
       };
-      sent = await pump(source, sink, cache);
+      sent = await pump(source, sink, cache, writes);
     } catch (e) {
       log?.(`http-flv ${path.app}/${path.name}: ${(e as Error).message}`);
     } finally {
@@ -510,7 +520,7 @@ export function createHttpFlvHandler(options: HttpFlvOptions): HttpFlvHandler {
         write: (bytes) => conn.send(bytes),
         drained: () => conn.drained(),
         signal,
-      }, cache);
+      }, cache, writes);
     } catch (e) {
       log?.(`ws-flv ${path.app}/${path.name}: ${(e as Error).message}`);
     } finally {

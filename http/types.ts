@@ -116,6 +116,13 @@ export interface HttpFlvOptions {
   cors?: { origins: string[] | "*" };
   /** Serve a small page at `/` that plays `/live/NAME.flv?…` (`/?stream=NAME`) with mpegts.js. */
   testPage?: TestPageOptions;
+  /**
+   * Merged writes: a viewer's packets that arrive within this many milliseconds go out in one
+   * write (one timer for every viewer). Each write is a system call, and at a few hundred
+   * viewers those calls are most of the server's CPU; a browser player buffers far more than
+   * this. `0` writes each wave of media at once. Default 40.
+   */
+  mergeWriteMs?: number;
   /** Receives one line per request (method, path, status, bytes, duration). */
   log?: (line: string) => void;
 }

@@ -14,7 +14,7 @@ import { encodeFlvHeader } from "../protocol/flv.ts";
 import type { MediaPacket } from "../protocol/packet.ts";
 import { flvTagBytes } from "../flv/streams.ts";
 import { flvHeaderFromMetadata } from "../flv/tags.ts";
-import { readyQueue, type ReadyTask } from "../util/ready_queue.ts";
+import { type ReadyQueue, readyQueue, type ReadyTask } from "../util/ready_queue.ts";
 import type { PacketBatches } from "./types.ts";
 
 /**
@@ -50,28 +50,39 @@ export interface ViewerSink {
  * @param batches The source.
  * @param sink The viewer.
  * @param cache Encoded tags by packet, shared by every viewer of the output.
+ * @param queue Where the viewer waits to write: the process-wide ready queue (at once), or one
+ * with a delay for merged writes.
  * @returns Resolves with the bytes sent; rejects when a packet has no valid FLV form.
  */
 export function pumpBatches(
   batches: PacketBatches,
   sink: ViewerSink,
   cache: WeakMap<MediaPacket, Uint8Array>,
+  queue: ReadyQueue = readyQueue,
 ): Promise<number> {
-  return new ViewerPump(batches, sink, cache).finished;
+  return new ViewerPump(batches, sink, cache, queue).finished;
 }
+
+/** Pieces smaller than this are gathered into one write. */
+const GATHER_PIECE = 64 << 10;
+/** The most bytes gathered into one write. */
+const GATHER_LIMIT = 256 << 10;
 
 class ViewerPump implements ReadyTask {
   readonly finished: Promise<number>;
   readonly #batches: PacketBatches;
   readonly #sink: ViewerSink;
   readonly #cache: WeakMap<MediaPacket, Uint8Array>;
+  readonly #queue: ReadyQueue;
   #sent = 0;
+  readonly #pieces: Uint8Array[] = [];
   #started = false;
   #waiting = false;
   #over = false;
   #resolve!: (sent: number) => void;
   #reject!: (e: unknown) => void;
-  readonly #wake = (): void => readyQueue.add(this);
+  readonly #wake = (): void => this.#queue.add(this);
+  // The socket took its buffer: go on at once (the merge delay is for new media only).
   readonly #resume = (): void => {
     this.#waiting = false;
     readyQueue.add(this);
@@ -81,16 +92,18 @@ class ViewerPump implements ReadyTask {
     batches: PacketBatches,
     sink: ViewerSink,
     cache: WeakMap<MediaPacket, Uint8Array>,
+    queue: ReadyQueue,
   ) {
     this.#batches = batches;
     this.#sink = sink;
     this.#cache = cache;
+    this.#queue = queue;
     this.finished = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
     batches.onReady(this.#wake);
-    sink.signal.addEventListener("abort", this.#wake, { once: true });
+    sink.signal.addEventListener("abort", this.#resume, { once: true });
     readyQueue.add(this);
   }
 
@@ -104,28 +117,58 @@ class ViewerPump implements ReadyTask {
         if (this.#batches.done) this.#end();
         return;
       }
-      let ok = true;
+      const pieces = this.#pieces;
       if (!this.#started) {
         this.#started = true;
         // Header flags from the stream's metadata (which the hub sends first): browser players
         // wait for every track the header announces. Unknown: announce both, as writers do.
         const h = flvHeaderFromMetadata(packets[0]) ?? { audio: true, video: true };
-        const header = encodeFlvHeader({ version: 1, audio: h.audio, video: h.video });
-        this.#sent += header.length;
-        ok = sink.write(header);
+        pieces.push(encodeFlvHeader({ version: 1, audio: h.audio, video: h.video }));
       }
       for (const p of packets) {
         const bytes = flvTagBytes(p, this.#cache);
-        if (bytes === null) continue;
-        this.#sent += bytes.length;
-        ok = sink.write(bytes) && ok;
+        if (bytes !== null) pieces.push(bytes);
       }
+      const ok = this.#write(pieces);
+      pieces.length = 0;
       if (!ok) {
         this.#waiting = true;
         sink.drained().then(this.#resume, this.#resume);
         return;
       }
     }
+  }
+
+  /**
+   * Writes the pieces, small neighbours gathered into one buffer: one write (an HTTP chunk, a
+   * WebSocket message) per wave instead of one per tag, whatever the runtime's server does.
+   */
+  #write(pieces: Uint8Array[]): boolean {
+    const sink = this.#sink;
+    let ok = true;
+    let i = 0;
+    while (i < pieces.length) {
+      let end = i;
+      let bytes = 0;
+      while (
+        end < pieces.length && pieces[end].length < GATHER_PIECE &&
+        bytes + pieces[end].length <= GATHER_LIMIT
+      ) bytes += pieces[end++].length;
+      if (end - i < 2) {
+        this.#sent += pieces[i].length;
+        ok = sink.write(pieces[i++]) && ok;
+        continue;
+      }
+      const out = new Uint8Array(bytes);
+      let at = 0;
+      for (; i < end; i++) {
+        out.set(pieces[i], at);
+        at += pieces[i].length;
+      }
+      this.#sent += bytes;
+      ok = sink.write(out) && ok;
+    }
+    return ok;
   }
 
   failed(error: unknown): void {
@@ -144,6 +187,6 @@ class ViewerPump implements ReadyTask {
 
   #detach(): void {
     this.#batches.onReady(null);
-    this.#sink.signal.removeEventListener("abort", this.#wake);
+    this.#sink.signal.removeEventListener("abort", this.#resume);
   }
 }

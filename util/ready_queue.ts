@@ -38,7 +38,17 @@ export interface ReadyTask {
 export class ReadyQueue {
   #tasks = new Set<ReadyTask>();
   #scheduled = false;
+  readonly #delay: number;
   readonly #runAll = (): void => this.#run();
+
+  /**
+   * @param options `delayMs`: run each wave that long after its first task was added, on one
+   * timer for every task (merged writes: what arrives in the meantime goes out in the same
+   * write). Default 0: a microtask, right after the current synchronous work.
+   */
+  constructor(options: { delayMs?: number } = {}) {
+    this.#delay = options.delayMs ?? 0;
+  }
 
   /**
    * Marks a task ready; it runs once in the next wave however often it was added.
@@ -48,7 +58,12 @@ export class ReadyQueue {
     this.#tasks.add(task);
     if (this.#scheduled) return;
     this.#scheduled = true;
-    queueMicrotask(this.#runAll);
+    if (this.#delay <= 0) queueMicrotask(this.#runAll);
+    else {
+      const timer = setTimeout(this.#runAll, this.#delay);
+      // A pending wave must not keep a process alive that has nothing else to do.
+      (timer as { unref?: () => void }).unref?.();
+    }
   }
 
   #run(): void {
