@@ -493,7 +493,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       api?: boolean;
       /** Serve the FLV output (default `true`; `false` with `api` for a stats-only port). */
       flv?: boolean;
-      /** Merged writes to viewers, in ms (see `HttpFlvOptions.mergeWriteMs`; default 40). */
+      /** Merged writes to viewers, in ms (see `HttpFlvOptions.mergeWriteMs`; default 100). */
       mergeWriteMs?: number;
     } = {},
   ): Promise<NetAddress> {

@@ -58,6 +58,8 @@ Options:
                           (off by default; HOST defaults to 127.0.0.1 when only :PORT is given)
   --http-player FILE      mpegts.js (or flv.js) file served at /mpegts.js for the test page at /
   --cors ORIGINS          comma-separated origins allowed to play over HTTP (default *)
+  --http-merge-ms MS      gather what a viewer gets within MS into one write (default 100; 0
+                          writes at once: lower latency, several times the CPU per viewer)
   --push URL              restream every accepted stream to URL (repeatable; {app} and {name}
                           are replaced, e.g. rtmps://a.rtmps.youtube.com/live2/{name})
   --push-config FILE      per-key destinations, "APP/NAME URL" per line (* matches within a
@@ -104,6 +106,7 @@ const OPTIONS = {
   "push-backoff": { type: "string" },
   "http-player": { type: "string" },
   cors: { type: "string" },
+  "http-merge-ms": { type: "string" },
   "hook-timeout": { type: "string" },
   "idle-timeout": { type: "string" },
   ...OPS_OPTIONS,
@@ -298,8 +301,20 @@ export async function runServe(
     ? null
     : parseHostPort(httpText.startsWith(":") ? `127.0.0.1${httpText}` : httpText, "--http-listen");
   if (ops.httpApi && !httpAt) throw new UsageError("--http-api needs --http-listen");
-  if (!httpAt && (values["http-player"] !== undefined || values.cors !== undefined)) {
-    throw new UsageError("--http-player and --cors need --http-listen");
+  if (
+    !httpAt &&
+    (values["http-player"] !== undefined || values.cors !== undefined ||
+      values["http-merge-ms"] !== undefined)
+  ) {
+    throw new UsageError("--http-player, --cors and --http-merge-ms need --http-listen");
+  }
+  const mergeText = values["http-merge-ms"] as string | undefined;
+  const mergeWriteMs = mergeText === undefined ? undefined : Number(mergeText);
+  if (
+    mergeWriteMs !== undefined &&
+    !(/^\d+$/.test(mergeText!) && mergeWriteMs >= 0 && mergeWriteMs <= 1000)
+  ) {
+    throw new UsageError(`--http-merge-ms expects 0 to 1000 milliseconds, got "${mergeText}"`);
   }
   const corsText = values.cors as string | undefined;
   const stop = watchStopSignals(server, ops.drainTimeout, log, options.signal);
@@ -324,6 +339,7 @@ export async function runServe(
           playerFile: values["http-player"] as string | undefined,
         },
         api: ops.httpApi,
+        mergeWriteMs,
       });
       addrs.push(`http://${fmt(a.hostname)}:${a.port}`);
     }

@@ -26,7 +26,7 @@ import { ReadyQueue, readyQueue } from "../util/ready_queue.ts";
 import { pumpBatches, type ViewerSink } from "./viewer_pump.ts";
 
 /** See {@linkcode HttpFlvOptions.mergeWriteMs}. */
-const DEFAULT_MERGE_WRITE_MS = 40;
+const DEFAULT_MERGE_WRITE_MS = 100;
 import { checkWebSocketUpgrade, ServerWebSocket, WebSocketCloseCode } from "./websocket.ts";
 
 /**
@@ -516,11 +516,16 @@ export function createHttpFlvHandler(options: HttpFlvOptions): HttpFlvHandler {
       status = 101;
       const conn = ws;
       const signal = AbortSignal.any([ac.signal, conn.signal]);
-      sent = await pump(source, {
-        write: (bytes) => conn.send(bytes),
-        drained: () => conn.drained(),
-        signal,
-      }, cache, writes);
+      sent = await pump(
+        source,
+        {
+          write: (bytes) => conn.send(bytes),
+          drained: () => conn.drained(),
+          signal,
+        },
+        cache,
+        writes,
+      );
     } catch (e) {
       log?.(`ws-flv ${path.app}/${path.name}: ${(e as Error).message}`);
     } finally {

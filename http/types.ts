@@ -120,7 +120,7 @@ export interface HttpFlvOptions {
    * Merged writes: a viewer's packets that arrive within this many milliseconds go out in one
    * write (one timer for every viewer). Each write is a system call, and at a few hundred
    * viewers those calls are most of the server's CPU; a browser player buffers far more than
-   * this. `0` writes each wave of media at once. Default 40.
+   * this. `0` writes each wave of media at once. Default 100 (SRS merges player writes over 350 ms by default).
    */
   mergeWriteMs?: number;
   /** Receives one line per request (method, path, status, bytes, duration). */

@@ -265,6 +265,62 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
       }
     });
 
+    it("send() queues in order behind write(), reports backpressure, writable() waits for room", async () => {
+      const listener = await adapter.listen({ hostname: HOST, port: 0 });
+      try {
+        const served = acceptOne(listener);
+        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
+        const server = await served;
+        // Mixed write()/send() keep their order.
+        const first = client.write(bytes("a"));
+        assert.equal(client.send(bytes("b")), true);
+        await first;
+        assert.equal(client.send(bytes("c")), true);
+        assert.deepEqual(await readExactly(server, 3), bytes("abc"));
+        // Nobody reads. `false` means "over the high-water mark now" (the kernel may still take
+        // it, and writable() then resolves at once); once the kernel buffers are full too,
+        // writable() stays pending — long before 128 MiB are queued.
+        const piece = pattern(0, 64 * 1024);
+        let sent = 0;
+        let waiting: Promise<void> | null = null;
+        while (waiting === null) {
+          const ok = client.send(piece);
+          sent += piece.byteLength;
+          assert.ok(sent < 128 * 1024 * 1024, "send() never reported lasting backpressure");
+          if (ok) continue;
+          const w = client.writable();
+          if (await Promise.race([w.then(() => true), sleep(300).then(() => false)])) continue;
+          waiting = w;
+        }
+        let room = false;
+        waiting = waiting.then(() => {
+          room = true;
+        });
+        await Promise.race([waiting, sleep(100)]);
+        assert.equal(room, false, "writable() resolved while the peer read nothing");
+        // The reader takes everything, in order; then there is room again.
+        let read = 0;
+        while (read < sent) {
+          const chunk = await server.read();
+          assert.ok(chunk !== null);
+          for (let i = 0; i < chunk.byteLength; i += 4099) {
+            assert.equal(chunk[i], patternByte((read + i) % piece.byteLength));
+          }
+          read += chunk.byteLength;
+        }
+        await waiting;
+        assert.equal(read, sent);
+        await client.writable();
+        client.close();
+        assert.equal(client.send(bytes("late")), false);
+        await rejectsCode(client.writable(), "CONNECTION_CLOSED");
+        server.close();
+        await Promise.all([client.closed, server.closed]);
+      } finally {
+        listener.close();
+      }
+    });
+
     it("closeWrite() delivers every byte then EOF while the other direction still works", async () => {
       const listener = await adapter.listen({ hostname: HOST, port: 0 });
       try {

@@ -59,11 +59,7 @@ export class ReadyQueue {
     if (this.#scheduled) return;
     this.#scheduled = true;
     if (this.#delay <= 0) queueMicrotask(this.#runAll);
-    else {
-      const timer = setTimeout(this.#runAll, this.#delay);
-      // A pending wave must not keep a process alive that has nothing else to do.
-      (timer as { unref?: () => void }).unref?.();
-    }
+    else setTimeout(this.#runAll, this.#delay);
   }
 
   #run(): void {
