@@ -106,6 +106,23 @@ const MAX_UNKNOWN_CALLS = 256;
 /** A player's batch of messages per socket write. */
 const PLAYER_BATCH = 256 << 10;
 
+/** What a connection publishes on one stream. */
+interface Publishing {
+  session: PublishSession;
+  stream: LiveStream;
+}
+
+/**
+ * The map of a connection that publishes or plays nothing (most of them, at any time): shared,
+ * so an idle connection holds no table of its own. Reads and deletes on it are no-ops; the one
+ * `set` site of each map swaps in a connection's own map first (a `set` here would be a bug).
+ */
+const NONE: Map<number, never> = new (class extends Map<number, never> {
+  override set(): never {
+    throw new Error("ServerConnection: the shared empty map was written to");
+  }
+})();
+
 /** @internal One accepted socket. */
 export class ServerConnection implements DeadlineOwner {
   /** The server's number for this connection (events, stats). */
@@ -114,8 +131,8 @@ export class ServerConnection implements DeadlineOwner {
   readonly #ctx: ServerContext;
   readonly #session: ServerSession;
   readonly #pump: OutputPump;
-  readonly #publishes = new Map<number, { session: PublishSession; stream: LiveStream }>();
-  readonly #players = new Map<number, Player>();
+  #publishes: Map<number, Publishing> = NONE;
+  #players: Map<number, Player> = NONE;
   readonly #label: string;
   readonly #ip: string;
   #deciding = 0;
@@ -132,8 +149,11 @@ export class ServerConnection implements DeadlineOwner {
   #unknownCalls = 0;
   /** The user name this connection logged in as (`auth`), or null. */
   #user: string | null = null;
-  readonly #abort = new AbortController();
-  readonly #tasks = new Set<Promise<void>>();
+  /** Made when a hook or a wait first needs a signal (an idle connection never does). */
+  #abort: AbortController | null = null;
+  /** Whether run() has ended (a signal made after that starts aborted). */
+  #ended = false;
+  #tasks: Set<Promise<void>> | null = null;
 
   constructor(conn: Conn, ctx: ServerContext) {
     this.#conn = conn;
@@ -155,8 +175,17 @@ export class ServerConnection implements DeadlineOwner {
       },
     });
     this.#pump = new OutputPump(conn, () => this.#session.takeOutput());
-    // A reset noticed by the socket while a hook runs (reading is paused then) cancels the hook.
-    conn.closed.then(() => this.#abort.abort());
+  }
+
+  /** Aborted when the connection goes away: hooks and waits get it. */
+  get #signal(): AbortSignal {
+    if (this.#abort === null) {
+      const abort = this.#abort = new AbortController();
+      if (this.#ended) abort.abort();
+      // A reset noticed by the socket while a hook runs (reading is paused then) cancels it.
+      else this.#conn.closed.then(() => abort.abort());
+    }
+    return this.#abort.signal;
   }
 
   /** A label for logs: protocol and peer address. */
@@ -298,7 +327,8 @@ export class ServerConnection implements DeadlineOwner {
       }
     } finally {
       clock.remove(this);
-      this.#abort.abort();
+      this.#ended = true;
+      this.#abort?.abort();
       if (this.#timedOut && !this.#closingReason) {
         this.#ctx.log(`${this.#label}: ${this.#timedOut} timeout, closing`);
       }
@@ -309,7 +339,9 @@ export class ServerConnection implements DeadlineOwner {
       }
       this.#publishes.clear();
       for (const p of this.#players.values()) this.#endPlayer(p, "connection closed");
-      while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+      while (this.#tasks !== null && this.#tasks.size > 0) {
+        await Promise.allSettled([...this.#tasks]);
+      }
     }
   }
 
@@ -611,6 +643,7 @@ export class ServerConnection implements DeadlineOwner {
       return;
     }
     const more = this.#session.accept(id);
+    if (this.#publishes === NONE) this.#publishes = new Map();
     this.#publishes.set(streamId, { session, stream });
     this.#startBy = 0;
     this.#schedule();
@@ -715,6 +748,7 @@ export class ServerConnection implements DeadlineOwner {
       this.#endPlayer(player, reason);
       this.#conn.close();
     });
+    if (this.#players === NONE) this.#players = new Map();
     this.#players.set(streamId, player);
     this.#startBy = 0;
     this.#schedule();
@@ -733,7 +767,7 @@ export class ServerConnection implements DeadlineOwner {
       timer = setTimeout(() => resolve("timeout"), limits.playWaitTimeout);
     });
     const gone = new Promise<"gone">((resolve) =>
-      this.#abort.signal.addEventListener("abort", () => resolve("gone"), { once: true })
+      this.#signal.addEventListener("abort", () => resolve("gone"), { once: true })
     );
     const result = await Promise.race([
       player.sub.wait().then(() => "live" as const),
@@ -863,8 +897,9 @@ export class ServerConnection implements DeadlineOwner {
       this.#ctx.log(`${this.#label}: internal error: ${String(e)}`);
       this.#conn.close();
     });
-    this.#tasks.add(t);
-    t.finally(() => this.#tasks.delete(t));
+    const tasks = this.#tasks ??= new Set();
+    tasks.add(t);
+    t.finally(() => tasks.delete(t));
   }
 
   /** Emits an event of this connection (time, id and address added). */
@@ -888,11 +923,12 @@ export class ServerConnection implements DeadlineOwner {
     let answer = this.#ctx.claim(session, this, askedAt);
     if (typeof answer !== "object" || answer === null) return answer;
     return await this.#waiting(async () => {
+      const signal = this.#signal;
       while (typeof answer === "object" && answer !== null) {
         await new Promise((resolve) =>
           setTimeout(resolve, (answer as { retryIn: number }).retryIn)
         );
-        if (this.#abort.signal.aborted) return "the connection went away";
+        if (signal.aborted) return "the connection went away";
         answer = this.#ctx.claim(session, this, askedAt);
       }
       return answer;
@@ -905,7 +941,7 @@ export class ServerConnection implements DeadlineOwner {
     run: (signal: AbortSignal) => HookDecision | Promise<HookDecision>,
   ): Promise<Decision> {
     return this.#waiting(async () => {
-      const d = await decide(stage, run, this.#ctx.limits.hookTimeout, this.#abort.signal);
+      const d = await decide(stage, run, this.#ctx.limits.hookTimeout, this.#signal);
       if (!d.accept && d.failed) {
         this.#event({
           type: d.timedOut ? "hook-timeout" : "hook-failure",
@@ -948,7 +984,7 @@ export class ServerConnection implements DeadlineOwner {
     this.#schedule();
   }
 
-  #endPublish(pub: { session: PublishSession; stream: LiveStream }, reason: EndReason): void {
+  #endPublish(pub: Publishing, reason: EndReason): void {
     const session = pub.session;
     pub.stream.stop(session);
     if (session.endReason) return;
