@@ -79,6 +79,8 @@ export interface ServerContext {
   /** Hands an event to the server's events and counters. */
   emit(event: ServerEvent): void;
   nextConnectionId(): number;
+  /** The connection's run() ends (called once, last): it leaves the server's books. */
+  ended(connection: ServerConnection): void;
   /** Whether the server is draining or closing (refusals then say `shutting-down`). */
   stopping(): boolean;
 }
@@ -342,6 +344,7 @@ export class ServerConnection implements DeadlineOwner {
       while (this.#tasks !== null && this.#tasks.size > 0) {
         await Promise.allSettled([...this.#tasks]);
       }
+      this.#ctx.ended(this);
     }
   }
 
