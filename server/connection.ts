@@ -105,6 +105,8 @@ interface Player {
 const MAX_STRAY_MEDIA = 1 << 20;
 /** Unknown calls answered per connection before it is closed. */
 const MAX_UNKNOWN_CALLS = 256;
+/** What a chunk read while lingering yields. */
+const NO_EVENTS = Object.freeze([]) as unknown as ServerSessionEvent[];
 /** A player's batch of messages per socket write. */
 const PLAYER_BATCH = 256 << 10;
 
@@ -308,11 +310,11 @@ export class ServerConnection implements DeadlineOwner {
     let endReason: EndReason = "connection-lost";
     try {
       while (true) {
-        const chunk = await this.#conn.read();
-        if (chunk === null) break;
-        this.#lastRead = Date.now();
-        if (this.#closingReason) continue; // lingering: discard until the peer's FIN
-        const events = this.#session.receive(chunk);
+        // The chunk is consumed inside #receive: a suspended async function keeps its registers,
+        // and the last chunk (a view of the socket's old, bigger read buffer on Deno) would stay
+        // alive with an idle connection.
+        const events = this.#receive(await this.#conn.read());
+        if (events === null) break;
         if (events.length > 0 || this.#session.pendingOutput > 0) await this.#handle(events);
       }
       if (this.#timedOut) endReason = "timeout";
@@ -346,6 +348,14 @@ export class ServerConnection implements DeadlineOwner {
       }
       this.#ctx.ended(this);
     }
+  }
+
+  /** Feeds a chunk read to the session; null at the end of the stream. */
+  #receive(chunk: Uint8Array | null): ServerSessionEvent[] | null {
+    if (chunk === null) return null;
+    this.#lastRead = Date.now();
+    if (this.#closingReason) return NO_EVENTS; // lingering: discard until the peer's FIN
+    return this.#session.receive(chunk);
   }
 
   /** Recomputes the next deadline from the connection's state. */
