@@ -373,6 +373,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       },
       emit: (event) => this.#emit(event),
       nextConnectionId: () => ++this.#connectionId,
+      ended: (connection) => this.#ended(connection),
       stopping: () => this.#draining !== null || this.#closing !== null,
     };
     options.signal?.addEventListener("abort", () => void this.close(), { once: true });
@@ -747,27 +748,31 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     let set = this.#pendingPerIp.get(ip);
     if (!set) this.#pendingPerIp.set(ip, set = new Set());
     set.add(connection);
-    this.#track(
-      connection.run().finally(() => {
-        this.#connections.delete(connection);
-        this.#counted.delete(connection);
-        this.#emit({
-          type: "disconnect",
-          time: Date.now(),
-          connectionId: connection.id,
-          remoteAddr: conn.remoteAddr,
-          duration: Date.now() - conn.acceptedAt,
-          bytesIn: conn.bytesIn,
-          bytesOut: conn.bytesOut,
-        });
-        if (!this.#leavePending(connection, ip)) {
-          this.#liveCount--;
-          const n = (this.#livePerIp.get(ip) ?? 1) - 1;
-          if (n <= 0) this.#livePerIp.delete(ip);
-          else this.#livePerIp.set(ip, n);
-        }
-      }),
-    );
+    // run() calls #ended last (ServerContext.ended): no closure per connection for it.
+    this.#track(connection.run());
+  }
+
+  /** A connection's run() is ending: it leaves the server's books. */
+  #ended(connection: ServerConnection): void {
+    const conn = this.#counted.get(connection)!;
+    const ip = connection.ip;
+    this.#connections.delete(connection);
+    this.#counted.delete(connection);
+    this.#emit({
+      type: "disconnect",
+      time: Date.now(),
+      connectionId: connection.id,
+      remoteAddr: conn.remoteAddr,
+      duration: Date.now() - conn.acceptedAt,
+      bytesIn: conn.bytesIn,
+      bytesOut: conn.bytesOut,
+    });
+    if (!this.#leavePending(connection, ip)) {
+      this.#liveCount--;
+      const n = (this.#livePerIp.get(ip) ?? 1) - 1;
+      if (n <= 0) this.#livePerIp.delete(ip);
+      else this.#livePerIp.set(ip, n);
+    }
   }
 
   /** Removes a connection from the pending pool; returns whether it was there. */

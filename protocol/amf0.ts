@@ -399,6 +399,7 @@ export class Amf0Encoder {
   }
 
   #utf8(s: string, what: string): void {
+    if (this.#w.ascii16(s)) return;
     const bytes = utf8Encode(s);
     if (bytes.length > 0xffff) {
       throw new RtmpError(
@@ -440,6 +441,8 @@ export class Amf0Encoder {
         w.u8(0x01).u8(v ? 1 : 0);
         return;
       case "string": {
+        // AMF0 §2.4: marker 0x02, then length and bytes (ASCII without a separate encode).
+        if (w.ascii16(v, 0x02)) return;
         const bytes = utf8Encode(v);
         // AMF0 §2.14: a long string only when the UTF-8 form exceeds 65535 bytes.
         if (bytes.length <= 0xffff) w.u8(0x02).u16(bytes.length).bytes(bytes);

@@ -290,6 +290,43 @@ export class ByteWriter {
     return this;
   }
 
+  /**
+   * Appends an all-ASCII string as a big-endian uint16 length and its bytes (the AMF0 string
+   * layout, AMF0 §2.4), copying char codes straight in: most strings of RTMP commands are short
+   * ASCII, and a separate encode per string (a call into the runtime and an allocation) was a
+   * visible part of accepting a connection. Writes nothing and returns false for any other
+   * string (a code unit above 0x7F, or more than 65535). A `marker` byte (0..255) is written
+   * first, when given (AMF0's type marker), and only with the string.
+   *
+   * @example
+   * ```ts
+   * import { ByteWriter } from "./bytes.ts";
+   * const w = new ByteWriter();
+   * console.log(w.ascii16("ab"), w.ascii16("é"), w.finish()); // true false Uint8Array [0, 2, 97, 98]
+   * ```
+   *
+   * @param text The string.
+   * @param marker A byte to write before it, or -1 for none.
+   * @returns Whether it was written.
+   */
+  ascii16(text: string, marker = -1): boolean {
+    const n = text.length;
+    if (n > 0xffff) return false;
+    const head = marker < 0 ? 0 : 1;
+    this.#ensure(head + 2 + n);
+    const b = this.#buf;
+    let o = this.#len + head + 2;
+    for (let i = 0; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 0x7f) return false; // what was copied lies past the length: not written
+      b[o++] = c;
+    }
+    if (head) b[this.#len] = marker;
+    this.#view.setUint16(this.#len + head, n);
+    this.#len = o;
+    return true;
+  }
+
   /** Returns a view of the written bytes (valid until the next write). @returns The bytes. */
   finish(): Uint8Array {
     return this.#buf.subarray(0, this.#len);

@@ -80,6 +80,8 @@ export interface ServerContext {
   /** Hands an event to the server's events and counters. */
   emit(event: ServerEvent): void;
   nextConnectionId(): number;
+  /** The connection's run() ends (called once, last): it leaves the server's books. */
+  ended(connection: ServerConnection): void;
   /** Whether the server is draining or closing (refusals then say `shutting-down`). */
   stopping(): boolean;
 }
@@ -93,6 +95,25 @@ type Verdict = Decision & { cause?: RefusalCause };
 const MAX_STRAY_MEDIA = 1 << 20;
 /** Unknown calls answered per connection before it is closed. */
 const MAX_UNKNOWN_CALLS = 256;
+/** What a chunk read while lingering yields. */
+const NO_EVENTS = Object.freeze([]) as unknown as ServerSessionEvent[];
+
+/** What a connection publishes on one stream. */
+interface Publishing {
+  session: PublishSession;
+  stream: LiveStream;
+}
+
+/**
+ * The map of a connection that publishes or plays nothing (most of them, at any time): shared,
+ * so an idle connection holds no table of its own. Reads and deletes on it are no-ops; the one
+ * `set` site of each map swaps in a connection's own map first (a `set` here would be a bug).
+ */
+const NONE: Map<number, never> = new (class extends Map<number, never> {
+  override set(): never {
+    throw new Error("ServerConnection: the shared empty map was written to");
+  }
+})();
 
 /** @internal One accepted socket. */
 export class ServerConnection implements DeadlineOwner {
@@ -102,8 +123,8 @@ export class ServerConnection implements DeadlineOwner {
   readonly #ctx: ServerContext;
   readonly #session: ServerSession;
   readonly #pump: OutputPump;
-  readonly #publishes = new Map<number, { session: PublishSession; stream: LiveStream }>();
-  readonly #players = new Map<number, Player>();
+  #publishes: Map<number, Publishing> = NONE;
+  #players: Map<number, Player> = NONE;
   readonly #label: string;
   readonly #ip: string;
   #deciding = 0;
@@ -120,8 +141,11 @@ export class ServerConnection implements DeadlineOwner {
   #unknownCalls = 0;
   /** The user name this connection logged in as (`auth`), or null. */
   #user: string | null = null;
-  readonly #abort = new AbortController();
-  readonly #tasks = new Set<Promise<void>>();
+  /** Made when a hook or a wait first needs a signal (an idle connection never does). */
+  #abort: AbortController | null = null;
+  /** Whether run() has ended (a signal made after that starts aborted). */
+  #ended = false;
+  #tasks: Set<Promise<void>> | null = null;
 
   constructor(conn: Conn, ctx: ServerContext) {
     this.#conn = conn;
@@ -143,8 +167,17 @@ export class ServerConnection implements DeadlineOwner {
       },
     });
     this.#pump = new OutputPump(conn, () => this.#session.takeOutput());
-    // A reset noticed by the socket while a hook runs (reading is paused then) cancels the hook.
-    conn.closed.then(() => this.#abort.abort());
+  }
+
+  /** Aborted when the connection goes away: hooks and waits get it. */
+  get #signal(): AbortSignal {
+    if (this.#abort === null) {
+      const abort = this.#abort = new AbortController();
+      if (this.#ended) abort.abort();
+      // A reset noticed by the socket while a hook runs (reading is paused then) cancels it.
+      else this.#conn.closed.then(() => abort.abort());
+    }
+    return this.#abort.signal;
   }
 
   #host: PlayerHost | null = null;
@@ -280,11 +313,11 @@ export class ServerConnection implements DeadlineOwner {
     let endReason: EndReason = "connection-lost";
     try {
       while (true) {
-        const chunk = await this.#conn.read();
-        if (chunk === null) break;
-        this.#lastRead = Date.now();
-        if (this.#closingReason) continue; // lingering: discard until the peer's FIN
-        const events = this.#session.receive(chunk);
+        // The chunk is consumed inside #receive: a suspended async function keeps its registers,
+        // and the last chunk (a view of the socket's old, bigger read buffer on Deno) would stay
+        // alive with an idle connection.
+        const events = this.#receive(await this.#conn.read());
+        if (events === null) break;
         if (events.length > 0 || this.#session.pendingOutput > 0) await this.#handle(events);
       }
       if (this.#timedOut) endReason = "timeout";
@@ -301,7 +334,8 @@ export class ServerConnection implements DeadlineOwner {
       }
     } finally {
       clock.remove(this);
-      this.#abort.abort();
+      this.#ended = true;
+      this.#abort?.abort();
       if (this.#timedOut && !this.#closingReason) {
         this.#ctx.log(`${this.#label}: ${this.#timedOut} timeout, closing`);
       }
@@ -312,8 +346,19 @@ export class ServerConnection implements DeadlineOwner {
       }
       this.#publishes.clear();
       for (const p of this.#players.values()) this.#endPlayer(p, "connection closed");
-      while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+      while (this.#tasks !== null && this.#tasks.size > 0) {
+        await Promise.allSettled([...this.#tasks]);
+      }
+      this.#ctx.ended(this);
     }
+  }
+
+  /** Feeds a chunk read to the session; null at the end of the stream. */
+  #receive(chunk: Uint8Array | null): ServerSessionEvent[] | null {
+    if (chunk === null) return null;
+    this.#lastRead = Date.now();
+    if (this.#closingReason) return NO_EVENTS; // lingering: discard until the peer's FIN
+    return this.#session.receive(chunk);
   }
 
   /** Recomputes the next deadline from the connection's state. */
@@ -614,6 +659,7 @@ export class ServerConnection implements DeadlineOwner {
       return;
     }
     const more = this.#session.accept(id);
+    if (this.#publishes === NONE) this.#publishes = new Map();
     this.#publishes.set(streamId, { session, stream });
     this.#startBy = 0;
     this.#schedule();
@@ -718,6 +764,7 @@ export class ServerConnection implements DeadlineOwner {
       this.#endPlayer(player, reason);
       this.#conn.close();
     });
+    if (this.#players === NONE) this.#players = new Map();
     this.#players.set(streamId, player);
     this.#startBy = 0;
     this.#schedule();
@@ -736,7 +783,7 @@ export class ServerConnection implements DeadlineOwner {
       timer = setTimeout(() => resolve("timeout"), limits.playWaitTimeout);
     });
     const gone = new Promise<"gone">((resolve) =>
-      this.#abort.signal.addEventListener("abort", () => resolve("gone"), { once: true })
+      this.#signal.addEventListener("abort", () => resolve("gone"), { once: true })
     );
     const result = await Promise.race([
       player.sub.wait().then(() => "live" as const),
@@ -837,8 +884,9 @@ export class ServerConnection implements DeadlineOwner {
       this.#ctx.log(`${this.#label}: internal error: ${String(e)}`);
       this.#conn.close();
     });
-    this.#tasks.add(t);
-    t.finally(() => this.#tasks.delete(t));
+    const tasks = this.#tasks ??= new Set();
+    tasks.add(t);
+    t.finally(() => tasks.delete(t));
   }
 
   /** Emits an event of this connection (time, id and address added). */
@@ -862,11 +910,12 @@ export class ServerConnection implements DeadlineOwner {
     let answer = this.#ctx.claim(session, this, askedAt);
     if (typeof answer !== "object" || answer === null) return answer;
     return await this.#waiting(async () => {
+      const signal = this.#signal;
       while (typeof answer === "object" && answer !== null) {
         await new Promise((resolve) =>
           setTimeout(resolve, (answer as { retryIn: number }).retryIn)
         );
-        if (this.#abort.signal.aborted) return "the connection went away";
+        if (signal.aborted) return "the connection went away";
         answer = this.#ctx.claim(session, this, askedAt);
       }
       return answer;
@@ -879,7 +928,7 @@ export class ServerConnection implements DeadlineOwner {
     run: (signal: AbortSignal) => HookDecision | Promise<HookDecision>,
   ): Promise<Decision> {
     return this.#waiting(async () => {
-      const d = await decide(stage, run, this.#ctx.limits.hookTimeout, this.#abort.signal);
+      const d = await decide(stage, run, this.#ctx.limits.hookTimeout, this.#signal);
       if (!d.accept && d.failed) {
         this.#event({
           type: d.timedOut ? "hook-timeout" : "hook-failure",
@@ -922,7 +971,7 @@ export class ServerConnection implements DeadlineOwner {
     this.#schedule();
   }
 
-  #endPublish(pub: { session: PublishSession; stream: LiveStream }, reason: EndReason): void {
+  #endPublish(pub: Publishing, reason: EndReason): void {
     const session = pub.session;
     pub.stream.stop(session);
     if (session.endReason) return;

@@ -217,7 +217,8 @@ export class ServerSession {
   readonly #streams = new Map<number, StreamEntry>();
   #nextStreamId = 1;
   #nextRequestId = 1;
-  readonly #pending = new Map<number, Pending>();
+  /** Requests waiting for a decision; null when none (most of the time: no idle table). */
+  #pending: Map<number, Pending> | null = null;
   // Messages held while a decision is pending: an array with a read index, so taking from the
   // front is O(1) however many are held.
   #held: RtmpMessage[] = [];
@@ -315,7 +316,7 @@ export class ServerSession {
       }
       for (const event of this.#channel.receive(bytes)) {
         if (event.kind !== "message") continue;
-        if (this.#pending.size > 0) this.#hold(event.message);
+        if (this.#pending !== null) this.#hold(event.message);
         else this.#onMessage(event.message, events);
       }
     } catch (e) {
@@ -622,7 +623,7 @@ export class ServerSession {
   /** Handles held messages until the next decision is needed; returns their events. */
   #resume(): ServerSessionEvent[] {
     const events: ServerSessionEvent[] = [];
-    while (this.#heldHead < this.#held.length && this.#pending.size === 0) {
+    while (this.#heldHead < this.#held.length && this.#pending === null) {
       const message = this.#held[this.#heldHead];
       this.#held[this.#heldHead++] = undefined as unknown as RtmpMessage;
       this.#heldBytes -= message.payload.length;
@@ -662,16 +663,17 @@ export class ServerSession {
   }
 
   #take(id: number): Pending {
-    const pending = this.#pending.get(id);
+    const pending = this.#pending?.get(id);
     if (!pending) {
       throw new RtmpError("INVALID_ARGUMENT", `no request ${id} is waiting for a decision`);
     }
-    this.#pending.delete(id);
+    this.#pending!.delete(id);
+    if (this.#pending!.size === 0) this.#pending = null;
     return pending;
   }
 
   #request(pending: Pending): void {
-    this.#pending.set(pending.id, pending);
+    (this.#pending ??= new Map()).set(pending.id, pending);
   }
 
   #countFailure(): void {

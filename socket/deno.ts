@@ -55,8 +55,16 @@ import type {
  * noise, ≈ 2.7–2.9 GB/s) and 16 KiB ≈ 20 % slower; 64 KiB keeps a server with many publishers small.
  */
 const READ_BUFFER_SIZE = 64 * 1024;
-/** Where the receive buffer starts (it doubles up to {@linkcode READ_BUFFER_SIZE}). */
-const INITIAL_READ_BUFFER_SIZE = 4 * 1024;
+/**
+ * Where the receive buffer starts: C0 + C1 (1537 bytes, RTMP 1.0 §5.2.5) in one read. It doubles
+ * up to {@linkcode READ_BUFFER_SIZE} while reads fill it.
+ */
+const INITIAL_READ_BUFFER_SIZE = 2 * 1024;
+/**
+ * The smallest receive buffer: after the handshake and `connect` an idle connection waits with
+ * this, not with what its biggest read needed (a pending read holds its buffer).
+ */
+const MIN_READ_BUFFER_SIZE = 512;
 
 /** Longest pause between retries when `accept()` fails for a transient reason (e.g. EMFILE). */
 const MAX_ACCEPT_BACKOFF_MS = 1000;
@@ -89,6 +97,11 @@ function address(addr: Deno.Addr): NetAddress {
   return typeof hostname === "string" && typeof port === "number"
     ? { hostname, port }
     : { hostname: "", port: 0 };
+}
+
+/** The power of two at least twice `n`: room for a read somewhat larger than the last one. */
+function fitting(n: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(n, 1) * 2));
 }
 
 interface WriteJob {
@@ -144,9 +157,10 @@ class DenoConn implements Conn {
       throw new RtmpError("INVALID_ARGUMENT", "read: expected one pending read() at most, got two");
     }
     this.#reading = true;
-    // Start small and double whenever a read fills the buffer: an idle or mostly-writing
-    // connection (a player) keeps a few KiB, a publisher reaches the full size within a few
-    // reads. One 64 KiB buffer per connection was most of an idle connection's memory.
+    // Start small and double whenever a read fills the buffer, so a publisher reaches the full
+    // size within a few reads; shrink to fit after a read that used a quarter or less, so an
+    // idle or mostly-writing connection (a player) waits with a small one. One 64 KiB buffer
+    // per connection was most of an idle connection's memory, then 4 KiB was.
     const buffer = this.#buffer ??= new Uint8Array(INITIAL_READ_BUFFER_SIZE);
     let n: number | null;
     try {
@@ -171,9 +185,11 @@ class DenoConn implements Conn {
       if (this.#finSent) this.#release();
       return null;
     }
-    if (n === buffer.length && buffer.length < READ_BUFFER_SIZE) {
-      // The next read gets the bigger buffer; this one is still the caller's until then.
-      this.#buffer = new Uint8Array(Math.min(buffer.length * 2, READ_BUFFER_SIZE));
+    // The next read gets the new buffer; this one is still the caller's until then.
+    if (n === buffer.length) {
+      if (n < READ_BUFFER_SIZE) this.#buffer = new Uint8Array(Math.min(n * 2, READ_BUFFER_SIZE));
+    } else if (n <= buffer.length >> 2 && buffer.length > MIN_READ_BUFFER_SIZE) {
+      this.#buffer = new Uint8Array(Math.max(fitting(n), MIN_READ_BUFFER_SIZE));
     }
     return buffer.subarray(0, n);
   }

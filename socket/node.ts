@@ -84,9 +84,15 @@ function address(host: string | undefined, port: number | undefined): NetAddress
   return { hostname: host ?? "", port: port ?? 0 };
 }
 
+/**
+ * The connection a socket belongs to: the read-side handlers are shared by every connection (as
+ * Node calls a listener with the socket as `this`) instead of four closures per connection.
+ */
+const OWNER = Symbol("NodeConn");
+type Owned = net.Socket & { [OWNER]: NodeConn };
+
 /** A connection over a `net.Socket` or `tls.TLSSocket`. */
 class NodeConn implements Conn {
-  readonly localAddr: NetAddress;
   readonly remoteAddr: NetAddress;
   readonly tls: boolean;
   readonly closed: Promise<void>;
@@ -106,22 +112,28 @@ class NodeConn implements Conn {
   #pumpIdle: Deferred | null = null;
   /** Waiters of `writable()`. */
   #writable: Deferred | null = null;
+  #localAddr: NetAddress | null = null;
 
   constructor(socket: net.Socket, isTls: boolean) {
     this.#socket = socket;
     this.tls = isTls;
     this.#rx = new ReadQueue(socket, !(isTls && PAUSE_BREAKS_TLS_EOF));
-    this.localAddr = address(socket.localAddress, socket.localPort);
     this.remoteAddr = address(socket.remoteAddress, socket.remotePort);
     const closed = Promise.withResolvers<void>();
     this.closed = closed.promise;
     this.#resolveClosed = closed.resolve;
-    socket.on("data", this.#onData);
-    socket.on("end", this.#onEnd);
-    socket.on("error", this.#onError);
+    (socket as Owned)[OWNER] = this;
+    socket.on("data", NodeConn.#onData);
+    socket.on("end", NodeConn.#onEnd);
+    socket.on("error", NodeConn.#onError);
     socket.on("drain", this.#onDrain);
-    socket.on("close", this.#onClose);
-    if (socket.destroyed) this.#onClose();
+    socket.on("close", NodeConn.#onClose);
+    if (socket.destroyed) this.#closed();
+  }
+
+  /** Asked for rarely (a server never does): read on first use, a system call saved per accept. */
+  get localAddr(): NetAddress {
+    return this.#localAddr ??= address(this.#socket.localAddress, this.#socket.localPort);
   }
 
   read(): Promise<Uint8Array | null> {
@@ -272,21 +284,23 @@ class NodeConn implements Conn {
     else flush.resolve();
   };
 
-  #onData = (chunk: Uint8Array): void => {
-    this.#rx.push(chunk);
-  };
+  static #onData(this: net.Socket, chunk: Uint8Array): void {
+    (this as Owned)[OWNER].#rx.push(chunk);
+  }
 
-  #onEnd = (): void => {
-    this.#eof = true;
-    this.#rx.settle(this.#error);
-  };
+  static #onEnd(this: net.Socket): void {
+    const conn = (this as Owned)[OWNER];
+    conn.#eof = true;
+    conn.#rx.settle(conn.#error);
+  }
 
-  #onError = (error: Error): void => {
-    if (this.#error === null && !this.#closedLocally) {
-      this.#error = toRtmpError(error, "connection", this.tls);
+  static #onError(this: net.Socket, error: Error): void {
+    const conn = (this as Owned)[OWNER];
+    if (conn.#error === null && !conn.#closedLocally) {
+      conn.#error = toRtmpError(error, "connection", conn.tls);
     }
-    this.#rx.settle(this.#error);
-  };
+    conn.#rx.settle(conn.#error);
+  }
 
   #onDrain = (): void => {
     const drain = this.#drain;
@@ -295,7 +309,11 @@ class NodeConn implements Conn {
     if (!this.#pumping) this.#wakeWritable();
   };
 
-  #onClose = (): void => {
+  static #onClose(this: net.Socket): void {
+    (this as Owned)[OWNER].#closed();
+  }
+
+  #closed(): void {
     if (!this.#eof && this.#error === null && !this.#closedLocally) {
       // Closed without FIN or error (e.g. destroyed from outside): reads end, writes fail.
       this.#eof = true;
@@ -303,7 +321,7 @@ class NodeConn implements Conn {
     this.#failWrites(this.#error ?? closedError("write"));
     this.#rx.settle(this.#error);
     this.#resolveClosed();
-  };
+  }
 }
 
 /** A listener over `net.Server` or `tls.Server`. */
