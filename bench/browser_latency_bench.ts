@@ -1,38 +1,45 @@
 /**
  * Publish → browser-frame latency (issue 16): how long after the publisher sends a video frame
  * a viewer sees it in Chromium with mpegts.js, for our `rtmp serve --http-listen` on Deno, Bun
- * and Node 24 and for node-media-server 4.4.3's HTTP-FLV, measured the same way in one run.
+ * and Node 24 and for node-media-server 4.4.3's HTTP-FLV, measured the same way in one run
+ * (about 4 minutes).
  *
  * ```sh
- * npm run bench:latency                    # or: node_modules/.bin/node bench/browser_latency_bench.ts
- *     [--seconds 15] [--warmup 3] [--targets deno,bun,node,nms] [--transports http,ws]
- *     [--delay-check 500] [--json results.json]
+ * npm run bench:latency      # or: node_modules/.bin/node bench/browser_latency_bench.ts
+ *     [--joins 3] [--seconds 5] [--warmup 1] [--targets deno,bun,node,nms]
+ *     [--transports http,ws] [--delay-check 500] [--json results.json] [--snapshot DIR]
  * ```
  *
  * How:
  * - The clip (generated once with ffmpeg into the bench cache, see `load/media.ts`) is 60 s of
  *   640x360 25 fps H.264 at 536 kbit/s plus AAC, whose top band is a barcode of the frame number
  *   (`load/barcode.ts`). Before measuring, the bench decodes every frame of the file with
- *   ffmpeg and checks that frame k's barcode reads k and that its FLV timestamp is k·40 ms.
+ *   ffmpeg and checks that frame k's barcode reads k and that its FLV timestamp is
+ *   first + k·40 ms.
  * - One publisher for every server: the project's RtmpClient in this process (Node 24) sends the
  *   clip's tags, looped, at real-time pace, and records the wall time (`performance.timeOrigin
- *   + performance.now()`) at which it hands each video frame to the socket.
- * - One page for every server (served by this process): mpegts.js 1.8.2 with the same config
+ *   + performance.now()`) at which it hands each video frame to the client.
+ * - One page for every server (served by this process): mpegts.js with the same config
  *   ({@linkcode MPEGTS_CONFIG}: live, no stash buffer, latency chasing on). On every displayed
  *   frame (`video.requestVideoFrameCallback`) it draws the picture to a canvas, averages the
  *   middle of each barcode cell, and records the frame's display time (`timeOrigin +
  *   metadata.expectedDisplayTime`). This process decodes the barcode and subtracts the frame's
- *   send time. The browser's clock is mapped to this process's by a round-trip probe before each
- *   row (offset = browser clock − midpoint; the probe's round trip bounds its error).
- * - Each row opens a new page and starts playing 100 ms after the publisher sent a keyframe,
- *   so every server starts its viewer in the same phase of the 2 s GOP (both servers send a
- *   joining viewer the current GOP; where in it the viewer joins sets its initial buffer).
- *   The first `--warmup` seconds of playback are not counted; then `--seconds` are.
- * - The same row is measured over WebSocket-FLV (`ws://…/live/NAME.flv`, which both servers
- *   serve at the same path).
+ *   send time. The browser's clock is mapped to this process's by round-trip probes before and
+ *   after each join (offset = browser clock − probe midpoint; half the round trip bounds the
+ *   error).
+ * - A row (server × transport) is `--joins` viewers one after the other, each a new page that
+ *   starts playing 100 ms after the publisher sent a keyframe, so every viewer joins in the same
+ *   phase of the 2 s GOP (both servers send a joining viewer the current GOP; where in it the
+ *   viewer joins sets its start-up buffer). Of each join, the first `--warmup` seconds of
+ *   playback are not counted, the next `--seconds` are. The row's figures are over the frames of
+ *   all its joins; the per-join medians show how much the start-up buffer varies.
+ * - Transports: HTTP-FLV and WebSocket-FLV (`ws://…/live/NAME.flv`, the same path on both
+ *   servers).
  * - Cross-check (`--delay-check MS`, 0 = off): the first of our servers is measured once more
- *   with a TCP proxy between publisher and server that holds every publisher byte MS ms; the
- *   median should grow by about MS.
+ *   over HTTP-FLV with a TCP proxy between publisher and server that holds every publisher byte
+ *   MS ms (joins then start MS ms later too); latency and rest should grow by about MS.
+ * - `--snapshot DIR` saves the barcode band of one displayed frame per row, as the page read it,
+ *   named with the frame number the bench decoded, to check by eye.
  *
  * The latency splits in two per frame: "buffered ahead", the media the player holds beyond the
  * shown frame (`video.buffered.end − metadata.mediaTime`, set by the player's start-up and
@@ -46,7 +53,7 @@
 
 import { Buffer } from "node:buffer";
 import { spawn } from "node:child_process";
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { connect as netConnect, createServer as createNetServer, type Server } from "node:net";
@@ -66,11 +73,15 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const BIN = join(ROOT, "node_modules", ".bin");
 const CLI = join(ROOT, "cli.ts");
 const MPEGTS_JS = join(ROOT, "node_modules", "mpegts.js", "dist", "mpegts.js");
+const MPEGTS_VERSION: string = JSON.parse(
+  readFileSync(join(ROOT, "node_modules", "mpegts.js", "package.json"), "utf8"),
+).version;
 
 const { values: opts } = parseArgs({
   options: {
-    seconds: { type: "string", default: "15" },
-    warmup: { type: "string", default: "3" },
+    joins: { type: "string", default: "3" },
+    seconds: { type: "string", default: "5" },
+    warmup: { type: "string", default: "1" },
     targets: { type: "string", default: "deno,bun,node,nms" },
     transports: { type: "string", default: "http,ws" },
     "delay-check": { type: "string", default: "500" },
@@ -89,6 +100,7 @@ function positive(name: string, text: string, allowZero = false): number {
   return n;
 }
 
+const JOINS = positive("joins", opts.joins!);
 const SECONDS = positive("seconds", opts.seconds!);
 const WARMUP = positive("warmup", opts.warmup!, true);
 const DELAY_CHECK_MS = positive("delay-check", opts["delay-check"]!, true);
@@ -105,10 +117,13 @@ const TRANSPORT_NAME: Record<Transport, string> = { http: "HTTP-FLV", ws: "WS-FL
 
 const FPS = 25;
 const FRAME_MS = 1000 / FPS;
+const CLIP_SECONDS = 60;
+/** Frames in one loop of the clip (its barcodes count 0 … CLIP_FRAMES − 1, then again). */
+const CLIP_FRAMES = CLIP_SECONDS * FPS;
 /** The bench clip: a frame-number barcode over testsrc2, like the 600k clip of the server bench. */
 const CLIP_BARCODE: ClipSpec = {
   name: "barcode-640x360-25fps-536k-aac64k-60s.flv",
-  seconds: 60,
+  seconds: CLIP_SECONDS,
   width: BARCODE_LAYOUT.width,
   height: BARCODE_LAYOUT.height,
   fps: FPS,
@@ -186,6 +201,9 @@ async function checkedClip(): Promise<{ clip: Clip; frames: number; videoStart: 
       throw new Error(`clip: video tag ${k} has timestamp ${t.timestamp}, expected ${expected}`);
     }
   });
+  if (video.length !== CLIP_FRAMES) {
+    throw new Error(`clip: expected ${CLIP_FRAMES} video frames, the file has ${video.length}`);
+  }
   const codes = await ffmpegBarcodes(await clipFile(CLIP_BARCODE));
   if (codes.length !== video.length) {
     throw new Error(`clip: ffmpeg decoded ${codes.length} frames, the file has ${video.length}`);
@@ -515,15 +533,17 @@ interface Row {
   rests: number[];
   /** Frames shown in the window whose barcode did not read. */
   unreadable: number;
-  /** Frames the publisher sent in the window's time span. */
-  expected: number;
-  /** Frames composited without a callback (presentedFrames gaps). */
-  skipped: number;
+  /** Frames never shown between two shown ones (the frame number advanced by 2–12). */
+  missed: number;
+  /** Jumps of the shown frame number by more than 12 frames, or back: seeks (latency chasing). */
+  seeks: number;
+  /** Frames composited without a callback (`presentedFrames` gaps). */
+  callbackGaps: number;
   clockRttMs: number;
   /** Median of expectedDisplayTime − callback time. */
   displayLeadMs: number;
-  /** Playback seeks by latency chasing (jumps of the shown frame number forward). */
-  jumps: number;
+  /** Median latency of each join (page opened and played). */
+  joinMedians: number[];
   errors: string[];
 }
 
@@ -540,6 +560,7 @@ async function measure(
   publisher: PacedPublisher,
   streamUrl: string,
   label: { server: string; transport: Transport; injectedMs: number },
+  snap: boolean,
 ): Promise<Row> {
   const clock = await clockOffset(page);
   // The same GOP phase for every server: just after a keyframe reached the server.
@@ -573,7 +594,7 @@ async function measure(
     if (wall() > endDeadline) break; // playback stalled: the row reports what it has
     await sleep(250);
   }
-  if (opts.snapshot) {
+  if (opts.snapshot && snap) {
     await snapshot(page, `${label.server}-${label.transport}-plus${label.injectedMs}ms`);
   }
   const shown = await page.evaluate<Shown[]>("window.shown");
@@ -586,14 +607,15 @@ async function measure(
   const rests: number[] = [];
   const leads: number[] = [];
   let unreadable = 0;
-  let skipped = 0;
-  let jumps = 0;
+  let callbackGaps = 0;
+  let missed = 0;
+  let seeks = 0;
   let prevFrame: number | null = null;
   let prevPresented: number | null = null;
   for (const s of shown) {
     const display = s.display - offset;
     if (display < from || display > to) continue;
-    if (prevPresented !== null) skipped += Math.max(0, s.presented - prevPresented - 1);
+    if (prevPresented !== null) callbackGaps += Math.max(0, s.presented - prevPresented - 1);
     prevPresented = s.presented;
     const frame = decodeBarcode(s.lumas);
     if (frame === null) {
@@ -611,7 +633,12 @@ async function measure(
       aheads.push(s.ahead * 1000);
       rests.push(display - sent - s.ahead * 1000);
     }
-    if (prevFrame !== null && frame > prevFrame + 3) jumps++;
+    if (prevFrame !== null) {
+      // Frame numbers restart with each loop of the clip.
+      const step = (frame - prevFrame + CLIP_FRAMES) % CLIP_FRAMES;
+      if (step >= 2 && step <= 12) missed += step - 1;
+      else if (step !== 1) seeks++;
+    }
     prevFrame = frame;
   }
   return {
@@ -620,12 +647,35 @@ async function measure(
     aheads,
     rests,
     unreadable,
-    expected: Math.round(SECONDS * FPS),
-    skipped,
+    missed,
+    seeks,
+    callbackGaps,
     clockRttMs: Math.max(clock.rtt, clockAfter.rtt),
     displayLeadMs: quantile(leads, 0.5),
-    jumps,
+    joinMedians: [quantile(latencies, 0.5)],
     errors,
+  };
+}
+
+/** The joins of one row as one row. */
+function mergeJoins(joins: Row[]): Row {
+  const all = <K extends keyof Row>(k: K): Row[K][] => joins.map((j) => j[k]);
+  const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
+  return {
+    server: joins[0].server,
+    transport: joins[0].transport,
+    injectedMs: joins[0].injectedMs,
+    latencies: all("latencies").flat(),
+    aheads: all("aheads").flat(),
+    rests: all("rests").flat(),
+    unreadable: sum(all("unreadable")),
+    missed: sum(all("missed")),
+    seeks: sum(all("seeks")),
+    callbackGaps: sum(all("callbackGaps")),
+    clockRttMs: Math.max(...all("clockRttMs")),
+    displayLeadMs: quantile(all("displayLeadMs"), 0.5),
+    joinMedians: all("joinMedians").flat(),
+    errors: all("errors").flat(),
   };
 }
 
@@ -641,10 +691,10 @@ const failures: string[] = [];
 const wanted = opts.targets!.split(",");
 for (const w of wanted) if (!SERVERS[w]) throw new Error(`--targets: unknown ${w}`);
 console.error(
-  `latency bench: chromium ${browser.version()}, mpegts.js 1.8.2 ${
+  `latency bench: chromium ${browser.version()}, mpegts.js ${MPEGTS_VERSION} ${
     JSON.stringify(MPEGTS_CONFIG)
-  }; ` +
-    `${clip.media.length} tags, ${frames} frames per loop; ${WARMUP} s warm-up + ${SECONDS} s per row`,
+  }; ${clip.media.length} tags, ${frames} frames per loop; per row ${JOINS} joins of ` +
+    `${WARMUP} s warm-up + ${SECONDS} s`,
 );
 
 async function runServer(key: string, injectedMs: number, transports: Transport[]): Promise<void> {
@@ -668,25 +718,38 @@ async function runServer(key: string, injectedMs: number, transports: Transport[
       const t0 = performance.now();
       const scheme = transport === "ws" ? "ws" : "http";
       const url = `${scheme}://127.0.0.1:${server.httpPort}/live/${STREAM}.flv`;
-      const page = await browser.newPage();
       try {
-        await page.goto(pageServer.url);
-        await page.evaluate("typeof mpegts !== 'undefined' || Promise.reject('no mpegts.js')");
-        const row = await measure(page, publisher, url, {
-          server: target.label,
-          transport,
-          injectedMs,
-        });
-        if (publisher.error) throw publisher.error;
-        if (!server.alive()) throw new Error(`server exited:\n${server.stderr()}`);
+        const joins: Row[] = [];
+        for (let j = 0; j < JOINS; j++) {
+          // A new page per join: a viewer opening the stream.
+          const page = await browser.newPage();
+          try {
+            await page.goto(pageServer.url);
+            await page.evaluate("typeof mpegts !== 'undefined' || Promise.reject('no mpegts.js')");
+            joins.push(
+              await measure(page, publisher, url, {
+                server: target.label,
+                transport,
+                injectedMs,
+              }, j === 0),
+            );
+          } finally {
+            await page.close();
+          }
+          if (publisher.error) throw publisher.error;
+          if (!server.alive()) throw new Error(`server exited:\n${server.stderr()}`);
+        }
+        const row = mergeJoins(joins);
         rows.push(row);
         console.error(
           `[${target.label} ${TRANSPORT_NAME[transport]}${injectedMs ? ` +${injectedMs} ms` : ""} ${
             ((performance.now() - t0) / 1000).toFixed(1)
           } s] median ${quantile(row.latencies, 0.5).toFixed(0)} ms, p95 ${
             quantile(row.latencies, 0.95).toFixed(0)
-          } ms, ${row.latencies.length}/${row.expected} frames, ` +
-            `${row.unreadable} unreadable, ${row.jumps} jumps, clock probe rtt ${
+          } ms (joins ${
+            row.joinMedians.map((m) => m.toFixed(0)).join(", ")
+          }), ${row.latencies.length} frames, ${row.missed} missed, ` +
+            `${row.unreadable} unreadable, ${row.seeks} seeks, clock probe rtt ${
               row.clockRttMs.toFixed(1)
             } ms` +
             (row.errors.length ? `, player errors: ${row.errors.join("; ")}` : ""),
@@ -695,8 +758,6 @@ async function runServer(key: string, injectedMs: number, transports: Transport[
         const msg = `${target.label} ${TRANSPORT_NAME[transport]}: ${(e as Error).message}`;
         failures.push(msg);
         console.error(`[error] ${msg}`);
-      } finally {
-        await page.close();
       }
     }
   } catch (e) {
@@ -723,16 +784,16 @@ const f0 = (v: number): string => Number.isFinite(v) ? v.toFixed(0) : "–";
 const main = rows.filter((r) => r.injectedMs === 0);
 const lines: string[] = [];
 lines.push(
-  "| server | transport | median ms | p95 ms | buffered ahead, median ms | rest, median ms | frames measured (sent) | unreadable | chasing seeks |",
+  "| server | transport | median ms | p95 ms | median per join, ms | buffered ahead, median ms | rest, median ms | frames measured | missed | unreadable | seeks |",
 );
-lines.push("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+lines.push("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const r of main) {
   lines.push(
     `| ${r.server} | ${TRANSPORT_NAME[r.transport]} | ${f0(quantile(r.latencies, 0.5))} | ${
       f0(quantile(r.latencies, 0.95))
-    } | ${f0(quantile(r.aheads, 0.5))} | ${
+    } | ${r.joinMedians.map(f0).join(" / ")} | ${f0(quantile(r.aheads, 0.5))} | ${
       f0(quantile(r.rests, 0.5))
-    } | ${r.latencies.length} (${r.expected}) | ${r.unreadable} | ${r.jumps} |`,
+    } | ${r.latencies.length} | ${r.missed} | ${r.unreadable} | ${r.seeks} |`,
   );
 }
 const nmsRows = main.filter((r) => r.server === "node-media-server");
@@ -776,13 +837,14 @@ console.log(
   `Publish → browser-frame latency, ${((performance.now() - started) / 60000).toFixed(1)} min: ` +
     `display time of each frame (requestVideoFrameCallback expectedDisplayTime, median ${
       lead.toFixed(1)
-    } ms after the callback) − the wall time the publisher sent it, over ${SECONDS} s per row after ` +
-    `${WARMUP} s warm-up; clocks matched within ${
+    } ms after the callback) − the wall time the publisher sent it; per row ${JOINS} joins (a new ` +
+    `page each, play started ${JOIN_AFTER_KEYFRAME_MS} ms after a keyframe), each measured ` +
+    `${SECONDS} s after ${WARMUP} s warm-up; clocks matched within ${
       (rtt / 2).toFixed(1)
     } ms. Chromium ${browser.version()} ` +
-    `headless, mpegts.js 1.8.2 ${JSON.stringify(MPEGTS_CONFIG)}; clip 640x360 25 fps 536 kbit/s ` +
-    `H.264 + AAC, publisher RtmpClient on Node ${process.versions.node}, play starts ` +
-    `${JOIN_AFTER_KEYFRAME_MS} ms after a keyframe.`,
+    `headless, mpegts.js ${MPEGTS_VERSION} ${JSON.stringify(MPEGTS_CONFIG)}; clip 640x360 25 fps ` +
+    `536 kbit/s H.264 + AAC, publisher RtmpClient on Node ${process.versions.node}. ` +
+    `rest = latency − buffered ahead (see the top of bench/browser_latency_bench.ts).`,
 );
 console.log(lines.join("\n"));
 if (failures.length > 0) {
@@ -790,6 +852,9 @@ if (failures.length > 0) {
   for (const f of failures) console.log(`- ${f}`);
 }
 if (opts.json) {
-  await writeFile(opts.json, JSON.stringify({ seconds: SECONDS, warmup: WARMUP, rows }, null, 2));
+  await writeFile(
+    opts.json,
+    JSON.stringify({ joins: JOINS, seconds: SECONDS, warmup: WARMUP, rows }, null, 2),
+  );
 }
 process.exit(failures.length > 0 ? 1 : 0);
