@@ -7,7 +7,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import process from "node:process";
 import {
   BARCODE_LAYOUT,
   barcodeCellLumas,
@@ -18,12 +17,9 @@ import {
   wordFrame,
 } from "../bench/load/barcode.ts";
 import { requirePeer } from "./support/require_peer.ts";
-import { prng } from "./support/util.ts";
+import { prng, testSeed } from "./support/util.ts";
 
-const SEED = process.env.RTMP_TEST_SEED !== undefined
-  ? Number(process.env.RTMP_TEST_SEED) >>> 0
-  : 16;
-console.log(`barcode_test seed: ${SEED} (set RTMP_TEST_SEED=${SEED} to reproduce)`);
+const SEED = testSeed("barcode_test");
 
 const CELLS = BARCODE_LAYOUT.cols * BARCODE_LAYOUT.rows;
 
