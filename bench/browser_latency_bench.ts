@@ -43,10 +43,11 @@
  *
  * The latency splits in two per frame: "buffered ahead", the media the player holds beyond the
  * shown frame (`video.buffered.end − metadata.mediaTime`, set by the player's start-up and
- * chasing), and the rest, latency − buffered ahead: what publisher, server, transport and
- * mpegts.js's remuxing add before the data is in the player's buffer, plus one frame's duration
- * (buffered.end is the end of the newest frame) and the wait for the display (≈ one 60 Hz
- * refresh). The rest is the part a server can change.
+ * chasing), and the rest, latency − buffered ahead. As buffered.end is the end of the newest
+ * buffered frame, the rest is that frame's age at display (from its send time) minus one frame
+ * duration: the delay of publisher, server and transport, mpegts.js's remuxing (it holds a
+ * frame back until the next one gives its duration), the time since the last append, and the
+ * wait for the display (≈ one 60 Hz refresh). The rest is the part a server can change.
  *
  * @module
  */
