@@ -30,6 +30,11 @@ export interface ClipSpec {
   videoKbps: number;
   /** Audio bitrate, kbit/s. */
   audioKbps: number;
+  /**
+   * A lavfi `-filter_complex` graph whose output pad `[v]` is the video, instead of `testsrc2`
+   * (e.g. the frame-number barcode of `barcode.ts`); it must make `width` × `height` at `fps`.
+   */
+  videoGraph?: string;
 }
 
 /** The 720p ~3 Mbit/s clip of the ingest and relay figures. */
@@ -90,8 +95,15 @@ export async function clipFile(spec: ClipSpec): Promise<string> {
   const kbps = `${spec.videoKbps}k`;
   await run("ffmpeg", [
     ...["-hide_banner", "-loglevel", "error", "-nostdin", "-y"],
-    ...["-f", "lavfi", "-i", `testsrc2=size=${spec.width}x${spec.height}:rate=${spec.fps}`],
-    ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"],
+    ...(spec.videoGraph === undefined
+      ? [
+        ...["-f", "lavfi", "-i", `testsrc2=size=${spec.width}x${spec.height}:rate=${spec.fps}`],
+        ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"],
+      ]
+      : [
+        ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"],
+        ...["-filter_complex", spec.videoGraph, "-map", "[v]", "-map", "0:a"],
+      ]),
     ...["-t", String(spec.seconds)],
     ...["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"],
     ...["-b:v", kbps, "-maxrate", kbps, "-bufsize", kbps],
