@@ -496,6 +496,8 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       flv?: boolean;
       /** Merged writes to viewers, in ms (see `HttpFlvOptions.mergeWriteMs`; default 100). */
       mergeWriteMs?: number;
+      /** Viewers from which writes are merged (`HttpFlvOptions.mergeFromViewers`; default 100). */
+      mergeFromViewers?: number;
     } = {},
   ): Promise<NetAddress> {
     if (this.#closing) throw new RtmpError("CLOSED", "the server is closed");
@@ -507,6 +509,7 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       routes: options.api ? apiRoutes(() => this.stats()) : undefined,
       flv: options.flv,
       mergeWriteMs: options.mergeWriteMs,
+      mergeFromViewers: options.mergeFromViewers,
       log: this.#ctx.log,
       open: (req, signal) => openHttpViewer(this.#ctx, req, signal),
     });

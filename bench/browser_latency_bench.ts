@@ -6,7 +6,7 @@
  *
  * ```sh
  * npm run bench:latency      # or: node_modules/.bin/node bench/browser_latency_bench.ts
- *     [--joins 3] [--seconds 5] [--warmup 1] [--targets deno,bun,node,nms]
+ *     [--joins 3] [--seconds 5] [--warmup 1] [--targets deno,bun,node,nodemerged,nms]
  *     [--transports http,ws] [--delay-check 500] [--json results.json] [--snapshot DIR]
  * ```
  *
@@ -83,7 +83,7 @@ const { values: opts } = parseArgs({
     joins: { type: "string", default: "3" },
     seconds: { type: "string", default: "5" },
     warmup: { type: "string", default: "1" },
-    targets: { type: "string", default: "deno,bun,node,nms" },
+    targets: { type: "string", default: "deno,bun,node,nodemerged,nms" },
     transports: { type: "string", default: "http,ws" },
     "delay-check": { type: "string", default: "500" },
     json: { type: "string" },
@@ -226,7 +226,10 @@ async function checkedClip(): Promise<{ clip: Clip; frames: number; videoStart: 
 // Servers
 
 /** Our `rtmp serve --http-listen` on one runtime, as a user runs it. */
-async function startServe(runtime: "deno" | "bun" | "node"): Promise<RunningServer> {
+async function startServe(
+  runtime: "deno" | "bun" | "node",
+  extra: string[] = [],
+): Promise<RunningServer> {
   const cmd = join(BIN, runtime);
   for (let attempt = 0;; attempt++) {
     const port = await freePort();
@@ -236,6 +239,7 @@ async function startServe(runtime: "deno" | "bun" | "node"): Promise<RunningServ
       CLI,
       "serve",
       ...["--listen", `127.0.0.1:${port}`, "--http-listen", `127.0.0.1:${httpPort}`],
+      ...extra,
     ];
     const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
@@ -291,6 +295,12 @@ const SERVERS: Record<string, Server_> = {
   deno: { label: "ours deno", start: () => startServe("deno") },
   bun: { label: "ours bun", start: () => startServe("bun") },
   node: { label: "ours node", start: () => startServe("node") },
+  // Merged writes, which the default turns on from 100 viewers, with these few viewers too:
+  // the latency a viewer of a large audience gets.
+  nodemerged: {
+    label: "ours node, merged writes (--http-merge-from 1)",
+    start: () => startServe("node", ["--http-merge-from", "1"]),
+  },
   nms: { label: "node-media-server", start: () => NMS.start({ http: true }) },
 };
 

@@ -58,8 +58,9 @@ Options:
                           (off by default; HOST defaults to 127.0.0.1 when only :PORT is given)
   --http-player FILE      mpegts.js (or flv.js) file served at /mpegts.js for the test page at /
   --cors ORIGINS          comma-separated origins allowed to play over HTTP (default *)
-  --http-merge-ms MS      gather what a viewer gets within MS into one write (default 100; 0
-                          writes at once: lower latency, several times the CPU per viewer)
+  --http-merge-ms MS      with many HTTP viewers, gather what each gets within MS into one
+                          write (default 100; 0 never: lower latency, twice the CPU or more)
+  --http-merge-from N     viewers from which writes are merged (default 100)
   --push URL              restream every accepted stream to URL (repeatable; {app} and {name}
                           are replaced, e.g. rtmps://a.rtmps.youtube.com/live2/{name})
   --push-config FILE      per-key destinations, "APP/NAME URL" per line (* matches within a
@@ -107,6 +108,7 @@ const OPTIONS = {
   "http-player": { type: "string" },
   cors: { type: "string" },
   "http-merge-ms": { type: "string" },
+  "http-merge-from": { type: "string" },
   "hook-timeout": { type: "string" },
   "idle-timeout": { type: "string" },
   ...OPS_OPTIONS,
@@ -304,9 +306,9 @@ export async function runServe(
   if (
     !httpAt &&
     (values["http-player"] !== undefined || values.cors !== undefined ||
-      values["http-merge-ms"] !== undefined)
+      values["http-merge-ms"] !== undefined || values["http-merge-from"] !== undefined)
   ) {
-    throw new UsageError("--http-player, --cors and --http-merge-ms need --http-listen");
+    throw new UsageError("--http-player, --cors and --http-merge-* need --http-listen");
   }
   const mergeText = values["http-merge-ms"] as string | undefined;
   const mergeWriteMs = mergeText === undefined ? undefined : Number(mergeText);
@@ -315,6 +317,13 @@ export async function runServe(
     !(/^\d+$/.test(mergeText!) && mergeWriteMs >= 0 && mergeWriteMs <= 1000)
   ) {
     throw new UsageError(`--http-merge-ms expects 0 to 1000 milliseconds, got "${mergeText}"`);
+  }
+  const fromText = values["http-merge-from"] as string | undefined;
+  const mergeFromViewers = fromText === undefined ? undefined : Number(fromText);
+  if (mergeFromViewers !== undefined && !(/^\d+$/.test(fromText!) && mergeFromViewers >= 1)) {
+    throw new UsageError(
+      `--http-merge-from expects a number of viewers (1 or more), got "${fromText}"`,
+    );
   }
   const corsText = values.cors as string | undefined;
   const stop = watchStopSignals(server, ops.drainTimeout, log, options.signal);
@@ -340,6 +349,7 @@ export async function runServe(
         },
         api: ops.httpApi,
         mergeWriteMs,
+        mergeFromViewers,
       });
       addrs.push(`http://${fmt(a.hostname)}:${a.port}`);
     }

@@ -27,6 +27,8 @@ import { pumpBatches, type ViewerSink } from "./viewer_pump.ts";
 
 /** See {@linkcode HttpFlvOptions.mergeWriteMs}. */
 const DEFAULT_MERGE_WRITE_MS = 100;
+/** See {@linkcode HttpFlvOptions.mergeFromViewers}. */
+const DEFAULT_MERGE_FROM_VIEWERS = 100;
 import { checkWebSocketUpgrade, ServerWebSocket, WebSocketCloseCode } from "./websocket.ts";
 
 /**
@@ -146,7 +148,7 @@ async function pump(
   source: LiveSource,
   sink: Sink,
   cache: WeakMap<MediaPacket, Uint8Array>,
-  writes: ReadyQueue,
+  writes: () => ReadyQueue,
 ): Promise<number> {
   if (source.batches !== undefined) return pumpBatches(source.batches, sink, cache, writes);
   const iterator = source.packets[Symbol.asyncIterator]();
@@ -267,7 +269,17 @@ export function createHttpFlvHandler(options: HttpFlvOptions): HttpFlvHandler {
   if (!(merge >= 0 && merge <= 1000)) {
     throw new RtmpError("INVALID_ARGUMENT", `mergeWriteMs: expected 0 to 1000, got ${merge}`);
   }
-  const writes = merge > 0 ? new ReadyQueue({ delayMs: merge }) : readyQueue;
+  const mergeFrom = options.mergeFromViewers ?? DEFAULT_MERGE_FROM_VIEWERS;
+  if (!(Number.isInteger(mergeFrom) && mergeFrom >= 1)) {
+    throw new RtmpError(
+      "INVALID_ARGUMENT",
+      `mergeFromViewers: expected 1 or more, got ${mergeFrom}`,
+    );
+  }
+  const merged = merge > 0 ? new ReadyQueue({ delayMs: merge }) : null;
+  // Asked at each wake-up of a viewer: merging starts and stops with the audience.
+  const writes = (): ReadyQueue =>
+    merged !== null && viewers.size >= mergeFrom ? merged : readyQueue;
   let closing = false;
 
   /** Access-Control-Allow-Origin for a request's Origin, per config. */

@@ -117,12 +117,19 @@ export interface HttpFlvOptions {
   /** Serve a small page at `/` that plays `/live/NAME.flv?…` (`/?stream=NAME`) with mpegts.js. */
   testPage?: TestPageOptions;
   /**
-   * Merged writes: a viewer's packets that arrive within this many milliseconds go out in one
-   * write (one timer for every viewer). Each write is a system call, and at a few hundred
-   * viewers those calls are most of the server's CPU; a browser player buffers far more than
-   * this. `0` writes each wave of media at once. Default 100 (SRS merges player writes over 350 ms by default).
+   * Merged writes: once the output has {@linkcode HttpFlvOptions.mergeFromViewers} viewers, a
+   * viewer's packets that arrive within this many milliseconds go out in one write (one timer
+   * for every viewer). Each write is a system call, and at a few hundred viewers those calls are
+   * most of the server's CPU (500 viewers of a 600 kbit/s stream: less than half the CPU with
+   * 100 ms); the cost is up to this much more delay. `0` never merges. Default 100 (SRS merges
+   * player writes over 350 ms by default).
    */
   mergeWriteMs?: number;
+  /**
+   * How many viewers (HTTP and WebSocket, all streams) this output must have before writes are
+   * merged: below it each wave of media is written at once, for the lowest latency. Default 100.
+   */
+  mergeFromViewers?: number;
   /** Receives one line per request (method, path, status, bytes, duration). */
   log?: (line: string) => void;
 }

@@ -50,15 +50,15 @@ export interface ViewerSink {
  * @param batches The source.
  * @param sink The viewer.
  * @param cache Encoded tags by packet, shared by every viewer of the output.
- * @param queue Where the viewer waits to write: the process-wide ready queue (at once), or one
- * with a delay for merged writes.
+ * @param queue Where the viewer waits to write (asked at each wake-up): the process-wide ready
+ * queue (at once), or one with a delay for merged writes.
  * @returns Resolves with the bytes sent; rejects when a packet has no valid FLV form.
  */
 export function pumpBatches(
   batches: PacketBatches,
   sink: ViewerSink,
   cache: WeakMap<MediaPacket, Uint8Array>,
-  queue: ReadyQueue = readyQueue,
+  queue: () => ReadyQueue = () => readyQueue,
 ): Promise<number> {
   return new ViewerPump(batches, sink, cache, queue).finished;
 }
@@ -73,7 +73,7 @@ class ViewerPump implements ReadyTask {
   readonly #batches: PacketBatches;
   readonly #sink: ViewerSink;
   readonly #cache: WeakMap<MediaPacket, Uint8Array>;
-  readonly #queue: ReadyQueue;
+  readonly #queue: () => ReadyQueue;
   #sent = 0;
   readonly #pieces: Uint8Array[] = [];
   #started = false;
@@ -81,7 +81,7 @@ class ViewerPump implements ReadyTask {
   #over = false;
   #resolve!: (sent: number) => void;
   #reject!: (e: unknown) => void;
-  readonly #wake = (): void => this.#queue.add(this);
+  readonly #wake = (): void => this.#queue().add(this);
   // The socket took its buffer: go on at once (the merge delay is for new media only).
   readonly #resume = (): void => {
     this.#waiting = false;
@@ -92,7 +92,7 @@ class ViewerPump implements ReadyTask {
     batches: PacketBatches,
     sink: ViewerSink,
     cache: WeakMap<MediaPacket, Uint8Array>,
-    queue: ReadyQueue,
+    queue: () => ReadyQueue,
   ) {
     this.#batches = batches;
     this.#sink = sink;

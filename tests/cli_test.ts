@@ -37,6 +37,12 @@ describe("cli: arguments and errors", () => {
       [["push", "a.flv", "http://x/y/z"], /unsupported scheme/],
       [["push", "--type", "bogus", "a.flv", "rtmp://h/a/k"], /--type expects/],
       [["frobnicate"], /unknown command "frobnicate"/],
+      [["serve", "--http-merge-ms", "50"], /need --http-listen/],
+      [
+        ["serve", "--http-listen", ":0", "--http-merge-ms", "soon"],
+        /--http-merge-ms expects 0 to 1000/,
+      ],
+      [["serve", "--http-listen", ":0", "--http-merge-from", "0"], /--http-merge-from expects/],
     ];
     for (const [args, message] of cases) {
       const r = await runScript("cli.ts", args);

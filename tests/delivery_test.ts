@@ -10,6 +10,7 @@ import { pumpBatches, type ViewerSink } from "../http/viewer_pump.ts";
 import type { PacketBatches } from "../http/types.ts";
 import type { MediaPacket } from "../protocol/packet.ts";
 import { FlvDemuxer } from "../protocol/flv.ts";
+import { startHttpFlvServer } from "../http/server.ts";
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -130,7 +131,7 @@ describe("HTTP-FLV batch pump", () => {
     const feed = new Feed();
     const sink = new RecordingSink();
     const merged = new ReadyQueue({ delayMs: 50 });
-    const done = pumpBatches(feed, sink, new WeakMap(), merged);
+    const done = pumpBatches(feed, sink, new WeakMap(), () => merged);
     await sleep(0);
     assert.equal(sink.writes.length, 0, "nothing queued, nothing written");
     for (let i = 0; i < 5; i++) {
@@ -180,5 +181,61 @@ describe("HTTP-FLV batch pump", () => {
     feed.push(audio(20));
     await sleep(10);
     assert.equal(sink.writes.length, before);
+  });
+});
+
+describe("HTTP-FLV merged writes", () => {
+  it("write at once below mergeFromViewers, merge from it on", { timeout: 20_000 }, async () => {
+    const MERGE = 1000;
+    const feeds: Feed[] = [];
+    const server = await startHttpFlvServer({
+      hostname: "127.0.0.1",
+      port: 0,
+      mergeWriteMs: MERGE,
+      mergeFromViewers: 2,
+      open: () => {
+        const feed = new Feed();
+        feeds.push(feed);
+        return Promise.resolve({
+          packets: (async function* () {})(),
+          batches: feed,
+          close: () => feed.end(),
+        });
+      },
+    });
+    const readers: Array<ReadableStreamDefaultReader<Uint8Array>> = [];
+    const aborts: AbortController[] = [];
+    /** Opens a viewer; resolves with a function that waits for its next bytes (ms taken). */
+    async function view(): Promise<() => Promise<number>> {
+      const ac = new AbortController();
+      aborts.push(ac);
+      const res = await fetch(`http://127.0.0.1:${server.addr.port}/live/k.flv`, {
+        signal: ac.signal,
+      });
+      assert.equal(res.status, 200);
+      const reader = res.body!.getReader();
+      readers.push(reader);
+      return async () => {
+        const t0 = performance.now();
+        const r = await reader.read();
+        assert.equal(r.done, false);
+        return performance.now() - t0;
+      };
+    }
+    try {
+      const first = await view();
+      feeds[0].push(audio(0));
+      // One viewer: at once (far less than the merge window, even on a loaded machine).
+      assert.ok(await first() < MERGE / 2, "one viewer waited for the merge window");
+      const second = await view();
+      const t0 = performance.now();
+      for (const f of feeds) f.push(audio(20));
+      await Promise.all([first(), second()]);
+      // Two viewers: merged, so not before most of the window has passed.
+      assert.ok(performance.now() - t0 >= MERGE * 0.8, "two viewers were written at once");
+    } finally {
+      for (const ac of aborts) ac.abort();
+      await server.close();
+    }
   });
 });
