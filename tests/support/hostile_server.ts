@@ -35,6 +35,19 @@ const server = await RtmpServer.listen({
   },
 });
 process.stdout.write(`listening ${server.addr.port}\n`);
+const traceMs = Number(process.env.RTMP_MEM_TRACE ?? 0);
+if (traceMs > 0) {
+  const t0 = Date.now();
+  const M = (n: number) => (n / 1048576).toFixed(0);
+  setInterval(() => {
+    const m = process.memoryUsage();
+    process.stderr.write(
+      `TRACE t=${Date.now() - t0} rss=${M(m.rss)} heap=${M(m.heapUsed)}/${M(m.heapTotal)} ext=${
+        M(m.external)
+      } ab=${M(m.arrayBuffers)} held=${M(server.partialBytes)} conns=${server.connectionCount}\n`,
+    );
+  }, traceMs).unref?.();
+}
 let pending = "";
 process.stdin.setEncoding("utf8");
 process.stdin.on("data", (chunk: string) => {
