@@ -210,9 +210,9 @@ export class ChunkDecoder {
         "ChunkDecoder: expected the budget of the given pool (or none), got another budget",
       );
     }
-    // A private pool keeps a small reserve only: one decoder rarely has more than a message or
-    // two in blocks at a time.
-    this.#pool = pool ?? new BlockPool({ budget: options.budget, reserve: 4 });
+    // A private pool keeps a small reserve of single blocks: one decoder rarely has more than a
+    // message or two in blocks at a time, and 1 MiB slabs would be much for one connection.
+    this.#pool = pool ?? new BlockPool({ budget: options.budget, reserve: 4, slabBlocks: 1 });
   }
 
   /** The current largest message length accepted. */

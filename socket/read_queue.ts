@@ -11,9 +11,9 @@ import { RtmpError } from "../errors.ts";
 import { freeNow } from "../protocol/free_now.ts";
 
 /** Received bytes queued for a reader that does not keep up; above this the socket pauses. */
-const READ_HIGH_WATER = 1 << 20;
+const READ_HIGH_WATER = 256 << 10;
 /** Queue level at which a paused socket resumes. */
-const READ_LOW_WATER = 256 << 10;
+const READ_LOW_WATER = 64 << 10;
 
 /**
  * What a {@linkcode ReadQueue} pauses and resumes: the socket that feeds it.

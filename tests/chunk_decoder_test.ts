@@ -502,7 +502,7 @@ describe("ChunkDecoder memory follows the bytes that arrived", () => {
     // closes and a new one takes its place (a flood under eviction). The blocks of each closed
     // one go back to the pool and serve the next: no new memory after the first 8.
     const budget = new ByteBudget({ limit: 16 << 20 });
-    const pool = new BlockPool({ budget, reserve: 2 });
+    const pool = new BlockPool({ budget }); // 1 MiB slabs, one kept in reserve
     const data = fill(65536);
     const first = b(setChunkSize(65536), h0(6, 0, 0xffffff, 9, 1), data);
     const more = b(0xc6, data);
@@ -517,11 +517,11 @@ describe("ChunkDecoder memory follows the bytes that arrived", () => {
       assert.equal(budget.used, open.length << 20);
     }
     assert.equal(pool.allocated, 8 * 16, "8 connections' worth of blocks, reused");
-    // Demand gone: the pool keeps no more free blocks than its reserve.
+    // Demand gone: the pool keeps no more free blocks than its reserve (one slab).
     for (const d of open) d.dispose();
     assert.equal(budget.used, 0);
     assert.equal(pool.inUse, 0);
-    assert.equal(pool.free, 2);
+    assert.equal(pool.free, 16);
   });
 
   it("payloads are exact, independent buffers though intermediate buffers are reused", () => {

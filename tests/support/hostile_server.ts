@@ -10,6 +10,8 @@
 // bound, every server log line on stderr, and exits 0 on SIGTERM after closing the server. On
 // stdin, a line `stats ID` is answered `stats ID CONNECTIONS STREAMS PARTIAL_BYTES` on stdout,
 // and `mem ID` with `mem ID rss=… heapUsed=… external=… arrayBuffers=…` (process.memoryUsage()).
+// With RTMP_MEM_TRACE=MS in the environment, a `TRACE …` line of process.memoryUsage(), partial
+// bytes and connections goes to stderr every MS milliseconds (diagnostics).
 import { join } from "node:path";
 import process from "node:process";
 import { recordPackets } from "../../flv/recorder.ts";
