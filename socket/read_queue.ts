@@ -1,8 +1,11 @@
 /**
  * The receive side of the push-based adapters (`node:net` and Bun), whose runtimes hand over
  * chunks as they arrive: a chunk goes straight to a waiting `read()`, or waits in a FIFO. Above
- * 1 MiB of waiting bytes the socket is paused, so a slow reader holds the peer back through TCP
- * flow control; it resumes once the FIFO is down to 256 KiB or a reader waits.
+ * 256 KiB of waiting bytes the socket is paused, so a slow reader holds the peer back through TCP
+ * flow control; it resumes once the FIFO is down to 64 KiB or a reader waits. Kept low because
+ * under a flood every connection may have a FIFO at once (issue 13 §1): a reader that keeps up
+ * takes chunks straight from the socket and never reaches it. A chunk the reader is done with
+ * (at its next `read()`) is freed at once, see {@linkcode ReadQueue.release}.
  *
  * @module
  */
