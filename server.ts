@@ -31,6 +31,7 @@ import { BoundedQueue } from "./util/bounded_queue.ts";
 import type { PublishSession } from "./server/publish_session.ts";
 import { ServerConnection, type ServerContext } from "./server/connection.ts";
 import { DeadlineClock } from "./server/deadlines.ts";
+import { BlockPool } from "./protocol/block_pool.ts";
 import { ByteBudget } from "./protocol/byte_budget.ts";
 import { ConnectAuth } from "./server/auth.ts";
 import {
@@ -343,6 +344,9 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
     this.#ctx = {
       limits: this.#limits,
       budget: this.#budget,
+      // One pool for the whole server: the blocks of a connection closed half-way through a
+      // message serve the next connection instead of becoming garbage (issue 13 §1).
+      pool: new BlockPool({ budget: this.#budget }),
       chunkSize,
       hub: this.#hub,
       clock: this.#clock,

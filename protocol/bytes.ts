@@ -12,6 +12,31 @@ const textDecoder = new TextDecoder("utf-8", { fatal: false });
 const textEncoder = new TextEncoder();
 
 /**
+ * A copy of `bytes[start..end)` in a buffer of its own. Use it instead of `slice()` on bytes
+ * that may come from a socket: Node's `Buffer` (what `node:net` hands over, on Node and Bun)
+ * overrides `slice()` to return a view that shares memory with the original, so a "copy" kept
+ * past the next read would change or vanish with the read buffer.
+ *
+ * @example
+ * ```ts
+ * import { copyBytes } from "./bytes.ts";
+ * const read = new Uint8Array([1, 2, 3, 4]);
+ * const kept = copyBytes(read, 1, 3);
+ * read.fill(0);
+ * console.log(kept, kept.buffer.byteLength); // Uint8Array [2, 3] 2
+ * ```
+ * @param bytes The source.
+ * @param start First index copied (default 0).
+ * @param end Index after the last one copied (default the end).
+ * @returns A new `Uint8Array` (never a Buffer) with those bytes.
+ */
+export function copyBytes(bytes: Uint8Array, start = 0, end: number = bytes.length): Uint8Array {
+  const out = new Uint8Array(Math.max(0, end - start));
+  out.set(bytes.subarray(start, end));
+  return out;
+}
+
+/**
  * Encodes a string as UTF-8.
  *
  * @example

@@ -3,19 +3,30 @@
  * socket delivers them, into complete {@linkcode RtmpMessage}s.
  *
  * Memory: the decoder keeps no reference to the bytes it is given. A small scratch buffer holds
- * a chunk header split across reads. A message's payload buffer grows with the bytes that
- * actually arrived, never with the length its header announces: it is allocated at the first
- * data byte and doubles (capped at the announced length) when full, so a peer that announces
- * 16 MiB and sends 3 KB makes the decoder hold 3–6 KB, and a complete message costs amortised
- * ≈ 2 copies per byte with O(log n) allocations. The last buffer has exactly the message length
- * and becomes the payload. What is held is bounded per decoder (`maxPartialBytes`) and, when a
- * {@linkcode ByteBudget} is given, across every decoder sharing it.
+ * a chunk header split across reads. What it holds of a message grows with the bytes that
+ * actually arrived, never with the length its header announces (issue 13 §1):
+ *
+ * - A message whose chunks are all in one `push()`, back to back (the common case: a socket
+ *   read holds many chunks), is copied once, straight into its exact-size payload.
+ * - Any other message is stored in fixed-size blocks from a {@linkcode BlockPool} (taken one at
+ *   a time, as the data arrives) and copied into its exact-size payload when its last byte
+ *   comes. The blocks go back to the pool at once: on completion, Abort (RTMP 1.0 §5.4.2), a
+ *   failure or {@linkcode ChunkDecoder.dispose}. A pool shared by every decoder of a server means
+ *   the memory of a connection closed half-way serves the next one instead of becoming garbage,
+ *   so a flood of half-sent messages allocates about the budget, not what it sent.
+ *
+ * A peer that announces 16 MiB and sends 3 KB makes the decoder hold one block (64 KiB by
+ * default). What is held is bounded per decoder (`maxPartialBytes`, counted in bytes that
+ * arrived) and, when the pool has a {@linkcode ByteBudget}, across every decoder sharing it
+ * (counted in blocks).
  *
  * @module
  */
 
 import { RtmpError } from "../errors.ts";
+import { BlockPool } from "./block_pool.ts";
 import type { ByteBudget } from "./byte_budget.ts";
+import { copyBytes } from "./bytes.ts";
 import type { RtmpMessage } from "./message.ts";
 import {
   DEFAULT_CHUNK_SIZE,
@@ -28,27 +39,19 @@ import {
 const MAX_HEADER_SIZE = 18;
 
 /**
- * Intermediate buffers of 2^0 … 2^17 bytes (up to 128 KiB) that a message outgrew are kept, one
- * per size, for the next message: without them each message would allocate log2(n) fresh
- * buffers, which measured 2–3× slower than one allocation per message. They are counted like
- * partial messages (at most 256 KiB per decoder) and are the first thing given back when a
- * limit is tight.
- */
-const SPARE_CLASSES = 18;
-
-/**
  * Bounds for {@linkcode ChunkDecoder}. A peer that exceeds one gets `LIMIT_EXCEEDED`.
  *
  * @example
  * ```ts
+ * import { BlockPool } from "./block_pool.ts";
  * import { ByteBudget } from "./byte_budget.ts";
  * import { ChunkDecoder, type ChunkDecoderOptions } from "./chunk_decoder.ts";
- * const shared = new ByteBudget({ limit: 256 << 20 });
+ * const budget = new ByteBudget({ limit: 256 << 20 });
  * const options: ChunkDecoderOptions = {
  *   maxMessageSize: 64 << 10, // until a publish is accepted; see setMaxMessageSize()
  *   maxChunkStreams: 16,
  *   maxPartialBytes: 32 << 20,
- *   budget: shared,
+ *   pool: new BlockPool({ budget }), // one per server, shared by every connection
  * };
  * const decoder = new ChunkDecoder(options);
  * console.log(decoder.chunkSize); // 128
@@ -64,18 +67,26 @@ export interface ChunkDecoderOptions {
   /** Most distinct chunk stream ids a peer may use (default 64). */
   maxChunkStreams?: number;
   /**
-   * Most bytes this decoder holds across all partially received messages (default 64 MiB).
-   * Counted as allocated: at most twice what arrived of each message.
+   * Most bytes of partially received messages this decoder holds (default 64 MiB), counted as
+   * they arrive. The memory behind them is counted in blocks, see
+   * {@linkcode ChunkDecoder.partialBytes}.
    */
   maxPartialBytes?: number;
   /** @deprecated Old name of {@linkcode ChunkDecoderOptions.maxPartialBytes}. */
   maxBufferedBytes?: number;
   /**
-   * A budget shared with other decoders (typically one per server). Every byte of a partial
-   * message is taken from it before it is allocated and released when the message completes,
-   * is aborted (Abort, RTMP 1.0 §5.4.2), the decoder fails, or {@linkcode ChunkDecoder.dispose}
-   * is called. When it cannot give, the decoder throws `LIMIT_EXCEEDED`; to close the biggest
-   * holders instead, see `ByteBudgetOptions.onExhausted`.
+   * Where partial messages are stored, shared with other decoders (typically one pool per
+   * server, with the server-wide budget). Default: a pool of this decoder's own, with
+   * {@linkcode ChunkDecoderOptions.budget}.
+   */
+  pool?: BlockPool;
+  /**
+   * A budget shared with other decoders, for a decoder without a `pool` (with a pool, the pool's
+   * budget counts, and this must be absent or the same). Every block of a partial message is
+   * taken from it before it is used and released when the message completes, is aborted
+   * (Abort, RTMP 1.0 §5.4.2), the decoder fails, or {@linkcode ChunkDecoder.dispose} is called.
+   * When it cannot give, the decoder throws `LIMIT_EXCEEDED`; to close the biggest holders
+   * instead, see `ByteBudgetOptions.onExhausted`.
    */
   budget?: ByteBudget;
 }
@@ -94,8 +105,8 @@ class ChunkStream {
   extended = false;
   /** Whether a message is being assembled (its header came, not all of its data yet). */
   open = false;
-  /** What arrived of that message (null before its first data byte); its length is counted. */
-  payload: Uint8Array | null = null;
+  /** Pool blocks holding what arrived of that message, in order (none before its data). */
+  blocks: Uint8Array[] = [];
   received = 0;
 
   constructor(id: number) {
@@ -159,7 +170,7 @@ export class ChunkDecoder {
   #maxMessageSize: number;
   #maxChunkStreams: number;
   #maxPartialBytes: number;
-  #budget: ByteBudget | null;
+  #pool: BlockPool;
   #chunkSize = DEFAULT_CHUNK_SIZE;
   #streams = new Map<number, ChunkStream>();
   #last: ChunkStream | null = null;
@@ -169,11 +180,10 @@ export class ChunkDecoder {
   #current: ChunkStream | null = null;
   /** Chunk data bytes still to read in the current chunk. */
   #chunkLeft = 0;
-  /** Bytes allocated for partial messages and spares (all taken from the budget). */
-  #held = 0;
-  /** Reusable intermediate buffers by log2 of their size; see {@linkcode SPARE_CLASSES}. */
-  #spares: (Uint8Array | undefined)[] = new Array(SPARE_CLASSES).fill(undefined);
-  #spareBytes = 0;
+  /** Blocks taken from the pool for partial messages (each charged to its budget). */
+  #blocks = 0;
+  /** Bytes that arrived of partial messages (what `maxPartialBytes` bounds). */
+  #buffered = 0;
   #bytesReceived = 0;
   #error: RtmpError | null = null;
   #disposed = false;
@@ -193,7 +203,16 @@ export class ChunkDecoder {
       options.maxPartialBytes ?? options.maxBufferedBytes,
       64 << 20,
     );
-    this.#budget = options.budget ?? null;
+    const pool = options.pool;
+    if (pool !== undefined && options.budget !== undefined && options.budget !== pool.budget) {
+      throw new RtmpError(
+        "INVALID_ARGUMENT",
+        "ChunkDecoder: expected the budget of the given pool (or none), got another budget",
+      );
+    }
+    // A private pool keeps a small reserve of single blocks: one decoder rarely has more than a
+    // message or two in blocks at a time, and 1 MiB slabs would be much for one connection.
+    this.#pool = pool ?? new BlockPool({ budget: options.budget, reserve: 4, slabBlocks: 1 });
   }
 
   /** The current largest message length accepted. */
@@ -240,18 +259,17 @@ export class ChunkDecoder {
   }
 
   /**
-   * Bytes this decoder holds and has charged to its limits and budget: the buffers of
-   * incomplete messages (each at most twice what arrived of it) plus up to 256 KiB of spare
-   * buffers it reuses for the next messages. A server whose shared budget runs low can rank its
-   * connections by this and close the biggest holders first.
+   * Bytes of memory this decoder holds for incomplete messages, as charged to the pool's budget:
+   * the blocks they are stored in (0 between messages). A server whose shared budget runs low
+   * can rank its connections by this and close the biggest holders first.
    */
   get partialBytes(): number {
-    return this.#held;
+    return this.#blocks * this.#pool.blockSize;
   }
 
-  /** Of {@linkcode ChunkDecoder.partialBytes}, the bytes in incomplete messages (0 between). */
+  /** The bytes that arrived of incomplete messages (0 between messages); at most `partialBytes`. */
   get bufferedBytes(): number {
-    return this.#held - this.#spareBytes;
+    return this.#buffered;
   }
 
   /**
@@ -267,7 +285,7 @@ export class ChunkDecoder {
    * const decoder = new ChunkDecoder({ budget });
    * // fmt 0, csid 3, length 1000, type 9: a header and 2 bytes of data
    * decoder.push(new Uint8Array([3, 0, 0, 0, 0, 0x03, 0xe8, 9, 1, 0, 0, 0, 1, 2]));
-   * console.log(budget.used); // 2
+   * console.log(budget.used); // 65536: one block
    * decoder.dispose();
    * console.log(budget.used); // 0
    * ```
@@ -310,19 +328,25 @@ export class ChunkDecoder {
     for (;;) {
       const cs = this.#current;
       if (cs !== null) {
+        if (cs.received === 0 && cs.length > 0) {
+          // The message starts here: when all of it is in these bytes, copy it out at once.
+          const end = this.#whole(cs, bytes, off, len, out);
+          if (end >= 0) {
+            off = end;
+            this.#chunkLeft = 0;
+            this.#current = null;
+            continue;
+          }
+        }
         const n = Math.min(this.#chunkLeft, len - off);
         if (n > 0) {
-          const end = cs.received + n;
-          let payload = cs.payload;
-          if (payload === null || payload.length < end) payload = this.#grow(cs, end);
-          payload.set(bytes.subarray(off, off + n), cs.received);
-          cs.received = end;
+          this.#store(cs, bytes, off, n);
           off += n;
           this.#chunkLeft -= n;
         }
         if (this.#chunkLeft > 0) return;
         this.#current = null;
-        if (cs.received === cs.length) this.#complete(cs, out);
+        if (cs.received === cs.length) this.#complete(cs, this.#assemble(cs), out);
         continue;
       }
       if (off >= len) return;
@@ -520,138 +544,145 @@ export class ChunkDecoder {
       );
     }
     cs.open = true;
-    cs.payload = null;
     cs.received = 0;
   }
 
   /**
-   * Makes room for `need` bytes of `cs`'s message. The buffer at least doubles, so a message
-   * costs O(log n) growths; intermediate buffers are powers of two so that they can be reused
-   * (see {@linkcode SPARE_CLASSES}), and the last one is exactly the announced length.
+   * The fast path for a message starting at `bytes[off]`: when every one of its chunks is in
+   * `bytes[off..len)`, back to back (fmt 3 continuation headers of its own chunk stream only,
+   * RTMP 1.0 §5.3.1.2.4), copies its data straight into the exact-size payload — one copy, no
+   * blocks — and completes it.
+   *
+   * @returns The offset after its last chunk, or -1 (nothing consumed) to take the slow path.
    */
-  #grow(cs: ChunkStream, need: number): Uint8Array {
-    const old = cs.payload;
-    const had = old === null ? 0 : old.length;
-    let size = had * 2;
-    if (size < need) size = need;
-    // Round up to a power of two: at most doubles what arrived, and makes the buffer reusable.
-    if (size < cs.length) size = 2 ** Math.ceil(Math.log2(size));
-    if (size >= cs.length) size = cs.length;
-    // The outgrown buffer is accounted as gone (kept as a spare, or given back) before the new
-    // one is charged, so the limits bound what is held once the copy is done: a message of the
-    // full maxPartialBytes fits. It stays readable here until copied.
-    cs.payload = null;
-    if (old !== null) this.#recycle(old);
-    let payload: Uint8Array | undefined;
-    if (size < cs.length && this.#spareBytes > 0) {
-      // A spare is counted already, so taking one costs nothing: take the largest that is big
-      // enough and still short of the message (whose payload must be a fresh, exact buffer) —
-      // a bigger start saves growth copies.
-      let cls = Math.min(SPARE_CLASSES - 1, Math.floor(Math.log2(cs.length - 1)));
-      for (const low = Math.log2(size); cls >= low; cls--) {
-        payload = this.#spares[cls];
-        if (payload !== undefined) break;
-      }
-      if (payload !== undefined) {
-        this.#spares[cls] = undefined;
-        this.#spareBytes -= payload.length;
-      }
+  #whole(cs: ChunkStream, bytes: Uint8Array, off: number, len: number, out: RtmpMessage[]): number {
+    const length = cs.length;
+    const size = this.#chunkSize;
+    const first = this.#chunkLeft; // min(length, chunk size): the header was just parsed
+    if (first === length) {
+      if (off + length > len) return -1;
+      // Not bytes.slice(): on a Node Buffer that is a view of the read buffer.
+      this.#complete(cs, copyBytes(bytes, off, off + length), out);
+      return off + length;
     }
-    if (payload === undefined) {
-      this.#take(cs, size);
-      payload = new Uint8Array(size);
+    // The continuation header: basic header of this csid (§5.3.1.1), then the Extended
+    // Timestamp again when the message header had one (§5.3.1.3).
+    const id = cs.id;
+    const b0 = id < 64 ? 0xc0 | id : id < 320 ? 0xc0 : 0xc1;
+    const basic = id < 64 ? 1 : id < 320 ? 2 : 3;
+    const header = basic + (cs.extended ? 4 : 0);
+    const chunks = Math.ceil((length - first) / size) + 1;
+    if (off + length + (chunks - 1) * header > len) return -1;
+    for (let i = 1, p = off + first; i < chunks; i++, p += header + size) {
+      if (bytes[p] !== b0) return -1;
+      if (basic === 2 && bytes[p + 1] !== id - 64) return -1;
+      if (basic === 3 && bytes[p + 1] + bytes[p + 2] * 256 !== id - 64) return -1;
     }
-    if (old !== null) payload.set(old.subarray(0, cs.received));
-    cs.payload = payload;
-    return payload;
+    const payload = new Uint8Array(length);
+    payload.set(bytes.subarray(off, off + first), 0);
+    let p = off + first;
+    for (let at = first; at < length; at += size) {
+      p += header;
+      const n = Math.min(size, length - at);
+      payload.set(bytes.subarray(p, p + n), at);
+      p += n;
+    }
+    this.#complete(cs, payload, out);
+    return p;
   }
 
-  /** Charges `n` newly allocated bytes to both limits, dropping spares first if they are tight. */
-  #take(cs: ChunkStream, n: number): void {
-    if (this.#held + n > this.#maxPartialBytes) {
-      this.#dropSpares();
-      if (this.#held + n > this.#maxPartialBytes) {
-        throw new RtmpError(
-          "LIMIT_EXCEEDED",
-          `chunk stream ${cs.id}: partial messages would hold ${this.#held + n} bytes, ` +
-            `more than the ${this.#maxPartialBytes} allowed per connection`,
-        );
-      }
+  /** Appends `n` bytes of `bytes` from `off` to `cs`'s message, taking blocks as needed. */
+  #store(cs: ChunkStream, bytes: Uint8Array, off: number, n: number): void {
+    const newBuffered = this.#buffered + n;
+    if (newBuffered > this.#maxPartialBytes) {
+      throw new RtmpError(
+        "LIMIT_EXCEEDED",
+        `chunk stream ${cs.id}: partial messages would hold ${newBuffered} bytes, ` +
+          `more than the ${this.#maxPartialBytes} allowed per connection`,
+      );
     }
-    const budget = this.#budget;
-    if (budget !== null) {
-      let taken = budget.tryTake(n);
-      if (!taken && !this.#disposed && this.#spareBytes > 0) {
-        this.#dropSpares();
-        taken = budget.tryTake(n);
-      }
-      if (this.#disposed) {
-        // The budget's onExhausted hook disposed this decoder to free room.
-        if (taken) budget.release(n);
-        throw new RtmpError(
-          "LIMIT_EXCEEDED",
-          `chunk stream ${cs.id}: connection evicted to free the shared partial-message budget`,
-        );
-      }
-      if (!taken) {
-        throw new RtmpError(
-          "LIMIT_EXCEEDED",
-          `chunk stream ${cs.id}: the shared partial-message budget is exhausted ` +
-            `(${budget.used} of ${budget.limit} bytes in use, ${n} more needed; ` +
-            `this connection holds ${this.#held})`,
-        );
-      }
-    }
-    this.#held += n;
-  }
-
-  /** Gives back `n` counted bytes. */
-  #untake(n: number): void {
-    this.#held -= n;
-    this.#budget?.release(n);
-  }
-
-  /** Keeps an intermediate buffer for the next message, or frees it. */
-  #recycle(buffer: Uint8Array): void {
-    const size = buffer.length;
-    const cls = Math.log2(size);
-    if (cls < SPARE_CLASSES && Number.isInteger(cls) && this.#spares[cls] === undefined) {
-      this.#spares[cls] = buffer;
-      this.#spareBytes += size;
-    } else {
-      this.#untake(size);
+    const size = this.#pool.blockSize;
+    const blocks = cs.blocks;
+    let at = cs.received;
+    while (n > 0) {
+      const index = Math.floor(at / size);
+      const inBlock = at - index * size;
+      const block = index < blocks.length ? blocks[index] : this.#takeBlock(cs);
+      const k = Math.min(size - inBlock, n);
+      block.set(bytes.subarray(off, off + k), inBlock);
+      off += k;
+      n -= k;
+      at += k;
+      // Counted as it is stored, so that a failure part-way gives back exactly what is held.
+      this.#buffered += k;
+      cs.received = at;
     }
   }
 
-  #dropSpares(): void {
-    this.#spares.fill(undefined);
-    this.#untake(this.#spareBytes);
-    this.#spareBytes = 0;
+  /** Takes the next block for `cs` from the pool (charging the budget) or throws. */
+  #takeBlock(cs: ChunkStream): Uint8Array {
+    const pool = this.#pool;
+    const block = pool.take();
+    if (this.#disposed) {
+      // The budget's onExhausted hook disposed this decoder to free room.
+      if (block !== null) pool.give(block);
+      throw new RtmpError(
+        "LIMIT_EXCEEDED",
+        `chunk stream ${cs.id}: connection evicted to free the shared partial-message budget`,
+      );
+    }
+    if (block === null) {
+      const budget = pool.budget!;
+      throw new RtmpError(
+        "LIMIT_EXCEEDED",
+        `chunk stream ${cs.id}: the shared partial-message budget is exhausted ` +
+          `(${budget.used} of ${budget.limit} bytes in use, ${pool.blockSize} more needed; ` +
+          `this connection holds ${this.partialBytes})`,
+      );
+    }
+    cs.blocks.push(block);
+    this.#blocks++;
+    return block;
   }
 
-  /** Forgets `cs`'s partial message; its buffer is kept as a spare or given back. */
+  /** Gives `cs`'s blocks back to the pool and forgets its partial message. */
   #drop(cs: ChunkStream): void {
-    const buffer = cs.payload;
+    const pool = this.#pool;
+    for (const block of cs.blocks) pool.give(block);
+    this.#blocks -= cs.blocks.length;
+    this.#buffered -= cs.received;
+    cs.blocks.length = 0;
     cs.open = false;
-    cs.payload = null;
     cs.received = 0;
-    if (buffer !== null) this.#recycle(buffer);
   }
 
   #releaseAll(): void {
     for (const cs of this.#streams.values()) if (cs.open) this.#drop(cs);
-    this.#dropSpares();
     this.#current = null;
   }
 
-  #complete(cs: ChunkStream, out: RtmpMessage[]): void {
-    // The last growth stopped at the message length, so this buffer is exactly the payload;
-    // it leaves the decoder's accounting with the message.
-    const payload = cs.payload ?? new Uint8Array(0);
+  /** Copies `cs`'s complete message out of its blocks into its exact-size payload. */
+  #assemble(cs: ChunkStream): Uint8Array {
+    const length = cs.length;
+    const blocks = cs.blocks;
+    let payload: Uint8Array;
+    if (blocks.length === 0) payload = new Uint8Array(0);
+    else if (blocks.length === 1) payload = blocks[0].slice(0, length);
+    else {
+      payload = new Uint8Array(length);
+      const size = this.#pool.blockSize;
+      for (let i = 0, at = 0; at < length; i++, at += size) {
+        const block = blocks[i];
+        payload.set(length - at < size ? block.subarray(0, length - at) : block, at);
+      }
+    }
+    this.#drop(cs);
+    return payload;
+  }
+
+  #complete(cs: ChunkStream, payload: Uint8Array, out: RtmpMessage[]): void {
     cs.open = false;
-    cs.payload = null;
     cs.received = 0;
-    if (payload.length > 0) this.#untake(payload.length);
     // Validate control messages before handing them out, so a malformed one is never returned.
     if (cs.type === 1) this.#applySetChunkSize(payload);
     else if (cs.type === 2) this.#applyAbort(payload);

@@ -13,7 +13,7 @@
 
 import { RtmpError } from "../errors.ts";
 import { hmacSha256 } from "./sha256.ts";
-import { utf8Encode } from "./bytes.ts";
+import { copyBytes, utf8Encode } from "./bytes.ts";
 
 /** RTMP 1.0 §5.2.2: the only version this library speaks. */
 const RTMP_VERSION = 3;
@@ -274,7 +274,7 @@ export class ServerHandshake {
   push(bytes: Uint8Array): HandshakeStep {
     if (this.#error) throw this.#error;
     if (this.#done) {
-      return { send: null, done: true, remainder: bytes.length > 0 ? bytes.slice() : null };
+      return { send: null, done: true, remainder: bytes.length > 0 ? copyBytes(bytes) : null };
     }
     let off = 0;
     let send: Uint8Array | null = null;
@@ -301,7 +301,7 @@ export class ServerHandshake {
       off += take;
       if (this.#c2Len === PACKET_SIZE) this.#done = true;
     }
-    const remainder = this.#done && off < bytes.length ? bytes.slice(off) : null;
+    const remainder = this.#done && off < bytes.length ? copyBytes(bytes, off) : null;
     return { send, done: this.#done, remainder };
   }
 
@@ -430,7 +430,7 @@ export class ClientHandshake {
       throw new RtmpError("INVALID_ARGUMENT", "ClientHandshake.push(): call start() first");
     }
     if (this.#done) {
-      return { send: null, done: true, remainder: bytes.length > 0 ? bytes.slice() : null };
+      return { send: null, done: true, remainder: bytes.length > 0 ? copyBytes(bytes) : null };
     }
     let off = 0;
     let send: Uint8Array | null = null;
@@ -457,7 +457,7 @@ export class ClientHandshake {
       off += take;
       if (this.#s2Len === PACKET_SIZE) this.#done = true;
     }
-    const remainder = this.#done && off < bytes.length ? bytes.slice(off) : null;
+    const remainder = this.#done && off < bytes.length ? copyBytes(bytes, off) : null;
     return { send, done: this.#done, remainder };
   }
 

@@ -31,6 +31,8 @@ export * from "./message.ts";
 export * from "./bytes.ts";
 export * from "./handshake.ts";
 export * from "./byte_budget.ts";
+export * from "./block_pool.ts";
+export * from "./free_now.ts";
 export * from "./chunk_decoder.ts";
 export * from "./chunk_encoder.ts";
 export * from "./amf.ts";

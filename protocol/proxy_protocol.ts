@@ -30,7 +30,7 @@
  */
 
 import { RtmpError } from "../errors.ts";
-import { utf8Decode } from "./bytes.ts";
+import { copyBytes, utf8Decode } from "./bytes.ts";
 
 /** §2.1: the longest v1 line a receiver must accept, CRLF included ("worst case"). */
 export const PROXY_V1_MAX_LENGTH = 107;
@@ -608,7 +608,7 @@ function splitTlvs(bytes: Uint8Array, start: number, end: number, what: string):
         `v2: ${what} 0x${hex2(type)} at offset ${at - 3} needs ${length} bytes, ${end - at} left`,
       );
     }
-    tlvs.push({ type, value: bytes.slice(at, at + length) });
+    tlvs.push({ type, value: copyBytes(bytes, at, at + length) });
     at += length;
   }
   return tlvs;
@@ -676,7 +676,7 @@ function checkCrc(bytes: Uint8Array, valueAt: number, value: Uint8Array): void {
     throw malformed(`v2: expected a 4-byte PP2_TYPE_CRC32C value, got ${value.length} bytes`);
   }
   const expected = ((value[0] << 24) | (value[1] << 16) | (value[2] << 8) | value[3]) >>> 0;
-  const copy = bytes.slice();
+  const copy = copyBytes(bytes);
   copy.fill(0, valueAt, valueAt + 4);
   const actual = crc32c(copy);
   if (actual !== expected) {

@@ -47,6 +47,7 @@ export type { ControlMessage, UserControlEvent } from "./control.ts";
 export type { RtmpMessage } from "./message.ts";
 export type { ChunkDecoderOptions } from "./chunk_decoder.ts";
 export type { ByteBudget, ByteBudgetOptions } from "./byte_budget.ts";
+export type { BlockPool, BlockPoolOptions } from "./block_pool.ts";
 export type { HmacSha256 } from "./handshake.ts";
 export type { RtmpUrl } from "./url.ts";
 export type { FlvDemuxerEnd, FlvDemuxerOptions, FlvHeader, FlvTag } from "./flv.ts";

@@ -21,6 +21,7 @@ import {
   type ServerSessionEvent,
 } from "../session/server_session.ts";
 import type { Conn } from "../socket/types.ts";
+import type { BlockPool } from "../protocol/block_pool.ts";
 import type { ByteBudget } from "../protocol/byte_budget.ts";
 import type { ConnectAuth } from "./auth.ts";
 import type { DeadlineClock, DeadlineOwner } from "./deadlines.ts";
@@ -48,6 +49,8 @@ export interface ServerContext {
   readonly hub: StreamHub;
   /** The server-wide budget for bytes of messages still arriving or held. */
   readonly budget: ByteBudget;
+  /** Blocks for partial messages, charged to `budget` and shared by every connection. */
+  readonly pool: BlockPool;
   readonly clock: DeadlineClock;
   /** Whether `play` is served at all. */
   readonly playback: boolean;
@@ -164,6 +167,7 @@ export class ServerConnection implements DeadlineOwner {
         maxChunkStreams: limits.maxChunkStreams,
         maxPartialBytes: limits.maxPartialBytesPerConnection,
         budget: ctx.budget,
+        pool: ctx.pool,
       },
     });
     this.#pump = new OutputPump(conn, () => this.#session.takeOutput());

@@ -327,6 +327,13 @@ export interface ServerLimits {
    * Bytes all connections together may hold for messages still arriving or held while a
    * decision is pending. Memory grows with bytes that arrived, never with announced lengths;
    * when the budget runs out, the connections holding the most are closed first. Default 256 MiB.
+   *
+   * Partial messages live in 64 KiB blocks of 1 MiB slabs shared by every connection, counted
+   * here whole; a flood reuses them instead of allocating (issue 13 §1). Wholly free slabs are
+   * freed at once, but on glibc (Node, Deno on Linux) they stay resident unless its mmap
+   * threshold is pinned: set `MALLOC_MMAP_THRESHOLD_=131072` in the server's environment for
+   * memory to go back to the system after an attack (otherwise it is reused by the next one).
+   * Peak memory under attack is about this budget plus the connections' own memory.
    */
   maxPartialBytes: number;
   /** The share of one connection in `maxPartialBytes`. Default 32 MiB. */

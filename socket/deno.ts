@@ -28,6 +28,7 @@
  */
 
 import { RtmpError } from "../errors.ts";
+import { freeNow } from "../protocol/free_now.ts";
 import { QueuedListener, TLS_HANDSHAKE_TIMEOUT_MS } from "./accept_queue.ts";
 import {
   abortedError,
@@ -127,6 +128,8 @@ class DenoConn implements Conn {
   #conn: Deno.Conn;
   #resolveClosed: () => void;
   #buffer: Uint8Array | null = null;
+  /** A receive buffer outgrown by the last read: the caller's until this read; freed then. */
+  #outgrown: Uint8Array | null = null;
   #reading = false;
   #eof = false;
   #error: RtmpError | null = null;
@@ -151,10 +154,19 @@ class DenoConn implements Conn {
   }
 
   async read(): Promise<Uint8Array | null> {
-    if (this.#error !== null) throw this.#error;
-    if (this.#eof || this.#closedLocally) return null;
     if (this.#reading) {
       throw new RtmpError("INVALID_ARGUMENT", "read: expected one pending read() at most, got two");
+    }
+    // What the last read returned is no longer the caller's (Conn contract): free outgrown
+    // buffers now rather than when the collector runs (see protocol/free_now.ts).
+    if (this.#outgrown !== null) freeNow(this.#outgrown);
+    this.#outgrown = null;
+    if (this.#error !== null || this.#eof || this.#closedLocally) {
+      // Nothing more to read into: the receive buffer goes too.
+      if (this.#buffer !== null) freeNow(this.#buffer);
+      this.#buffer = null;
+      if (this.#error !== null) throw this.#error;
+      return null;
     }
     this.#reading = true;
     // Start small and double whenever a read fills the buffer, so a publisher reaches the full
@@ -185,11 +197,16 @@ class DenoConn implements Conn {
       if (this.#finSent) this.#release();
       return null;
     }
-    // The next read gets the new buffer; this one is still the caller's until then.
+    // The next read gets the new buffer; this one is still the caller's until then, and is
+    // freed at the next read.
     if (n === buffer.length) {
-      if (n < READ_BUFFER_SIZE) this.#buffer = new Uint8Array(Math.min(n * 2, READ_BUFFER_SIZE));
+      if (n < READ_BUFFER_SIZE) {
+        this.#buffer = new Uint8Array(Math.min(n * 2, READ_BUFFER_SIZE));
+        this.#outgrown = buffer;
+      }
     } else if (n <= buffer.length >> 2 && buffer.length > MIN_READ_BUFFER_SIZE) {
       this.#buffer = new Uint8Array(Math.max(fitting(n), MIN_READ_BUFFER_SIZE));
+      this.#outgrown = buffer;
     }
     return buffer.subarray(0, n);
   }

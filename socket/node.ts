@@ -673,8 +673,9 @@ function listenProxiedTls(options: ListenOptions): Promise<Listener> {
 /**
  * The `node:net` / `node:tls` adapter. Usable on Node, Deno and Bun.
  *
- * Reading queues Node's `'data'` chunks and pauses the socket above 1 MiB of unread bytes, so a
- * slow reader holds the peer back through TCP flow control. `write()` resolves from Node's write
+ * Reading queues Node's `'data'` chunks and pauses the socket above 256 KiB of unread bytes, so
+ * a slow reader holds the peer back through TCP flow control. Each chunk read is freed at the
+ * next `read()` (the Conn contract), so a chunk kept longer must be copied. `write()` resolves from Node's write
  * callback (bytes handed to the kernel); writes over 1 MiB go out slice by slice after `'drain'`.
  *
  * @example Echo server

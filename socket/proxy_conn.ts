@@ -25,6 +25,7 @@
  */
 
 import { RtmpError } from "../errors.ts";
+import { copyBytes } from "../protocol/bytes.ts";
 import { type TrustedSources, trustedSources } from "../socket/trusted.ts";
 import {
   detectProxyHeader,
@@ -262,7 +263,7 @@ export async function readProxyHeader(
       received += chunk.length;
       let input = chunk;
       if (!detected) {
-        early.push(chunk.slice());
+        early.push(copyBytes(chunk)); // kept across reads: a real copy, not Buffer#slice
         earlyLength += chunk.length;
         const start = join(early);
         const kind = detectProxyHeader(start.subarray(0, DETECT_BYTES));

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
+import { BlockPool } from "../protocol/block_pool.ts";
 import { ByteBudget } from "../protocol/byte_budget.ts";
 import { ChunkDecoder } from "../protocol/chunk_decoder.ts";
 import { RtmpError } from "../errors.ts";
@@ -331,19 +332,25 @@ describe("ChunkDecoder errors and limits", () => {
   });
 
   it("partial messages above maxPartialBytes are LIMIT_EXCEEDED, counted as they arrive", () => {
-    // Announcing is free: two 600-byte headers with 128 bytes each hold 256 bytes.
+    // Announcing is free: two 600-byte headers with 128 bytes each hold 256 bytes (in one
+    // block each).
     const d = new ChunkDecoder({ maxPartialBytes: 1000 });
     d.push(b(h0(4, 0, 600, 9, 1), fill(128), h0(6, 0, 600, 9, 1), fill(128)));
-    assert.equal(d.partialBytes, 256);
-    // Both grow by doubling; outgrown buffers are kept as spares while there is room.
-    d.push(b(0xc4, fill(128), 0xc6, fill(128), 0xc4, fill(128)));
-    assert.equal(d.bufferedBytes, 512 + 256);
-    assert.ok(d.partialBytes <= 1000);
-    // csid 6 now needs 512 next to csid 4's 512: more than 1000 even without spares.
+    assert.equal(d.bufferedBytes, 256);
+    assert.equal(d.partialBytes, 2 * (64 << 10));
+    d.push(b(0xc4, fill(128), 0xc6, fill(128), 0xc4, fill(128), 0xc6, fill(128), 0xc4, fill(128)));
+    assert.equal(d.bufferedBytes, 512 + 384);
+    // The next 128 bytes would make 1024.
     throwsCode(() => d.push(b(0xc6, fill(128))), "LIMIT_EXCEEDED", /1000 allowed per connection/);
-    // A message as large as the cap fits by itself (outgrown buffers go first).
+    assert.equal(d.partialBytes, 0, "a failure gives every block back");
+    // A message as large as the cap fits by itself, in one push or read by read.
     const [m] = new ChunkDecoder({ maxPartialBytes: 1000 }).push(chunked(4, fill(1000)));
     assert.equal(m.payload.length, 1000);
+    const slow = new ChunkDecoder({ maxPartialBytes: 1000 });
+    const wire = chunked(4, fill(1000));
+    const got: RtmpMessage[] = [];
+    for (let o = 0; o < wire.length; o += 100) got.push(...slow.push(wire.subarray(o, o + 100)));
+    assert.deepEqual(got.map((x) => x.payload), [fill(1000)]);
     // A message that could never fit is refused at its header.
     throwsCode(
       () => new ChunkDecoder({ maxPartialBytes: 1000 }).push(b(h0(4, 0, 1001, 9, 1))),
@@ -478,15 +485,43 @@ describe("ChunkDecoder memory follows the bytes that arrived", () => {
     d.push(b(h0(6, 0, 0xffffff, 9, 1)));
     assert.equal(d.partialBytes, 0, "a header alone allocates nothing");
     d.push(fill(3000));
-    assert.ok(d.partialBytes >= 3000 && d.partialBytes <= 2 * 3000, `held ${d.partialBytes}`);
-    // Byte by byte it grows by doubling, never past twice what arrived (plus spares it outgrew).
-    const slow = new ChunkDecoder();
+    assert.equal(d.bufferedBytes, 3000);
+    assert.equal(d.partialBytes, 64 << 10, "one block");
+    // Byte by byte it takes a block whenever the last one is full, never ahead of the data.
+    const slow = new ChunkDecoder({ pool: new BlockPool({ blockSize: 16 }) });
     slow.push(b(h0(6, 0, 0xffffff, 9, 1)));
     for (let i = 1; i <= 128; i++) {
       slow.push(b(i & 0xff));
-      assert.ok(slow.bufferedBytes <= 2 * i, `${slow.bufferedBytes} held after ${i} bytes`);
-      assert.ok(slow.partialBytes <= 4 * i, `${slow.partialBytes} held after ${i} bytes`);
+      assert.equal(slow.bufferedBytes, i);
+      assert.equal(slow.partialBytes, Math.ceil(i / 16) * 16, `held after ${i} bytes`);
     }
+  });
+
+  it("a shared pool serves connection after connection with the same blocks", () => {
+    // 8 connections at a time, each holding 1 MiB of a 16 MiB message; 50 times the oldest
+    // closes and a new one takes its place (a flood under eviction). The blocks of each closed
+    // one go back to the pool and serve the next: no new memory after the first 8.
+    const budget = new ByteBudget({ limit: 16 << 20 });
+    const pool = new BlockPool({ budget }); // 1 MiB slabs, one kept in reserve
+    const data = fill(65536);
+    const first = b(setChunkSize(65536), h0(6, 0, 0xffffff, 9, 1), data);
+    const more = b(0xc6, data);
+    const open: ChunkDecoder[] = [];
+    for (let i = 0; i < 58; i++) {
+      if (open.length === 8) open.shift()!.dispose();
+      const d = new ChunkDecoder({ pool });
+      d.push(first);
+      for (let k = 1; k < 16; k++) d.push(more);
+      assert.equal(d.partialBytes, 1 << 20);
+      open.push(d);
+      assert.equal(budget.used, open.length << 20);
+    }
+    assert.equal(pool.allocated, 8 * 16, "8 connections' worth of blocks, reused");
+    // Demand gone: the pool keeps no more free blocks than its reserve (one slab).
+    for (const d of open) d.dispose();
+    assert.equal(budget.used, 0);
+    assert.equal(pool.inUse, 0);
+    assert.equal(pool.free, 16);
   });
 
   it("payloads are exact, independent buffers though intermediate buffers are reused", () => {
@@ -503,7 +538,7 @@ describe("ChunkDecoder memory follows the bytes that arrived", () => {
       assert.equal(out[0].payload.buffer.byteLength, n, "payload is its own exact buffer");
       kept.push([out[0].payload, p]);
       assert.equal(d.bufferedBytes, 0);
-      assert.ok(d.partialBytes <= 256 << 10, `spares ${d.partialBytes}`);
+      assert.equal(d.partialBytes, 0);
     }
     for (const [got, want] of kept) assert.deepEqual(got, want, "an earlier payload changed");
   });
@@ -552,7 +587,7 @@ describe("ChunkDecoder reusing buffers across interleaved messages", () => {
         assert.equal(got[i].buffer.byteLength, completed[i].length, "an exact, own buffer");
       }
       assert.equal(d.bufferedBytes, 0);
-      assert.ok(d.partialBytes <= 256 << 10, `spares ${d.partialBytes}`);
+      assert.equal(d.partialBytes, 0);
     }
   });
 });
@@ -560,16 +595,22 @@ describe("ChunkDecoder reusing buffers across interleaved messages", () => {
 describe("ChunkDecoder with a shared ByteBudget", () => {
   it("charges every held byte and releases on completion, abort, failure and dispose", () => {
     const budget = new ByteBudget({ limit: 1 << 20 });
-    const a = new ChunkDecoder({ budget });
-    const c = new ChunkDecoder({ budget });
+    const pool = new BlockPool({ blockSize: 256, budget });
+    const a = new ChunkDecoder({ pool });
+    const c = new ChunkDecoder({ pool, budget });
+    throwsCode(
+      () => new ChunkDecoder({ pool, budget: new ByteBudget({ limit: 1 }) }),
+      "INVALID_ARGUMENT",
+      /budget of the given pool/,
+    );
     a.push(b(h0(4, 0, 300, 9, 1), fill(128)));
     c.push(b(h0(4, 0, 300, 9, 1), fill(128)));
-    assert.equal(budget.used, 256);
+    assert.equal(budget.used, 512);
     assert.equal(budget.used, a.partialBytes + c.partialBytes);
-    // Completion hands the payload out and its bytes leave the budget (a spare may stay).
+    // Completion hands the payload out and its blocks leave the budget.
     assert.equal(a.push(b(0xc4, fill(128), 0xc4, fill(44))).length, 1);
-    assert.equal(a.bufferedBytes, 0);
-    assert.equal(budget.used, a.partialBytes + c.partialBytes);
+    assert.equal(a.partialBytes, 0);
+    assert.equal(budget.used, c.partialBytes);
     // Abort (RTMP 1.0 §5.4.2).
     c.push(b(h0(2, 0, 4, 2, 0), u32(4)));
     assert.equal(c.bufferedBytes, 0);
@@ -590,11 +631,12 @@ describe("ChunkDecoder with a shared ByteBudget", () => {
 
   it("an exhausted budget is LIMIT_EXCEEDED with what is in use, and frees nothing else", () => {
     const budget = new ByteBudget({ limit: 2000 });
-    const big = new ChunkDecoder({ budget });
+    const pool = new BlockPool({ blockSize: 256, budget });
+    const big = new ChunkDecoder({ pool });
     big.push(b(h0(4, 0, 5000, 9, 1), fill(128), 0xc4, fill(128), 0xc4, fill(128)));
     const bigHeld = big.partialBytes;
-    assert.ok(bigHeld >= 384 && bigHeld <= 1024, `big holds ${bigHeld}`);
-    const small = new ChunkDecoder({ budget });
+    assert.equal(bigHeld, 512, "384 bytes in two blocks");
+    const small = new ChunkDecoder({ pool });
     small.push(b(h0(4, 0, 5000, 9, 1)));
     let sent = 0;
     let error: unknown;
@@ -605,8 +647,8 @@ describe("ChunkDecoder with a shared ByteBudget", () => {
     }
     assert.ok(error instanceof RtmpError && error.code === "LIMIT_EXCEEDED", String(error));
     assert.match(error.message, /shared partial-message budget is exhausted \(\d+ of 2000 bytes/);
-    // It failed only because the next doubling did not fit next to the big one.
-    assert.ok(sent >= 512 && sent + 128 > (2000 - bigHeld) / 2, `failed after ${sent} bytes`);
+    // It failed only when a sixth block did not fit next to the big one's two.
+    assert.equal(sent, 5 * 256, `failed after ${sent} bytes`);
     assert.equal(small.partialBytes, 0, "the failed decoder gave its bytes back");
     assert.equal(big.partialBytes, bigHeld, "the other holder kept everything");
     assert.equal(budget.used, bigHeld);
@@ -627,18 +669,20 @@ describe("ChunkDecoder with a shared ByteBudget", () => {
         }
       },
     });
-    for (let i = 0; i < 3; i++) decoders.push(new ChunkDecoder({ budget }));
+    const pool = new BlockPool({ blockSize: 1024, budget });
+    for (let i = 0; i < 3; i++) decoders.push(new ChunkDecoder({ pool }));
     const [hog, victim, asker] = decoders;
     hog.push(setChunkSize(1024));
-    hog.push(b(h0(4, 0, 100_000, 9, 1), fill(1024)));
+    hog.push(b(h0(4, 0, 100_000, 9, 1), fill(1024), 0xc4, fill(1024)));
     victim.push(b(h0(4, 0, 100_000, 9, 1), fill(128), 0xc4, fill(128)));
     const before = budget.used;
+    assert.equal(before, 3 * 1024);
     assert.equal(before, hog.partialBytes + victim.partialBytes);
-    // asker needs 4096 for 3000 bytes: that does not fit next to both, so the hog goes.
+    // asker needs 3 blocks for 3000 bytes: the second does not fit next to both, so the hog goes.
     asker.push(setChunkSize(4096));
     asker.push(b(h0(4, 0, 100_000, 9, 1), fill(3000)));
     assert.deepEqual(evicted, [0]);
-    assert.equal(asker.partialBytes, 4096);
+    assert.equal(asker.partialBytes, 3 * 1024);
     assert.equal(budget.used, asker.partialBytes + victim.partialBytes);
     throwsCode(() => hog.push(b(0xc4, 1)), "CLOSED");
 
@@ -647,10 +691,10 @@ describe("ChunkDecoder with a shared ByteBudget", () => {
       limit: 1000,
       onExhausted: () => self.dispose(),
     });
-    const self = new ChunkDecoder({ budget: alone });
+    const self = new ChunkDecoder({ pool: new BlockPool({ blockSize: 256, budget: alone }) });
     self.push(b(h0(4, 0, 5000, 9, 1), fill(128), 0xc4, fill(128), 0xc4, fill(128)));
     throwsCode(
-      () => self.push(b(0xc4, fill(128), 0xc4, fill(128))),
+      () => self.push(b(0xc4, fill(128), 0xc4, fill(128), 0xc4, fill(128), 0xc4, fill(128))),
       "LIMIT_EXCEEDED",
       /evicted to free the shared partial-message budget/,
     );

@@ -28,7 +28,7 @@ import {
   waitFor,
 } from "./support/peers.ts";
 import { requirePeer } from "./support/require_peer.ts";
-import { type RunningScript, startScript, stopScript } from "./support/runtime.ts";
+import { currentRuntime, type RunningScript, startScript, stopScript } from "./support/runtime.ts";
 import { RawPeer } from "./support/raw_peer.ts";
 
 const noFfmpeg = requirePeer("ffmpeg");
@@ -57,9 +57,13 @@ interface ChildServer {
 
 let statsId = 0;
 
-async function startChild(config: Record<string, unknown>): Promise<ChildServer> {
+async function startChild(
+  config: Record<string, unknown>,
+  env?: Record<string, string>,
+): Promise<ChildServer> {
   const script = startScript("tests/support/hostile_server.ts", [JSON.stringify(config)], {
     stdin: "pipe",
+    env,
   });
   const port = Number((await script.waitFor(/listening (\d+)/))[1]);
   const proc = `/proc/${script.child.pid}`;
@@ -167,35 +171,64 @@ async function expectPackets(file: string, source: string, what: string): Promis
 describe("hostile clients against the server", { skip: noFfmpeg }, () => {
   let source2: string;
   let source6: string;
+  let source10: string;
   let recordDir: string;
 
   before(async () => {
     source2 = await makeTestFlv({ seconds: 2 });
     source6 = await makeTestFlv({ seconds: 6 });
+    source10 = await makeTestFlv({ seconds: 10 });
     recordDir = await tempDir("rtmp-hostile-");
   });
 
-  // Issue 13 §1, scaled to 200 connections (a fifth of the issue's 1,000) from 16 addresses:
-  // the budget is scaled with it (256 MiB → 48 MiB) and so is the issue's RSS target (200 MiB →
-  // 40 MiB above idle). What is asserted: the server-wide budget holds at every sample and is
-  // back to 0 after the attack, the holders are closed with a logged reason, announces before a
-  // publish are refused at their header, and the concurrent ffmpeg publish loses nothing. RSS
-  // is measured and printed; the scaled target is asserted only with RTMP_TEST_STRICT_RSS=1,
-  // because it is not met yet: RSS follows the bytes the decoders allocated (≈ 1.1 GB for this
-  // attack against a 48 MiB budget) until the runtime collects them, not the budget. What is
-  // asserted by default is a sanity bound the code before the budget failed on every runtime.
+  // Issue 13 §1, scaled to 200 connections (a fifth of the issue's 1,000) from 16 addresses,
+  // and harder than the issue's attack: half of them publish first, so the decoder lets them
+  // announce 16 MiB messages (a quarter send half of one, a quarter only headers on 60 chunk
+  // streams); the other half announce 16 MiB before publishing and are refused at the header.
+  //
+  // The budget is 24 MiB. The attack fills the budget with real bytes, so a target below the
+  // budget cannot be met by construction: the issue's 200 MiB for 1,000 connections leaves room
+  // for a budget of about 128 MiB beside the connections' own memory; scaled, 24 MiB beside the
+  // scaled target of 40 MiB (the server's default, 256 MiB, is above the issue's target).
+  //
+  // Asserted on every runtime: the budget holds at every sample and is back to 0 after the
+  // attack, the holders are closed with a logged reason, announces before a publish are refused
+  // at their header, the concurrent ffmpeg publish loses nothing, and memory:
+  // - amplification: the RSS peak of an attack minus the RSS with the same 200 connections open
+  //   and idle stays under twice the budget: the budget in blocks, plus about one socket read in
+  //   flight per attacker sending data (64 KiB on Node and Deno, up to 512 KiB on Bun) and the
+  //   runtime's own garbage between collections (measured: 33–41 MiB). Before blocks were pooled
+  //   and read buffers freed at once, this was 130–290 MiB with a 48 MiB budget.
+  // - reuse: a second identical attack raises the peak by less than the budget: what the first
+  //   made the server allocate is reused, not added to (measured: +5–20 MiB).
+  // - back down: within 5 s after the attackers close, RSS is at least half the budget below
+  //   the peak (measured: 22–24 MiB below). On Node and Deno that needs glibc's mmap threshold
+  //   pinned (MALLOC_MMAP_THRESHOLD_, set for the child): by default glibc raises it past the
+  //   size of any mapped allocation that is freed, so the next 1 MiB slabs come from its heap
+  //   and stay resident when freed (reused by the next attack, see "reuse").
+  // The issue's scaled target (peak under idle + 40 MiB) is printed and asserted only with
+  // RTMP_TEST_STRICT_RSS=1: the 200 connections alone, before any attack bytes, take 12–24 MiB
+  // depending on the runtime, and the budget 24 MiB more (measured peaks: +46 to +64 MiB).
   it(
     "memory amplification: 200 hostile connections hold no more than the budget; ffmpeg loses nothing",
     {
-      timeout: 30_000,
+      timeout: 45_000,
     },
     async () => {
       const CONNECTIONS = 200;
-      const BUDGET = 48 * MiB;
+      const BUDGET = 24 * MiB;
       const TARGET = 40 * MiB;
-      const SANITY = 420 * MiB;
+      const SLACK = 24 * MiB;
+      const REUSE = 24 * MiB;
       const strict = process.env.RTMP_TEST_STRICT_RSS === "1";
-      const server = await startChild({ limits: { maxPartialBytes: BUDGET }, record: recordDir });
+      const runtime = currentRuntime();
+      // glibc (Node, Deno) raises its mmap threshold past a freed allocation's size, after which
+      // same-size allocations come from its heap and stay resident once freed: pinned here, as
+      // an operator would, so that "back down" measures the server, not that heuristic.
+      const server = await startChild(
+        { limits: { maxPartialBytes: BUDGET }, record: recordDir },
+        { MALLOC_MMAP_THRESHOLD_: String(128 << 10) },
+      );
       const peers: RawPeer[] = [];
       let publisher: Promise<{ code: number | null; stderr: string }> | undefined;
       try {
@@ -216,74 +249,105 @@ describe("hostile clients against the server", { skip: noFfmpeg }, () => {
         await server.script.waitFor(/message of 16777215 bytes .*exceeds the limit of 65536/, 5000);
         assert.equal((await server.stats()).partialBytes, 0);
 
-        publisher = ffmpegPublish(source6, server.url("legit"), { realtime: true });
+        publisher = ffmpegPublish(source10, server.url("legit"), { realtime: true });
         await server.script.waitFor(/publish "live\/legit" accepted/);
-        server.resetPeak();
 
         const half = halfOfBigMessage();
         const headers = headersOnly();
-        let sampling = true;
-        let maxHeld = 0;
-        const sampler = (async () => {
-          while (sampling) {
-            maxHeld = Math.max(maxHeld, (await server.stats()).partialBytes);
-            await sleep(20);
-          }
-        })();
         const refusedAtOnce: number[] = [];
-        await Promise.all(Array.from({ length: CONNECTIONS }, async (_, i) => {
-          const peer = await RawPeer.open({
-            port: server.port,
-            localAddress: `127.0.0.${2 + (i % 16)}`,
+        const attack = async (round: number) => {
+          // The 200 connections first, idle: what they cost by themselves.
+          const mine: RawPeer[] = [];
+          const streams = new Map<RawPeer, number>();
+          await Promise.all(Array.from({ length: CONNECTIONS }, async (_, i) => {
+            const peer = await RawPeer.open({
+              port: server.port,
+              localAddress: `127.0.0.${2 + (i % 16)}`,
+            });
+            peers.push(peer);
+            mine[i] = peer;
+            await peer.connect();
+            if (i % 2 === 1) return;
+            const id = await peer.createStream();
+            const status = await peer.publish(id, `attack-${round}-${i}`);
+            assert.equal(status.code, "NetStream.Publish.Start");
+            streams.set(peer, id);
+          }));
+          await waitFor(async () => (await server.stats()).connections === CONNECTIONS + 1, {
+            what: `round ${round}: every attacker connected`,
           });
-          peers.push(peer);
-          await peer.connect();
-          if (i % 2 === 1) {
-            // Not publishing: the 16 MiB announce is refused at its header.
-            const t = Date.now();
-            void peer.write(half.subarray(16)); // from the 16 MiB header on
-            await peer.whenClosed;
-            refusedAtOnce.push(Date.now() - t);
-            return;
-          }
-          const id = await peer.createStream();
-          const status = await peer.publish(id, `attack-${i}`);
-          assert.equal(status.code, "NetStream.Publish.Start");
-          // Half of a 16 MiB message, or only headers announcing 16 MiB on 60 chunk streams.
-          await peer.write(i % 4 === 0 ? half : headers);
-        }));
-        // Each write resolved once the server took the bytes or closed the connection.
-        await sleep(200);
-        sampling = false;
-        await sampler;
-        const peak = server.memory("VmHWM");
-        const mem = await server.mem();
-        const open = peers.filter((p) => !p.closed).length;
-        for (const p of peers) p.close();
-        await waitFor(async () => (await server.stats()).connections <= 1, {
-          timeoutMs: 10_000,
-          what: "attackers gone",
-        });
+          const connected = server.memory("VmRSS");
+          server.resetPeak();
+          let sampling = true;
+          let maxHeld = 0;
+          const sampler = (async () => {
+            while (sampling) {
+              maxHeld = Math.max(maxHeld, (await server.stats()).partialBytes);
+              await sleep(20);
+            }
+          })();
+          await Promise.all(mine.map(async (peer, i) => {
+            if (i % 2 === 1) {
+              // Not publishing: the 16 MiB announce is refused at its header.
+              const t = Date.now();
+              void peer.write(half.subarray(16)); // from the 16 MiB header on
+              await peer.whenClosed;
+              refusedAtOnce.push(Date.now() - t);
+              return;
+            }
+            // Half of a 16 MiB message, or only headers announcing 16 MiB on 60 chunk streams.
+            await peer.write(i % 4 === 0 ? half : headers);
+          }));
+          // Each write resolved once the server took the bytes or closed the connection.
+          await sleep(200);
+          sampling = false;
+          await sampler;
+          const peak = server.memory("VmHWM");
+          const mem = await server.mem();
+          const open = mine.filter((p) => !p.closed).length;
+          for (const p of mine) p.close();
+          await waitFor(async () => (await server.stats()).connections <= 1, {
+            timeoutMs: 10_000,
+            what: `round ${round}: attackers gone`,
+          });
+          return { connected, peak, maxHeld, mem, open };
+        };
+
+        const first = await attack(1);
+        const second = await attack(2);
         const afterStats = await server.stats();
+        const peak = Math.max(first.peak, second.peak);
         let after = server.memory("VmRSS");
-        await waitFor(() => (after = server.memory("VmRSS")) - idle < TARGET / 2, {
+        const wentDown = await waitFor(() => (after = server.memory("VmRSS")) < peak - BUDGET / 2, {
           timeoutMs: 5000,
-          intervalMs: 250,
-          what: "RSS back near idle",
-        }).catch(() => {}); // reported below; asserted only in strict mode
+          intervalMs: 100,
+        }).then(() => true, () => false);
         const evictions = server.script.stderr().match(/closed to free memory/g)?.length ?? 0;
+        const line = (r: typeof first, n: number) =>
+          `round ${n}: ${CONNECTIONS} idle connections +${mib(r.connected - idle)}, attack peak +${
+            mib(r.peak - idle)
+          } (amplification +${mib(r.peak - r.connected)}), most held ${
+            mib(r.maxHeld)
+          }, ${r.open}/${CONNECTIONS} open at the end; ${r.mem}`;
         console.log(
-          `memory: RSS idle ${mib(idle)}, peak ${mib(peak)} (+${mib(peak - idle)}), after ` +
-            `${mib(after)} (+${mib(after - idle)}); budget ${mib(BUDGET)}, most held ` +
-            `${
-              mib(maxHeld)
-            }, ${evictions} closed to free memory, ${open}/${CONNECTIONS} attackers ` +
-            `open at the end; announce before publish refused in ${refusedIn} ms (flood: ≤ ${
+          `memory (${runtime}): RSS idle ${mib(idle)}; budget ${mib(BUDGET)}; ${line(first, 1)}; ` +
+            `${line(second, 2)}; after +${mib(after - idle)}; ${evictions} closed to free ` +
+            `memory; announce before publish refused in ${refusedIn} ms (flood: ≤ ${
               Math.max(...refusedAtOnce)
-            } ms); at the end of the attack ${mem}`,
+            } ms)`,
         );
-        assert.ok(maxHeld <= BUDGET, `held ${maxHeld} > budget ${BUDGET}`);
-        assert.ok(maxHeld > BUDGET / 2, `the attack filled the budget (${mib(maxHeld)})`);
+        for (const [n, r] of [[1, first], [2, second]] as const) {
+          assert.ok(r.maxHeld <= BUDGET, `round ${n}: held ${r.maxHeld} > budget ${BUDGET}`);
+          assert.ok(r.maxHeld > BUDGET / 2, `round ${n}: the attack filled the budget`);
+          assert.ok(
+            r.peak - r.connected < BUDGET + SLACK,
+            `round ${n}: amplification +${mib(r.peak - r.connected)}, bound ${mib(BUDGET + SLACK)}`,
+          );
+        }
+        assert.ok(
+          second.peak - first.peak < REUSE,
+          `a second attack raised the peak by ${mib(second.peak - first.peak)}`,
+        );
         assert.ok(evictions > 0, "the biggest holders were closed");
         for (
           const m of server.script.stderr().matchAll(/holds (\d+) of (\d+) bytes; .* is (\d+)\)/g)
@@ -292,17 +356,16 @@ describe("hostile clients against the server", { skip: noFfmpeg }, () => {
         }
         // What is left is the live ffmpeg's message in progress.
         assert.ok(afterStats.partialBytes < MiB, `${afterStats.partialBytes} bytes left held`);
-        assert.equal(refusedAtOnce.length, CONNECTIONS / 2);
-        assert.ok(peak - idle < SANITY, `RSS peak +${mib(peak - idle)}`);
+        assert.equal(refusedAtOnce.length, CONNECTIONS);
+        assert.ok(wentDown, `RSS after +${mib(after - idle)}, peak +${mib(peak - idle)}`);
         if (strict) {
           assert.ok(peak - idle < TARGET, `RSS peak +${mib(peak - idle)}, target ${mib(TARGET)}`);
-          assert.ok(after - idle < TARGET / 2, `RSS after +${mib(after - idle)}`);
         }
 
         const result = await publisher;
         assert.equal(result.code, 0, result.stderr);
         const rec = await server.recorded("live/legit");
-        await expectPackets(rec.path, source6, "the concurrent ffmpeg publish");
+        await expectPackets(rec.path, source10, "the concurrent ffmpeg publish");
         await waitFor(async () => (await server.stats()).connections === 0, {
           what: "ffmpeg gone",
         });

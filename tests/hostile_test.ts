@@ -9,6 +9,7 @@ import process from "node:process";
 import { rm } from "node:fs/promises";
 import { RtmpServer } from "../server.ts";
 import type { MediaPacket, PublishSession } from "../server.ts";
+import { BlockPool } from "../protocol/block_pool.ts";
 import { ByteBudget } from "../protocol/byte_budget.ts";
 import { ChunkDecoder } from "../protocol/chunk_decoder.ts";
 import { RtmpError } from "../errors.ts";
@@ -301,6 +302,8 @@ describe("ChunkDecoders sharing a ByteBudget under announced-length attacks", ()
   it("200 decoders announcing 16 MiB hold what was sent, and the budget refuses past its limit", () => {
     const limit = 4 << 20;
     const budget = new ByteBudget({ limit });
+    // One pool for all, as in a server; 4 KiB blocks.
+    const pool = new BlockPool({ budget, blockSize: 4096 });
     const decoders: ChunkDecoder[] = [];
     // Chunk size 3000, so each message below is one whole first chunk and the next header
     // starts right after it.
@@ -314,7 +317,7 @@ describe("ChunkDecoders sharing a ByteBudget under announced-length attacks", ()
       }
     };
     for (let i = 0; i < 200; i++) {
-      const d = new ChunkDecoder({ budget });
+      const d = new ChunkDecoder({ pool });
       d.push(setSize);
       feed(d);
       sent += 3 * 3000;
@@ -322,7 +325,7 @@ describe("ChunkDecoders sharing a ByteBudget under announced-length attacks", ()
     }
     const held = decoders.reduce((n, d) => n + d.partialBytes, 0);
     assert.equal(budget.used, held, "every held byte is charged to the budget");
-    // One 4 KiB buffer per message (3000 bytes rounded up to a power of two).
+    // One 4 KiB block per message.
     assert.equal(held, 200 * 3 * 4096);
     assert.ok(held >= sent && held <= 2 * sent, `held ${held} for ${sent} bytes sent`);
     assert.ok(held < 200 * 3 * (16 << 20) / 1000, "nothing like the announced 9.4 GiB");
@@ -330,7 +333,7 @@ describe("ChunkDecoders sharing a ByteBudget under announced-length attacks", ()
     // More of the same until the budget refuses: it never goes past its limit.
     let refused: unknown;
     for (let i = 0; i < 200 && refused === undefined; i++) {
-      const d = new ChunkDecoder({ budget });
+      const d = new ChunkDecoder({ pool });
       d.push(setSize);
       try {
         feed(d);

@@ -10,6 +10,8 @@
 // bound, every server log line on stderr, and exits 0 on SIGTERM after closing the server. On
 // stdin, a line `stats ID` is answered `stats ID CONNECTIONS STREAMS PARTIAL_BYTES` on stdout,
 // and `mem ID` with `mem ID rss=… heapUsed=… external=… arrayBuffers=…` (process.memoryUsage()).
+// With RTMP_MEM_TRACE=MS in the environment, a `TRACE …` line of process.memoryUsage(), partial
+// bytes and connections goes to stderr every MS milliseconds (diagnostics).
 import { join } from "node:path";
 import process from "node:process";
 import { recordPackets } from "../../flv/recorder.ts";
@@ -35,6 +37,19 @@ const server = await RtmpServer.listen({
   },
 });
 process.stdout.write(`listening ${server.addr.port}\n`);
+const traceMs = Number(process.env.RTMP_MEM_TRACE ?? 0);
+if (traceMs > 0) {
+  const t0 = Date.now();
+  const M = (n: number) => (n / 1048576).toFixed(0);
+  setInterval(() => {
+    const m = process.memoryUsage();
+    process.stderr.write(
+      `TRACE t=${Date.now() - t0} rss=${M(m.rss)} heap=${M(m.heapUsed)}/${M(m.heapTotal)} ext=${
+        M(m.external)
+      } ab=${M(m.arrayBuffers)} held=${M(server.partialBytes)} conns=${server.connectionCount}\n`,
+    );
+  }, traceMs).unref?.();
+}
 let pending = "";
 process.stdin.setEncoding("utf8");
 process.stdin.on("data", (chunk: string) => {

@@ -39,12 +39,12 @@ export interface RunningScript {
 export function startScript(
   script: string,
   args: string[],
-  options: { stdin?: "pipe" | "ignore" } = {},
+  options: { stdin?: "pipe" | "ignore"; env?: Record<string, string> } = {},
 ): RunningScript {
   const [cmd, argv] = scriptCommand(script, args);
   const child = spawn(cmd, argv, {
     stdio: [options.stdin ?? "ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1" },
+    env: { ...process.env, NO_COLOR: "1", ...options.env },
   });
   let out = "";
   let err = "";
