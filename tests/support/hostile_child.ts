@@ -140,11 +140,39 @@ export function halfOfBigMessage(): Uint8Array {
   return out;
 }
 
-/** Headers only: 16 MiB messages announced on 60 chunk streams, not one payload byte. */
+/**
+ * Headers only: 16 MiB messages announced on 60 chunk streams, not one payload byte. Note that
+ * a chunk parser reads the bytes after the first header as that message's first chunk, so the
+ * server sees one partial message whose "payload" is the other headers, then garbage (a protocol
+ * error); {@linkcode headersWithFirstChunk} makes it hold 60 partial messages instead.
+ */
 export function headersOnly(): Uint8Array {
   const parts: Uint8Array[] = [];
   for (let csid = 4; csid < 64; csid++) parts.push(announce(csid, BIG, 9, 1));
   const out = new Uint8Array(parts.length * 12);
   parts.forEach((p, i) => out.set(p, i * 12));
+  return out;
+}
+
+/**
+ * Headers with the least payload that keeps them headers: Set Chunk Size `chunkSize`, then on
+ * chunk streams 4..63 a fmt 0 header announcing a 16 MiB video message on stream 1 followed by
+ * its first chunk only (RTMP 1.0 §5.3.1: the next header may come only after a whole chunk).
+ * With the default 46, that is the issue's ~3.5 KB (60 × (12 + 46) bytes) for 60 messages the
+ * server holds begun, each in a pool block of its own.
+ */
+export function headersWithFirstChunk(chunkSize = 46): Uint8Array {
+  const enc = new ChunkEncoder();
+  const scs = enc.encode(2, setChunkSizeMessage(chunkSize));
+  const parts: Uint8Array[] = [scs];
+  for (let csid = 4; csid < 64; csid++) {
+    parts.push(announce(csid, BIG, MessageType.Video, 1), new Uint8Array(chunkSize).fill(0x17));
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
