@@ -884,13 +884,25 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
    * bytes are free (issue 13 §1), so a few hostile peers cannot starve everyone else.
    */
   #reclaim(needed: number, budget: ByteBudget): void {
-    const holders = [...this.#connections].filter((c) => c.partialBytes > 0)
-      .sort((a, b) => b.partialBytes - a.partialBytes);
-    for (const c of holders) {
-      if (budget.available >= needed) return;
-      c.evictForMemory(
-        `it holds ${c.partialBytes} of ${budget.used} bytes; the server-wide budget is ${budget.limit}`,
+    // One pass per eviction and no arrays: under a flood this runs for nearly every block a
+    // new attacker asks for, and one eviction is nearly always enough. Closing a connection
+    // gives its blocks back at once (its session disposes its decoder), so it is not found
+    // again; one that did not let go ends the loop rather than being closed twice.
+    while (budget.available < needed) {
+      let biggest: ServerConnection | null = null;
+      let most = 0;
+      for (const c of this.#connections) {
+        const held = c.partialBytes;
+        if (held > most) {
+          most = held;
+          biggest = c;
+        }
+      }
+      if (biggest === null) return;
+      biggest.evictForMemory(
+        `it holds ${most} of ${budget.used} bytes; the server-wide budget is ${budget.limit}`,
       );
+      if (biggest.partialBytes > 0) return;
     }
   }
 

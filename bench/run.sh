@@ -9,10 +9,13 @@
 #   bash bench/run.sh latency [browser_latency_bench options]
 #                                # only the publish → browser-frame latency bench (chromium +
 #                                # mpegts.js): ours on Deno/Bun/Node vs node-media-server (~4 min)
+#   bash bench/run.sh hostile [hostile_rss_bench options]
+#                                # only the hostile RSS bench (issue 13 §1 at full scale: 1,000
+#                                # hostile connections beside an ffmpeg publish, ~2 min)
 #
-# The server and latency benches start the servers themselves and run once (under Node 24, as
-# the load generator / publisher); see the top of bench/server_bench.ts and
-# bench/browser_latency_bench.ts for their options.
+# The server, latency and hostile benches start the servers themselves and run once (under
+# Node 24, as the load generator / publisher / attacker); see the top of bench/server_bench.ts,
+# bench/browser_latency_bench.ts and bench/hostile_rss_bench.ts for their options.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -24,10 +27,15 @@ if [ "${1:-}" = "latency" ]; then
   shift
   exec node bench/browser_latency_bench.ts "$@"
 fi
+if [ "${1:-}" = "hostile" ]; then
+  shift
+  exec node bench/hostile_rss_bench.ts "$@"
+fi
 status=0
 for bench in bench/*_bench.ts; do
   [ "$bench" = "bench/server_bench.ts" ] && continue
   [ "$bench" = "bench/browser_latency_bench.ts" ] && continue
+  [ "$bench" = "bench/hostile_rss_bench.ts" ] && continue
   for rt in deno bun node; do
     echo "== $bench on $rt"
     case $rt in
@@ -41,4 +49,6 @@ echo "== bench/server_bench.ts (load generator on node)"
 node bench/server_bench.ts || status=1
 echo "== bench/browser_latency_bench.ts (publisher on node)"
 node bench/browser_latency_bench.ts || status=1
+echo "== bench/hostile_rss_bench.ts (attackers on node)"
+node bench/hostile_rss_bench.ts || status=1
 exit $status

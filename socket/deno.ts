@@ -163,8 +163,7 @@ class DenoConn implements Conn {
     this.#outgrown = null;
     if (this.#error !== null || this.#eof || this.#closedLocally) {
       // Nothing more to read into: the receive buffer goes too.
-      if (this.#buffer !== null) freeNow(this.#buffer);
-      this.#buffer = null;
+      this.#dropBuffer();
       if (this.#error !== null) throw this.#error;
       return null;
     }
@@ -178,6 +177,10 @@ class DenoConn implements Conn {
     try {
       n = await this.#conn.read(buffer);
     } catch (error) {
+      // A read that ends the connection frees its buffer now: the caller reads no more, and a
+      // connection closed under a flood (evicted, reset) would otherwise leave its 64 KiB to
+      // the collector, which lets thousands of them pile up (issue 13 §1).
+      this.#dropBuffer();
       if (this.#closedLocally) return null;
       // rustls reports a TLS peer that closed without close_notify as UnexpectedEof; Node and Bun
       // (OpenSSL/BoringSSL with unexpected EOF ignored) report a plain end of stream, and many
@@ -191,7 +194,10 @@ class DenoConn implements Conn {
     } finally {
       this.#reading = false;
     }
-    if (n === null) {
+    if (n === null || this.#closedLocally) {
+      // End of stream, or closed by us while the read was pending (its bytes are not wanted).
+      this.#dropBuffer();
+      if (n !== null) return null;
       this.#eof = true;
       // FIN received after ours was sent: nothing more can happen on this connection.
       if (this.#finSent) this.#release();
@@ -209,6 +215,14 @@ class DenoConn implements Conn {
       this.#outgrown = buffer;
     }
     return buffer.subarray(0, n);
+  }
+
+  /** Frees the receive buffers (none is the caller's: called when no more reads come). */
+  #dropBuffer(): void {
+    if (this.#buffer !== null) freeNow(this.#buffer);
+    this.#buffer = null;
+    if (this.#outgrown !== null) freeNow(this.#outgrown);
+    this.#outgrown = null;
   }
 
   write(bytes: Uint8Array): Promise<void> {

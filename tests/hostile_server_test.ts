@@ -7,13 +7,10 @@
 // Loopback only: attackers bind 127.0.0.2… as source addresses; ffmpeg comes from 127.0.0.1.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { connect as tcpConnect, createServer, type Socket } from "node:net";
-import { ChunkEncoder } from "../protocol/chunk_encoder.ts";
 import { connectCommand, encodeCommand } from "../protocol/command.ts";
-import { setChunkSizeMessage } from "../protocol/control.ts";
 import { MessageType } from "../protocol/message.ts";
 import { recordPackets } from "../flv/recorder.ts";
 import { DEFAULT_LIMITS, type PublishSession, RtmpServer } from "../server.ts";
@@ -28,137 +25,12 @@ import {
   waitFor,
 } from "./support/peers.ts";
 import { requirePeer } from "./support/require_peer.ts";
-import { currentRuntime, type RunningScript, startScript, stopScript } from "./support/runtime.ts";
+import { currentRuntime } from "./support/runtime.ts";
+import { halfOfBigMessage, headersOnly, mib, startChild } from "./support/hostile_child.ts";
 import { RawPeer } from "./support/raw_peer.ts";
 
 const noFfmpeg = requirePeer("ffmpeg");
 const MiB = 1 << 20;
-/** The largest length a chunk header can announce (24 bits): "16 MiB". */
-const BIG = 0xffffff;
-
-// ---------------------------------------------------------------------------------------------
-// The server in a child process.
-
-interface ChildServer {
-  script: RunningScript;
-  port: number;
-  url(key: string): string;
-  memory(field: "VmRSS" | "VmHWM"): number;
-  /** Resets VmHWM to the current VmRSS; false where the kernel does not allow it. */
-  resetPeak(): boolean;
-  /** Connections and partial bytes the server holds now. */
-  stats(): Promise<{ connections: number; partialBytes: number }>;
-  /** The child's own view of its memory (process.memoryUsage()), in MiB, for the log. */
-  mem(): Promise<string>;
-  /** Resolves with the path and tag count once the recording of `key` is complete. */
-  recorded(key: string, timeoutMs?: number): Promise<{ path: string; tags: number }>;
-  stop(): Promise<void>;
-}
-
-let statsId = 0;
-
-async function startChild(
-  config: Record<string, unknown>,
-  env?: Record<string, string>,
-): Promise<ChildServer> {
-  const script = startScript("tests/support/hostile_server.ts", [JSON.stringify(config)], {
-    stdin: "pipe",
-    env,
-  });
-  const port = Number((await script.waitFor(/listening (\d+)/))[1]);
-  const proc = `/proc/${script.child.pid}`;
-  return {
-    script,
-    port,
-    url: (key) => `rtmp://127.0.0.1:${port}/live/${key}`,
-    memory(field) {
-      const m = readFileSync(`${proc}/status`, "utf8").match(new RegExp(`${field}:\\s+(\\d+) kB`));
-      assert.ok(m, `${field} in ${proc}/status`);
-      return Number(m[1]) * 1024;
-    },
-    resetPeak() {
-      try {
-        writeFileSync(`${proc}/clear_refs`, "5");
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    async stats() {
-      const id = ++statsId;
-      script.child.stdin!.write(`stats ${id}\n`);
-      const m = await script.waitFor(new RegExp(`stats ${id} (\\d+) \\d+ (\\d+)`), 5000);
-      return { connections: Number(m[1]), partialBytes: Number(m[2]) };
-    },
-    async mem() {
-      const id = ++statsId;
-      script.child.stdin!.write(`mem ${id}\n`);
-      const m = await script.waitFor(new RegExp(`mem ${id} (.*)`), 5000);
-      return m[1].replace(/=(\d+)/g, (_, n) => `=${mib(Number(n))}`);
-    },
-    async recorded(key, timeoutMs = 30_000) {
-      const escaped = key.replaceAll("/", "\\/");
-      const m = await script.waitFor(new RegExp(`recorded ${escaped} (\\S+) (\\d+)`), timeoutMs);
-      return { path: m[1], tags: Number(m[2]) };
-    },
-    async stop() {
-      assert.equal(await stopScript(script), 0, script.stderr().slice(-4000));
-    },
-  };
-}
-
-const mib = (n: number): string => `${(n / MiB).toFixed(1)} MiB`;
-
-// ---------------------------------------------------------------------------------------------
-// Hostile bytes.
-
-/** A fmt 0 chunk header announcing a message of `length` bytes on `csid` (2..63). */
-function announce(csid: number, length: number, type: number, streamId: number): Uint8Array {
-  return Uint8Array.from([
-    csid,
-    0,
-    0,
-    0,
-    (length >>> 16) & 0xff,
-    (length >>> 8) & 0xff,
-    length & 0xff,
-    type,
-    streamId & 0xff,
-    (streamId >>> 8) & 0xff,
-    (streamId >>> 16) & 0xff,
-    streamId >>> 24,
-  ]);
-}
-
-/**
- * Set Chunk Size 64 KiB, then the first half of a 16 MiB video message on stream 1 (chunk
- * stream 6): one buffer shared by every attacker (their chunk state is the same).
- */
-function halfOfBigMessage(): Uint8Array {
-  const enc = new ChunkEncoder();
-  const scs = enc.encode(2, setChunkSizeMessage(65536));
-  enc.setChunkSize(65536);
-  const whole = enc.encode(6, {
-    type: MessageType.Video,
-    streamId: 1,
-    timestamp: 0,
-    payload: new Uint8Array(BIG),
-  });
-  const half = 12 + 8 * MiB + 127; // fmt 0 header, 128 chunks of 64 KiB, 127 fmt 3 headers
-  const out = new Uint8Array(scs.length + half);
-  out.set(scs);
-  out.set(whole.subarray(0, half), scs.length);
-  return out;
-}
-
-/** Headers only: 16 MiB messages announced on 60 chunk streams, not one payload byte. */
-function headersOnly(): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (let csid = 4; csid < 64; csid++) parts.push(announce(csid, BIG, 9, 1));
-  const out = new Uint8Array(parts.length * 12);
-  parts.forEach((p, i) => out.set(p, i * 12));
-  return out;
-}
 
 async function expectPackets(file: string, source: string, what: string): Promise<PacketCounts> {
   const [got, want] = await Promise.all([countPackets(file), countPackets(source)]);
@@ -189,7 +61,8 @@ describe("hostile clients against the server", { skip: noFfmpeg }, () => {
   // The budget is 24 MiB. The attack fills the budget with real bytes, so a target below the
   // budget cannot be met by construction: the issue's 200 MiB for 1,000 connections leaves room
   // for a budget of about 128 MiB beside the connections' own memory; scaled, 24 MiB beside the
-  // scaled target of 40 MiB (the server's default, 256 MiB, is above the issue's target).
+  // scaled target of 40 MiB (the server's default is 128 MiB; bench/hostile_rss_bench.ts runs
+  // the attack at full scale with it).
   //
   // Asserted on every runtime: the budget holds at every sample and is back to 0 after the
   // attack, the holders are closed with a logged reason, announces before a publish are refused
@@ -227,7 +100,7 @@ describe("hostile clients against the server", { skip: noFfmpeg }, () => {
       // an operator would, so that "back down" measures the server, not that heuristic.
       const server = await startChild(
         { limits: { maxPartialBytes: BUDGET }, record: recordDir },
-        { MALLOC_MMAP_THRESHOLD_: String(128 << 10) },
+        { env: { MALLOC_MMAP_THRESHOLD_: String(128 << 10) } },
       );
       const peers: RawPeer[] = [];
       let publisher: Promise<{ code: number | null; stderr: string }> | undefined;

@@ -6,7 +6,8 @@
 //
 // The argument is a JSON object: `limits` (partial ServerLimits), `record` (a folder: every
 // accepted publish is recorded to FOLDER/<id>.flv; `recorded KEY PATH TAGS` is printed on stdout
-// once its file is complete) and `duplicatePublish`. Prints `listening PORT` on stdout once
+// once its file is complete), `recordKeys` (record only these keys, e.g. `["live/legit"]`, so
+// that 1,000 hostile publishers do not each get a recorder) and `duplicatePublish`. Prints `listening PORT` on stdout once
 // bound, every server log line on stderr, and exits 0 on SIGTERM after closing the server. On
 // stdin, a line `stats ID` is answered `stats ID CONNECTIONS STREAMS PARTIAL_BYTES` on stdout,
 // and `mem ID` with `mem ID rss=… heapUsed=… external=… arrayBuffers=…` (process.memoryUsage()).
@@ -20,6 +21,7 @@ import { RtmpServer, type RtmpServerOptions } from "../../server.ts";
 const config = JSON.parse(process.argv[2] ?? "{}") as {
   limits?: RtmpServerOptions["limits"];
   record?: string;
+  recordKeys?: string[];
   duplicatePublish?: RtmpServerOptions["duplicatePublish"];
 };
 const server = await RtmpServer.listen({
@@ -30,6 +32,7 @@ const server = await RtmpServer.listen({
   sessionQueue: "lazy",
   log: (line) => process.stderr.write(`${line}\n`),
   onSession: config.record === undefined ? undefined : async (session) => {
+    if (config.recordKeys !== undefined && !config.recordKeys.includes(session.key)) return;
     const path = join(config.record!, `${session.id}.flv`);
     session.attach(); // before any await: from the first packet on
     const result = await recordPackets(session, path);

@@ -3,8 +3,11 @@ import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 
+/** One of the three runtimes the project runs on. */
+export type Runtime = "deno" | "bun" | "node";
+
 /** Which runtime executes this test file. */
-export function currentRuntime(): "deno" | "bun" | "node" {
+export function currentRuntime(): Runtime {
   const g = globalThis as { Deno?: unknown; Bun?: unknown };
   if (g.Deno) return "deno";
   if (g.Bun) return "bun";
@@ -16,12 +19,20 @@ export function repoPath(relative: string): string {
   return fileURLToPath(new URL(`../../${relative}`, import.meta.url));
 }
 
-/** Command and arguments that run `script` with `args` on the current runtime. */
-export function scriptCommand(script: string, args: string[]): [string, string[]] {
+/**
+ * Command and arguments that run `script` with `args` on `runtime` (default: the current one;
+ * another one is taken from `node_modules/.bin`, as benches that compare runtimes need).
+ */
+export function scriptCommand(
+  script: string,
+  args: string[],
+  runtime: Runtime = currentRuntime(),
+): [string, string[]] {
   const path = repoPath(script);
-  return currentRuntime() === "deno"
-    ? [process.execPath, ["run", "-A", path, ...args]]
-    : [process.execPath, [path, ...args]];
+  const exe = runtime === currentRuntime()
+    ? process.execPath
+    : repoPath(`node_modules/.bin/${runtime}`);
+  return runtime === "deno" ? [exe, ["run", "-A", path, ...args]] : [exe, [path, ...args]];
 }
 
 /** A running script with its output collected. */
@@ -35,17 +46,28 @@ export interface RunningScript {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
 }
 
-/** Starts a script of the project on the current runtime. */
+/** Options of {@linkcode startScript}. */
+export interface StartScriptOptions {
+  /** stdin of the child (default "ignore"). */
+  stdin?: "pipe" | "ignore";
+  /** Added to the inherited environment. */
+  env?: Record<string, string>;
+  /** Inherited variables to remove from the child's environment. */
+  unsetEnv?: string[];
+  /** Runtime of the child (default: the current one). */
+  runtime?: Runtime;
+}
+
+/** Starts a script of the project on the current runtime (or `options.runtime`). */
 export function startScript(
   script: string,
   args: string[],
-  options: { stdin?: "pipe" | "ignore"; env?: Record<string, string> } = {},
+  options: StartScriptOptions = {},
 ): RunningScript {
-  const [cmd, argv] = scriptCommand(script, args);
-  const child = spawn(cmd, argv, {
-    stdio: [options.stdin ?? "ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1", ...options.env },
-  });
+  const [cmd, argv] = scriptCommand(script, args, options.runtime);
+  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", ...options.env };
+  for (const name of options.unsetEnv ?? []) delete env[name];
+  const child = spawn(cmd, argv, { stdio: [options.stdin ?? "ignore", "pipe", "pipe"], env });
   let out = "";
   let err = "";
   const waiters: Array<() => void> = [];
