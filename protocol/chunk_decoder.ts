@@ -107,12 +107,25 @@ class ChunkStream {
   open = false;
   /** Pool blocks holding what arrived of that message, in order (none before its data). */
   blocks: Uint8Array[] = [];
+  /**
+   * Before any block: the first {@linkcode HEAD_BYTES} at most of the message, in a buffer of
+   * its own (the whole message when it is that small, so it is the payload as it is).
+   */
+  head: Uint8Array | null = null;
   received = 0;
 
   constructor(id: number) {
     this.id = id;
   }
 }
+
+/**
+ * A message's first bytes go to a small buffer of their own, not a pool block: a peer that
+ * starts many messages and sends a chunk of each (128 bytes at the default chunk size) would
+ * otherwise hold a 64 KiB block per message — memory by the number of messages announced, not
+ * by the bytes that arrived. Used when the pool's blocks are bigger than this.
+ */
+const HEAD_BYTES = 4096;
 
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -182,6 +195,8 @@ export class ChunkDecoder {
   #chunkLeft = 0;
   /** Blocks taken from the pool for partial messages (each charged to its budget). */
   #blocks = 0;
+  /** Bytes of head buffers held (charged to the budget like blocks). */
+  #headBytes = 0;
   /** Bytes that arrived of partial messages (what `maxPartialBytes` bounds). */
   #buffered = 0;
   #bytesReceived = 0;
@@ -264,7 +279,7 @@ export class ChunkDecoder {
    * can rank its connections by this and close the biggest holders first.
    */
   get partialBytes(): number {
-    return this.#blocks * this.#pool.blockSize;
+    return this.#blocks * this.#pool.blockSize + this.#headBytes;
   }
 
   /** The bytes that arrived of incomplete messages (0 between messages); at most `partialBytes`. */
@@ -603,6 +618,21 @@ export class ChunkDecoder {
     }
     const size = this.#pool.blockSize;
     const blocks = cs.blocks;
+    if (blocks.length === 0 && size > HEAD_BYTES) {
+      if (cs.received + n <= HEAD_BYTES || cs.length <= HEAD_BYTES) {
+        const head = cs.head ?? this.#takeHead(cs, Math.min(cs.length, HEAD_BYTES));
+        head.set(bytes.subarray(off, off + n), cs.received);
+        this.#buffered += n;
+        cs.received += n;
+        return;
+      }
+      const head = cs.head;
+      if (head !== null) {
+        // The message outgrew its head: continue in blocks, the head's bytes first.
+        this.#takeBlock(cs).set(head.subarray(0, cs.received));
+        this.#dropHead(cs);
+      }
+    }
     let at = cs.received;
     while (n > 0) {
       const index = Math.floor(at / size);
@@ -645,8 +675,41 @@ export class ChunkDecoder {
     return block;
   }
 
+  /** Charges and makes `cs`'s head buffer, or throws as {@linkcode #takeBlock} does. */
+  #takeHead(cs: ChunkStream, size: number): Uint8Array {
+    const budget = this.#pool.budget;
+    const taken = budget === null || budget.tryTake(size);
+    if (this.#disposed) {
+      if (taken && budget !== null) budget.release(size);
+      throw new RtmpError(
+        "LIMIT_EXCEEDED",
+        `chunk stream ${cs.id}: connection evicted to free the shared partial-message budget`,
+      );
+    }
+    if (!taken) {
+      throw new RtmpError(
+        "LIMIT_EXCEEDED",
+        `chunk stream ${cs.id}: the shared partial-message budget is exhausted ` +
+          `(${budget!.used} of ${budget!.limit} bytes in use, ${size} more needed; ` +
+          `this connection holds ${this.partialBytes})`,
+      );
+    }
+    this.#headBytes += size;
+    return cs.head = new Uint8Array(size);
+  }
+
+  /** Forgets `cs`'s head buffer and gives its charge back (the buffer may live on as a payload). */
+  #dropHead(cs: ChunkStream): void {
+    const head = cs.head;
+    if (head === null) return;
+    cs.head = null;
+    this.#headBytes -= head.length;
+    this.#pool.budget?.release(head.length);
+  }
+
   /** Gives `cs`'s blocks back to the pool and forgets its partial message. */
   #drop(cs: ChunkStream): void {
+    this.#dropHead(cs);
     const pool = this.#pool;
     for (const block of cs.blocks) pool.give(block);
     this.#blocks -= cs.blocks.length;
@@ -666,7 +729,10 @@ export class ChunkDecoder {
     const length = cs.length;
     const blocks = cs.blocks;
     let payload: Uint8Array;
-    if (blocks.length === 0) payload = new Uint8Array(0);
+    const head = cs.head;
+    if (head !== null && head.length === length) payload = head;
+    else if (head !== null) payload = head.slice(0, length);
+    else if (blocks.length === 0) payload = new Uint8Array(0);
     else if (blocks.length === 1) payload = blocks[0].slice(0, length);
     else {
       payload = new Uint8Array(length);

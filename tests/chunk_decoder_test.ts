@@ -332,12 +332,12 @@ describe("ChunkDecoder errors and limits", () => {
   });
 
   it("partial messages above maxPartialBytes are LIMIT_EXCEEDED, counted as they arrive", () => {
-    // Announcing is free: two 600-byte headers with 128 bytes each hold 256 bytes (in one
-    // block each).
+    // Announcing is free: two 600-byte headers with 128 bytes each hold 256 bytes (in a
+    // 600-byte head buffer each).
     const d = new ChunkDecoder({ maxPartialBytes: 1000 });
     d.push(b(h0(4, 0, 600, 9, 1), fill(128), h0(6, 0, 600, 9, 1), fill(128)));
     assert.equal(d.bufferedBytes, 256);
-    assert.equal(d.partialBytes, 2 * (64 << 10));
+    assert.equal(d.partialBytes, 2 * 600);
     d.push(b(0xc4, fill(128), 0xc6, fill(128), 0xc4, fill(128), 0xc6, fill(128), 0xc4, fill(128)));
     assert.equal(d.bufferedBytes, 512 + 384);
     // The next 128 bytes would make 1024.
@@ -486,7 +486,16 @@ describe("ChunkDecoder memory follows the bytes that arrived", () => {
     assert.equal(d.partialBytes, 0, "a header alone allocates nothing");
     d.push(fill(3000));
     assert.equal(d.bufferedBytes, 3000);
-    assert.equal(d.partialBytes, 64 << 10, "one block");
+    assert.equal(d.partialBytes, 4096, "a 4 KiB head, not a 64 KiB block");
+    d.push(fill(1096)); // the rest of the first 4096-byte chunk
+    d.push(b(0xc6, fill(1904)));
+    assert.equal(d.bufferedBytes, 6000);
+    assert.equal(d.partialBytes, 64 << 10, "past the head: one block");
+    // Many messages started with one 128-byte chunk each hold 128 + … bytes each, not a block.
+    const many = new ChunkDecoder();
+    for (let csid = 4; csid < 34; csid++) many.push(b(h0(csid, 0, 0xffffff, 9, 1), fill(128)));
+    assert.equal(many.bufferedBytes, 30 * 128);
+    assert.equal(many.partialBytes, 30 * 4096);
     // Byte by byte it takes a block whenever the last one is full, never ahead of the data.
     const slow = new ChunkDecoder({ pool: new BlockPool({ blockSize: 16 }) });
     slow.push(b(h0(6, 0, 0xffffff, 9, 1)));
