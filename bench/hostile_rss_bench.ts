@@ -18,7 +18,7 @@
  * and the legitimate ffmpeg needs a slot beside them. Every other limit is the default:
  * 1,000 attackers over 16 addresses are 63 per address (`maxConnectionsPerIp` 64), and they are
  * opened 64 at a time (4 per address) so the pending pool (256, 16 per address) never has to
- * make room; the budget is `maxPartialBytes`' default, 128 MiB.
+ * make room; the budget is `maxPartialBytes`' default, 96 MiB.
  *
  * Each run: warm-up connection, idle RSS; a real ffmpeg publishes a `--seconds` clip at its
  * native rate (`-re`) and is recorded by the server; then the attackers connect from 127.0.0.2

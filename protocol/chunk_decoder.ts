@@ -46,7 +46,7 @@ const MAX_HEADER_SIZE = 18;
  * import { BlockPool } from "./block_pool.ts";
  * import { ByteBudget } from "./byte_budget.ts";
  * import { ChunkDecoder, type ChunkDecoderOptions } from "./chunk_decoder.ts";
- * const budget = new ByteBudget({ limit: 128 << 20 }); // the server default
+ * const budget = new ByteBudget({ limit: 96 << 20 }); // the server default
  * const options: ChunkDecoderOptions = {
  *   maxMessageSize: 64 << 10, // until a publish is accepted; see setMaxMessageSize()
  *   maxChunkStreams: 16,

@@ -326,9 +326,10 @@ export interface ServerLimits {
   /**
    * Bytes all connections together may hold for messages still arriving or held while a
    * decision is pending. Memory grows with bytes that arrived, never with announced lengths;
-   * when the budget runs out, the connections holding the most are closed first. Default 128 MiB:
-   * room for about 500 publishers each with a 256 KiB message in flight, and small enough that
-   * 1,000 hostile connections stay under 200 MiB above the server's idle size (issue 13 §1;
+   * when the budget runs out, the connections holding the most are closed first. Default 96 MiB:
+   * room for about 400 publishers each with a 256 KiB message in flight (nginx-rtmp caps a single
+   * message at 1 MB by default), and small enough that 1,000 hostile connections stay under
+   * 200 MiB above the server's idle size on every runtime (issue 13 §1;
    * `bench/hostile_rss_bench.ts` measures it).
    *
    * Partial messages live in 64 KiB blocks of 1 MiB slabs shared by every connection, counted
@@ -396,7 +397,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   hookTimeout: 10_000,
   maxMessageSize: 16 << 20,
   maxCommandSize: 64 << 10,
-  maxPartialBytes: 128 << 20,
+  maxPartialBytes: 96 << 20,
   maxPartialBytesPerConnection: 32 << 20,
   maxChunkStreams: 64,
   maxStreamsPerConnection: 8,

@@ -61,7 +61,7 @@ describe("hostile clients against the server", { skip: noFfmpeg }, () => {
   // The budget is 24 MiB. The attack fills the budget with real bytes, so a target below the
   // budget cannot be met by construction: the issue's 200 MiB for 1,000 connections leaves room
   // for a budget of about 128 MiB beside the connections' own memory; scaled, 24 MiB beside the
-  // scaled target of 40 MiB (the server's default is 128 MiB; bench/hostile_rss_bench.ts runs
+  // scaled target of 40 MiB (the server's default is 96 MiB; bench/hostile_rss_bench.ts runs
   // the attack at full scale with it).
   //
   // Asserted on every runtime: the budget holds at every sample and is back to 0 after the
