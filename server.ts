@@ -347,6 +347,8 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
       // One pool for the whole server: the blocks of a connection closed half-way through a
       // message serve the next connection instead of becoming garbage (issue 13 §1).
       pool: new BlockPool({ budget: this.#budget }),
+      // And for the first 4 KiB of each message (1 MiB slabs, as above).
+      headPool: new BlockPool({ blockSize: 4096, slabBlocks: 256, budget: this.#budget }),
       chunkSize,
       hub: this.#hub,
       clock: this.#clock,

@@ -81,6 +81,11 @@ export interface ChunkDecoderOptions {
    */
   pool?: BlockPool;
   /**
+   * Small blocks for the first bytes of each message (see `pool`; its blocks must be smaller
+   * than `pool`'s), with the same budget. Default: one of this decoder's own, of 4 KiB blocks.
+   */
+  headPool?: BlockPool;
+  /**
    * A budget shared with other decoders, for a decoder without a `pool` (with a pool, the pool's
    * budget counts, and this must be absent or the same). Every block of a partial message is
    * taken from it before it is used and released when the message completes, is aborted
@@ -120,10 +125,10 @@ class ChunkStream {
 }
 
 /**
- * A message's first bytes go to a small buffer of their own, not a pool block: a peer that
- * starts many messages and sends a chunk of each (128 bytes at the default chunk size) would
- * otherwise hold a 64 KiB block per message — memory by the number of messages announced, not
- * by the bytes that arrived. Used when the pool's blocks are bigger than this.
+ * A message's first bytes go to a small block of their own (`headPool`), not a 64 KiB one: a
+ * peer that starts many messages and sends a chunk of each (128 bytes at the default chunk size)
+ * would otherwise hold a 64 KiB block per message — memory by the number of messages announced,
+ * not by the bytes that arrived. Used when the pool's blocks are bigger than the head blocks.
  */
 const HEAD_BYTES = 4096;
 
@@ -184,6 +189,7 @@ export class ChunkDecoder {
   #maxChunkStreams: number;
   #maxPartialBytes: number;
   #pool: BlockPool;
+  #headPool: BlockPool;
   #chunkSize = DEFAULT_CHUNK_SIZE;
   #streams = new Map<number, ChunkStream>();
   #last: ChunkStream | null = null;
@@ -228,6 +234,15 @@ export class ChunkDecoder {
     // A private pool keeps a small reserve of single blocks: one decoder rarely has more than a
     // message or two in blocks at a time, and 1 MiB slabs would be much for one connection.
     this.#pool = pool ?? new BlockPool({ budget: options.budget, reserve: 4, slabBlocks: 1 });
+    const heads = options.headPool;
+    if (heads !== undefined && heads.budget !== this.#pool.budget) {
+      throw new RtmpError(
+        "INVALID_ARGUMENT",
+        "ChunkDecoder: expected headPool to share the budget of pool",
+      );
+    }
+    this.#headPool = heads ??
+      new BlockPool({ blockSize: HEAD_BYTES, budget: this.#pool.budget ?? undefined, reserve: 4 });
   }
 
   /** The current largest message length accepted. */
@@ -618,9 +633,10 @@ export class ChunkDecoder {
     }
     const size = this.#pool.blockSize;
     const blocks = cs.blocks;
-    if (blocks.length === 0 && size > HEAD_BYTES) {
-      if (cs.received + n <= HEAD_BYTES || cs.length <= HEAD_BYTES) {
-        const head = cs.head ?? this.#takeHead(cs, Math.min(cs.length, HEAD_BYTES));
+    const headSize = this.#headPool.blockSize;
+    if (blocks.length === 0 && size > headSize) {
+      if (cs.received + n <= headSize || cs.length <= headSize) {
+        const head = cs.head ?? this.#takeHead(cs);
         head.set(bytes.subarray(off, off + n), cs.received);
         this.#buffered += n;
         cs.received += n;
@@ -675,36 +691,37 @@ export class ChunkDecoder {
     return block;
   }
 
-  /** Charges and makes `cs`'s head buffer, or throws as {@linkcode #takeBlock} does. */
-  #takeHead(cs: ChunkStream, size: number): Uint8Array {
-    const budget = this.#pool.budget;
-    const taken = budget === null || budget.tryTake(size);
+  /** Takes `cs`'s head block from the head pool (charging the budget), or throws. */
+  #takeHead(cs: ChunkStream): Uint8Array {
+    const pool = this.#headPool;
+    const block = pool.take();
     if (this.#disposed) {
-      if (taken && budget !== null) budget.release(size);
+      if (block !== null) pool.give(block);
       throw new RtmpError(
         "LIMIT_EXCEEDED",
         `chunk stream ${cs.id}: connection evicted to free the shared partial-message budget`,
       );
     }
-    if (!taken) {
+    if (block === null) {
+      const budget = pool.budget!;
       throw new RtmpError(
         "LIMIT_EXCEEDED",
         `chunk stream ${cs.id}: the shared partial-message budget is exhausted ` +
-          `(${budget!.used} of ${budget!.limit} bytes in use, ${size} more needed; ` +
+          `(${budget.used} of ${budget.limit} bytes in use, ${pool.blockSize} more needed; ` +
           `this connection holds ${this.partialBytes})`,
       );
     }
-    this.#headBytes += size;
-    return cs.head = new Uint8Array(size);
+    this.#headBytes += block.length;
+    return cs.head = block;
   }
 
-  /** Forgets `cs`'s head buffer and gives its charge back (the buffer may live on as a payload). */
+  /** Gives `cs`'s head block back to the head pool. */
   #dropHead(cs: ChunkStream): void {
     const head = cs.head;
     if (head === null) return;
     cs.head = null;
     this.#headBytes -= head.length;
-    this.#pool.budget?.release(head.length);
+    this.#headPool.give(head);
   }
 
   /** Gives `cs`'s blocks back to the pool and forgets its partial message. */
@@ -730,8 +747,7 @@ export class ChunkDecoder {
     const blocks = cs.blocks;
     let payload: Uint8Array;
     const head = cs.head;
-    if (head !== null && head.length === length) payload = head;
-    else if (head !== null) payload = head.slice(0, length);
+    if (head !== null) payload = head.slice(0, length);
     else if (blocks.length === 0) payload = new Uint8Array(0);
     else if (blocks.length === 1) payload = blocks[0].slice(0, length);
     else {

@@ -51,6 +51,8 @@ export interface ServerContext {
   readonly budget: ByteBudget;
   /** Blocks for partial messages, charged to `budget` and shared by every connection. */
   readonly pool: BlockPool;
+  /** The server-wide pool of small blocks for messages' first bytes. */
+  readonly headPool: BlockPool;
   readonly clock: DeadlineClock;
   /** Whether `play` is served at all. */
   readonly playback: boolean;
@@ -168,6 +170,7 @@ export class ServerConnection implements DeadlineOwner {
         maxPartialBytes: limits.maxPartialBytesPerConnection,
         budget: ctx.budget,
         pool: ctx.pool,
+        headPool: ctx.headPool,
       },
     });
     this.#pump = new OutputPump(conn, () => this.#session.takeOutput());

@@ -333,11 +333,11 @@ describe("ChunkDecoder errors and limits", () => {
 
   it("partial messages above maxPartialBytes are LIMIT_EXCEEDED, counted as they arrive", () => {
     // Announcing is free: two 600-byte headers with 128 bytes each hold 256 bytes (in a
-    // 600-byte head buffer each).
+    // 4 KiB head block each).
     const d = new ChunkDecoder({ maxPartialBytes: 1000 });
     d.push(b(h0(4, 0, 600, 9, 1), fill(128), h0(6, 0, 600, 9, 1), fill(128)));
     assert.equal(d.bufferedBytes, 256);
-    assert.equal(d.partialBytes, 2 * 600);
+    assert.equal(d.partialBytes, 2 * 4096);
     d.push(b(0xc4, fill(128), 0xc6, fill(128), 0xc4, fill(128), 0xc6, fill(128), 0xc4, fill(128)));
     assert.equal(d.bufferedBytes, 512 + 384);
     // The next 128 bytes would make 1024.
