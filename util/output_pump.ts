@@ -51,6 +51,11 @@ export class OutputPump {
     const chunks = this.#take();
     const conn = this.#conn;
     let ok = true;
+    if (conn.gathersSends === true) {
+      // One writev for the lot: shared media bytes stay shared, nothing is copied.
+      for (const c of chunks) ok = conn.send(c) && ok;
+      return ok;
+    }
     let i = 0;
     while (i < chunks.length) {
       let end = i;
