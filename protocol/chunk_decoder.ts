@@ -667,7 +667,21 @@ export class ChunkDecoder {
 
   /** Takes the next block for `cs` from the pool (charging the budget) or throws. */
   #takeBlock(cs: ChunkStream): Uint8Array {
-    const pool = this.#pool;
+    const block = this.#takeFrom(this.#pool, cs);
+    cs.blocks.push(block);
+    this.#blocks++;
+    return block;
+  }
+
+  /** Takes `cs`'s head block from the head pool (charging the budget), or throws. */
+  #takeHead(cs: ChunkStream): Uint8Array {
+    const block = this.#takeFrom(this.#headPool, cs);
+    this.#headBytes += block.length;
+    return cs.head = block;
+  }
+
+  /** A block of `pool` for `cs`, or `LIMIT_EXCEEDED` when the budget (or an eviction) says no. */
+  #takeFrom(pool: BlockPool, cs: ChunkStream): Uint8Array {
     const block = pool.take();
     if (this.#disposed) {
       // The budget's onExhausted hook disposed this decoder to free room.
@@ -686,33 +700,7 @@ export class ChunkDecoder {
           `this connection holds ${this.partialBytes})`,
       );
     }
-    cs.blocks.push(block);
-    this.#blocks++;
     return block;
-  }
-
-  /** Takes `cs`'s head block from the head pool (charging the budget), or throws. */
-  #takeHead(cs: ChunkStream): Uint8Array {
-    const pool = this.#headPool;
-    const block = pool.take();
-    if (this.#disposed) {
-      if (block !== null) pool.give(block);
-      throw new RtmpError(
-        "LIMIT_EXCEEDED",
-        `chunk stream ${cs.id}: connection evicted to free the shared partial-message budget`,
-      );
-    }
-    if (block === null) {
-      const budget = pool.budget!;
-      throw new RtmpError(
-        "LIMIT_EXCEEDED",
-        `chunk stream ${cs.id}: the shared partial-message budget is exhausted ` +
-          `(${budget.used} of ${budget.limit} bytes in use, ${pool.blockSize} more needed; ` +
-          `this connection holds ${this.partialBytes})`,
-      );
-    }
-    this.#headBytes += block.length;
-    return cs.head = block;
   }
 
   /** Gives `cs`'s head block back to the head pool. */
