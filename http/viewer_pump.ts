@@ -14,6 +14,7 @@ import { encodeFlvHeader } from "../protocol/flv.ts";
 import type { MediaPacket } from "../protocol/packet.ts";
 import { flvTagBytes } from "../flv/streams.ts";
 import { flvHeaderFromMetadata } from "../flv/tags.ts";
+import { sendGathered } from "../util/gather.ts";
 import { type ReadyQueue, readyQueue, type ReadyTask } from "../util/ready_queue.ts";
 import type { PacketBatches } from "./types.ts";
 
@@ -63,11 +64,6 @@ export function pumpBatches(
   return new ViewerPump(batches, sink, cache, queue).finished;
 }
 
-/** Pieces smaller than this are gathered into one write. */
-const GATHER_PIECE = 64 << 10;
-/** The most bytes gathered into one write. */
-const GATHER_LIMIT = 256 << 10;
-
 class ViewerPump implements ReadyTask {
   readonly finished: Promise<number>;
   readonly #batches: PacketBatches;
@@ -76,6 +72,7 @@ class ViewerPump implements ReadyTask {
   readonly #queue: () => ReadyQueue;
   #sent = 0;
   readonly #pieces: Uint8Array[] = [];
+  readonly #write = (bytes: Uint8Array): boolean => this.#sink.write(bytes);
   #started = false;
   #waiting = false;
   #over = false;
@@ -129,7 +126,10 @@ class ViewerPump implements ReadyTask {
         const bytes = flvTagBytes(p, this.#cache);
         if (bytes !== null) pieces.push(bytes);
       }
-      const ok = this.#write(pieces);
+      for (const p of pieces) this.#sent += p.length;
+      // One write (an HTTP chunk, a WebSocket message) per wave instead of one per tag,
+      // whatever the runtime's server does.
+      const ok = sendGathered(pieces, this.#write);
       pieces.length = 0;
       if (!ok) {
         this.#waiting = true;
@@ -137,38 +137,6 @@ class ViewerPump implements ReadyTask {
         return;
       }
     }
-  }
-
-  /**
-   * Writes the pieces, small neighbours gathered into one buffer: one write (an HTTP chunk, a
-   * WebSocket message) per wave instead of one per tag, whatever the runtime's server does.
-   */
-  #write(pieces: Uint8Array[]): boolean {
-    const sink = this.#sink;
-    let ok = true;
-    let i = 0;
-    while (i < pieces.length) {
-      let end = i;
-      let bytes = 0;
-      while (
-        end < pieces.length && pieces[end].length < GATHER_PIECE &&
-        bytes + pieces[end].length <= GATHER_LIMIT
-      ) bytes += pieces[end++].length;
-      if (end - i < 2) {
-        this.#sent += pieces[i].length;
-        ok = sink.write(pieces[i++]) && ok;
-        continue;
-      }
-      const out = new Uint8Array(bytes);
-      let at = 0;
-      for (; i < end; i++) {
-        out.set(pieces[i], at);
-        at += pieces[i].length;
-      }
-      this.#sent += bytes;
-      ok = sink.write(out) && ok;
-    }
-    return ok;
   }
 
   failed(error: unknown): void {

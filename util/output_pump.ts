@@ -9,11 +9,7 @@
  */
 
 import type { Conn } from "../socket/types.ts";
-
-/** Pieces smaller than this are gathered into one write. */
-const COALESCE_PIECE = 64 << 10;
-/** The most bytes gathered into one write. */
-const COALESCE_LIMIT = 256 << 10;
+import { sendGathered } from "./gather.ts";
 
 /**
  * Writes queued output to a connection in order.
@@ -31,6 +27,7 @@ const COALESCE_LIMIT = 256 << 10;
 export class OutputPump {
   readonly #conn: Conn;
   readonly #take: () => Uint8Array[];
+  readonly #send = (bytes: Uint8Array): boolean => this.#conn.send(bytes);
 
   /**
    * @param conn Connection to write to.
@@ -56,27 +53,7 @@ export class OutputPump {
       for (const c of chunks) ok = conn.send(c) && ok;
       return ok;
     }
-    let i = 0;
-    while (i < chunks.length) {
-      let end = i;
-      let bytes = 0;
-      while (
-        end < chunks.length && chunks[end].length < COALESCE_PIECE &&
-        bytes + chunks[end].length <= COALESCE_LIMIT
-      ) bytes += chunks[end++].length;
-      if (end - i < 2) {
-        ok = conn.send(chunks[i++]) && ok;
-        continue;
-      }
-      const batch = new Uint8Array(bytes);
-      let at = 0;
-      for (; i < end; i++) {
-        batch.set(chunks[i], at);
-        at += chunks[i].length;
-      }
-      ok = conn.send(batch) && ok;
-    }
-    return ok;
+    return sendGathered(chunks, this.#send);
   }
 
   /**
