@@ -15,7 +15,6 @@
  */
 
 import * as net from "node:net";
-import process from "node:process";
 import * as tls from "node:tls";
 import type { RtmpError } from "../errors.ts";
 import { ACCEPT_BACKLOG, QueuedListener, TLS_HANDSHAKE_TIMEOUT_MS } from "./accept_queue.ts";
@@ -113,14 +112,6 @@ class NodeConn implements Conn {
   #pumpIdle: Deferred | null = null;
   /** Waiters of `writable()`. */
   #writable: Deferred | null = null;
-  /** Whether sends of this turn are corked (uncorked on the next tick). */
-  #corked = false;
-  readonly gathersSends = true;
-
-  static #uncork(conn: NodeConn): void {
-    conn.#corked = false;
-    conn.#socket.uncork();
-  }
   #localAddr: NetAddress | null = null;
 
   constructor(socket: net.Socket, isTls: boolean) {
@@ -171,16 +162,7 @@ class NodeConn implements Conn {
     if (
       this.#error !== null || this.#closedLocally || this.#writeEnded !== null || socket.destroyed
     ) return false;
-    if (!this.#pumping && bytes.byteLength <= WRITE_SLICE) {
-      // Every send of this turn goes out in one writev, without copying: shared media bytes
-      // stay shared (what node:http does for its writes).
-      if (!this.#corked) {
-        this.#corked = true;
-        socket.cork();
-        process.nextTick(NodeConn.#uncork, this);
-      }
-      return socket.write(bytes);
-    }
+    if (!this.#pumping && bytes.byteLength <= WRITE_SLICE) return socket.write(bytes);
     this.#jobs.push({ bytes, offset: 0, done: null });
     if (!this.#pumping) this.#pump();
     return false;

@@ -45,15 +45,7 @@ export class OutputPump {
    * {@linkcode OutputPump.writable} before queuing more.
    */
   flushNow(): boolean {
-    const chunks = this.#take();
-    const conn = this.#conn;
-    let ok = true;
-    if (conn.gathersSends === true) {
-      // One writev for the lot: shared media bytes stay shared, nothing is copied.
-      for (const c of chunks) ok = conn.send(c) && ok;
-      return ok;
-    }
-    return sendGathered(chunks, this.#send);
+    return sendGathered(this.#take(), this.#send);
   }
 
   /**
