@@ -21,8 +21,8 @@
  * whole size, from {@linkcode BlockPool.take} to {@linkcode BlockPool.give}. Free blocks are not
  * charged. The pool allocates a slab only when no block is free, so it never has more memory
  * than what is charged plus one slab, and wholly free slabs are kept only while there is demand
- * for them: at most as many free blocks in them as blocks in use, plus a small reserve, and
- * never past the budget's limit. After a flood ends and its connections close, about the reserve
+ * for them: as many free blocks in them as blocks in use plus a small reserve, rounded up to
+ * whole slabs, and never past the budget's limit. After a flood ends and its connections close, about the reserve
  * is left.
  *
  * Sans-IO and synchronous, like the budget: no timers, nothing asynchronous.
@@ -252,16 +252,25 @@ export class BlockPool {
     freeNow(slab.bytes);
   }
 
-  /** Frees idle slabs beyond demand (blocks in use + reserve) and beyond the budget's room. */
+  /**
+   * Frees idle slabs beyond demand (blocks in use + reserve, rounded up to whole slabs) and
+   * beyond the budget's room. Rounding up matters when the reserve is smaller than a slab: a
+   * pool that freed its only idle slab whenever its last block came back would allocate a whole
+   * slab for the next message (one publisher sending small messages through a 256-block head
+   * pool did so for every message).
+   */
   #trim(): void {
     const blocks = this.#slabBlocks;
-    let keep = this.#inUse + this.#reserve;
+    const demand = this.#inUse + this.#reserve;
     const budget = this.#budget;
-    if (budget !== null) {
-      keep = Math.min(keep, Math.floor((budget.limit - budget.used) / this.#blockSize));
-    }
-    while (this.#idle.length > 0 && this.#idle.length * blocks > keep) {
-      this.#freeSlab(this.#idle.shift()!);
+    const room = budget === null
+      ? Infinity
+      : Math.floor((budget.limit - budget.used) / this.#blockSize);
+    const idle = this.#idle;
+    while (
+      idle.length > 0 && ((idle.length - 1) * blocks >= demand || idle.length * blocks > room)
+    ) {
+      this.#freeSlab(idle.shift()!);
     }
   }
 }

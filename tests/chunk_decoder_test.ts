@@ -533,6 +533,29 @@ describe("ChunkDecoder memory follows the bytes that arrived", () => {
     assert.equal(pool.free, 16);
   });
 
+  it("a head pool with a reserve smaller than a slab keeps its slab between messages", () => {
+    // The server's head pool: 4 KiB blocks in 1 MiB slabs, reserve 16. Small messages one after
+    // another each take a block and give it back; freeing the then wholly free slab each time
+    // made every message allocate (and zero) a new 1 MiB slab, halving ingest throughput.
+    const budget = new ByteBudget({ limit: 16 << 20 });
+    const headPool = new BlockPool({ blockSize: 4096, slabBlocks: 256, budget });
+    const d = new ChunkDecoder({ pool: new BlockPool({ budget }), headPool });
+    d.push(setChunkSize(65536));
+    for (let i = 0; i < 100; i++) {
+      // Each message in two pushes, so it is held as a partial message in between.
+      const msg = b(h0(6, i, 2000, 9, 1), fill(2000));
+      assert.equal(d.push(msg.subarray(0, 500)).length, 0);
+      assert.equal(d.push(msg.subarray(500)).length, 1);
+    }
+    assert.equal(headPool.allocated, 256, "one slab, allocated once");
+    assert.equal(headPool.inUse, 0);
+    assert.equal(headPool.free, 256, "kept while idle");
+    // With less room left in the budget than a slab, the idle slab still goes.
+    assert.ok(budget.tryTake(budget.limit - 8192));
+    headPool.give(headPool.take()!);
+    assert.equal(headPool.free, 0);
+  });
+
   it("payloads are exact, independent buffers though intermediate buffers are reused", () => {
     const d = new ChunkDecoder();
     d.push(setChunkSize(4096));
