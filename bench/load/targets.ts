@@ -8,7 +8,7 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { appendFileSync, existsSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -100,11 +100,26 @@ async function waitListening(
   }
 }
 
+/**
+ * The runtime flags `npm run serve` gives Node (`package.json` `scripts.serve`, the README's
+ * main command): the bench measures our server as that command runs it.
+ */
+function serveScriptNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+  const words = String(pkg.scripts.serve).split(/\s+/);
+  const end = words.indexOf("cli.ts");
+  if (words[0] !== "node" || end < 0) {
+    throw new Error(`package.json scripts.serve: expected "node [FLAGS] cli.ts serve ..."`);
+  }
+  return words.slice(1, end);
+}
+
 /** Our server on one runtime. */
 function ours(runtime: "deno" | "bun" | "node"): Target {
   const cmd = join(BIN, runtime);
   // Runtime flags for profiling (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` on Node).
-  const flags = (process.env.RTMP_BENCH_SERVER_FLAGS ?? "").split(" ").filter((f) => f !== "");
+  const extra = (process.env.RTMP_BENCH_SERVER_FLAGS ?? "").split(" ").filter((f) => f !== "");
+  const flags = runtime === "node" ? [...serveScriptNodeFlags(), ...extra] : extra;
   const args = runtime === "deno" ? ["run", "-A", ...flags, SERVE] : [...flags, SERVE];
   return {
     label: `ours ${runtime}`,
