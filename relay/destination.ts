@@ -551,6 +551,9 @@ class WatchedConn implements Conn {
   writable(): Promise<void> {
     return this.#inner.writable();
   }
+  get gathersSends(): boolean {
+    return this.#inner.gathersSends === true;
+  }
   closeWrite(): Promise<void> {
     return this.#inner.closeWrite();
   }

@@ -288,6 +288,11 @@ export class CountedConn implements Conn {
     return this.#inner.writable();
   }
 
+  /** Whether the inner connection gathers the sends of a turn without copying. */
+  get gathersSends(): boolean {
+    return this.#inner.gathersSends === true;
+  }
+
   /** @returns Resolves once the FIN is sent. */
   closeWrite(): Promise<void> {
     return this.#inner.closeWrite();

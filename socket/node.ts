@@ -15,6 +15,7 @@
  */
 
 import * as net from "node:net";
+import process from "node:process";
 import * as tls from "node:tls";
 import type { RtmpError } from "../errors.ts";
 import { ACCEPT_BACKLOG, QueuedListener, TLS_HANDSHAKE_TIMEOUT_MS } from "./accept_queue.ts";
@@ -55,6 +56,15 @@ import type {
  * memory at once.
  */
 const WRITE_SLICE = 1 << 20;
+
+/**
+ * Whether {@linkcode NodeConn.send} corks the sends of one turn into one writev: on Node only.
+ * Bun's and Deno's `node:net` are emulations with their own write paths (they have adapters of
+ * their own); on Bun a corked socket's `drain` came before the peer had read anything, so
+ * `writable()` would not hold back a slow reader there.
+ */
+const CORK_TURNS = typeof process.versions.bun !== "string" &&
+  !("Deno" in globalThis);
 
 /**
  * Deno's `node:tls` (2.9.6) loses the peer's FIN when it arrives while a TLS socket is paused: the
@@ -112,6 +122,14 @@ class NodeConn implements Conn {
   #pumpIdle: Deferred | null = null;
   /** Waiters of `writable()`. */
   #writable: Deferred | null = null;
+  /** Whether sends of this turn are corked (uncorked on the next tick). */
+  #corked = false;
+  readonly gathersSends: boolean = CORK_TURNS;
+
+  static #uncork(conn: NodeConn): void {
+    conn.#corked = false;
+    conn.#socket.uncork();
+  }
   #localAddr: NetAddress | null = null;
 
   constructor(socket: net.Socket, isTls: boolean) {
@@ -162,7 +180,16 @@ class NodeConn implements Conn {
     if (
       this.#error !== null || this.#closedLocally || this.#writeEnded !== null || socket.destroyed
     ) return false;
-    if (!this.#pumping && bytes.byteLength <= WRITE_SLICE) return socket.write(bytes);
+    if (!this.#pumping && bytes.byteLength <= WRITE_SLICE) {
+      // Every send of this turn goes out in one writev, without copying: shared media bytes
+      // stay shared (what node:http does for its writes).
+      if (CORK_TURNS && !this.#corked) {
+        this.#corked = true;
+        socket.cork();
+        process.nextTick(NodeConn.#uncork, this);
+      }
+      return socket.write(bytes);
+    }
     this.#jobs.push({ bytes, offset: 0, done: null });
     if (!this.#pumping) this.#pump();
     return false;

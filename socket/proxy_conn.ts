@@ -384,6 +384,11 @@ export class ProxiedConn implements Conn {
     return this.#inner.writable();
   }
 
+  /** Whether the inner connection gathers the sends of a turn without copying. */
+  get gathersSends(): boolean {
+    return this.#inner.gathersSends === true;
+  }
+
   /**
    * Half-closes the inner connection.
    *

@@ -70,6 +70,11 @@ export interface Conn extends AsyncDisposable {
    */
   writable(): Promise<void>;
   /**
+   * Whether the sends of one turn reach the socket together without being copied (one writev):
+   * then a caller gains nothing by copying small pieces into one buffer first. Absent: `false`.
+   */
+  readonly gathersSends?: boolean;
+  /**
    * Gracefully closes the write side: waits for pending writes, then sends FIN. Reading stays
    * possible until the peer closes. Idempotent.
    */

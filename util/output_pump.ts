@@ -45,7 +45,15 @@ export class OutputPump {
    * {@linkcode OutputPump.writable} before queuing more.
    */
   flushNow(): boolean {
-    return sendGathered(this.#take(), this.#send);
+    const chunks = this.#take();
+    const conn = this.#conn;
+    if (conn.gathersSends === true) {
+      // One writev for the lot: shared media bytes stay shared, nothing is copied.
+      let ok = true;
+      for (const c of chunks) ok = conn.send(c) && ok;
+      return ok;
+    }
+    return sendGathered(chunks, this.#send);
   }
 
   /**
