@@ -323,7 +323,6 @@ export class ChunkDecoder {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#error ??= new RtmpError("CLOSED", "chunk decoder: used after dispose()");
     this.#releaseAll();
   }
 
@@ -337,6 +336,11 @@ export class ChunkDecoder {
    */
   push(bytes: Uint8Array): RtmpMessage[] {
     if (this.#error !== null) throw this.#error;
+    // Made on first use: a connection's teardown disposes its decoder, and most are never pushed
+    // to again, so the error (and its stack) would be made for nothing.
+    if (this.#disposed) {
+      throw this.#error = new RtmpError("CLOSED", "chunk decoder: used after dispose()");
+    }
     this.#bytesReceived += bytes.length;
     const out: RtmpMessage[] = [];
     try {

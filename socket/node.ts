@@ -218,7 +218,11 @@ class NodeConn implements Conn {
     if (this.#closedLocally) return;
     this.#closedLocally = true;
     this.#socket.destroy();
-    this.#failWrites(closedError("write"));
+    // An error (and its stack) only when something waits for one: most closes have nothing.
+    if (
+      this.#jobs.length > 0 || this.#flushes.length > 0 || this.#writable !== null ||
+      this.#drain !== null
+    ) this.#failWrites(closedError("write"));
     this.#rx.settle(this.#error);
   }
 

@@ -376,6 +376,20 @@ describe("ChunkDecoder errors and limits", () => {
     assert.throws(() => d.push(b(h0(3, 0, 0, 8, 0))), (e) => e === first);
   });
 
+  it("push after dispose() is CLOSED, the same error every time", () => {
+    const d = new ChunkDecoder();
+    d.push(b(h0(3, 0, 10, 8, 1), fill(5)));
+    d.dispose();
+    let first: unknown;
+    try {
+      d.push(b(fill(5)));
+    } catch (e) {
+      first = e;
+    }
+    assert.ok(first instanceof RtmpError && first.code === "CLOSED", String(first));
+    assert.throws(() => d.push(b(h0(3, 0, 0, 8, 0))), (e) => e === first);
+  });
+
   it("rejects bad options", () => {
     throwsCode(() => new ChunkDecoder({ maxMessageSize: 0 }), "INVALID_ARGUMENT");
     throwsCode(() => new ChunkDecoder({ maxChunkStreams: 1.5 }), "INVALID_ARGUMENT");

@@ -266,6 +266,24 @@ describe("handshake", () => {
 
 const noFfmpeg = requirePeer("ffmpeg");
 
+describe("handshake random parts", () => {
+  it("every S1 gets random bytes of its own, also across the shared pool's refills", () => {
+    // The random parts come from one 64 KiB pool, 1528 bytes per packet: 200 handshakes
+    // refill it four times. No two S1 random parts (bytes 8..1535, digest included) may match.
+    const seen = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const c = new ClientHandshake({ digest: i % 2 === 0 });
+      const step = new ServerHandshake().push(c.start());
+      const s1 = step.send!.subarray(1, 1537);
+      const hex = toHex(s1.subarray(8));
+      assert.ok(!seen.has(hex), `S1 random part of handshake ${i} repeats an earlier one`);
+      seen.add(hex);
+      // The client still accepts it (digest checked when the layout has one).
+      assert.equal(c.push(step.send!).done, true);
+    }
+  });
+});
+
 describe("real FFmpeg publisher", () => {
   it("completes the handshake with the digest layout and sends connect", {
     skip: noFfmpeg,
