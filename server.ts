@@ -141,6 +141,25 @@ export type {
 export type { AudioPacket, DataPacket, MediaPacket, VideoPacket } from "./protocol/packet.ts";
 
 /**
+ * The memory of the server's partial-message pools (see `limits.maxPartialBytes`): what they
+ * hold from the system now, and what they ever allocated. A flood after an earlier one that
+ * reuses its blocks leaves `allocatedBytes` where it was.
+ *
+ * @example
+ * ```ts
+ * import type { PartialPoolStats } from "./server.ts";
+ * const s: PartialPoolStats = { heldBytes: 1 << 20, allocatedBytes: 2 << 20 };
+ * console.log(s.allocatedBytes >= s.heldBytes); // true
+ * ```
+ */
+export interface PartialPoolStats {
+  /** Bytes allocated and not yet freed: blocks in use plus free blocks kept in reserve. */
+  heldBytes: number;
+  /** Bytes ever allocated since the server started (freed slabs included). */
+  allocatedBytes: number;
+}
+
+/**
  * Options for {@linkcode RtmpServer}.
  *
  * @example
@@ -545,6 +564,26 @@ export class RtmpServer implements AsyncIterable<PublishSession>, AsyncDisposabl
    */
   get partialBytes(): number {
     return this.#budget.used;
+  }
+
+  /**
+   * What the partial-message pools hold from the system and ever allocated.
+   *
+   * @example
+   * ```ts
+   * import { RtmpServer } from "./server.ts";
+   * await using server = await RtmpServer.listen({ hostname: "127.0.0.1", port: 0, log: null });
+   * console.log(server.partialPools.allocatedBytes); // 0: nothing received yet
+   * ```
+   */
+  get partialPools(): PartialPoolStats {
+    let held = 0;
+    let allocated = 0;
+    for (const pool of [this.#ctx.pool, this.#ctx.headPool]) {
+      held += (pool.inUse + pool.free) * pool.blockSize;
+      allocated += pool.allocated * pool.blockSize;
+    }
+    return { heldBytes: held, allocatedBytes: allocated };
   }
 
   /** Streams currently published. */

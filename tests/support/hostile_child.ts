@@ -23,8 +23,8 @@ export interface ChildServer {
   memory(field: "VmRSS" | "VmHWM"): number;
   /** Resets VmHWM to the current VmRSS; false where the kernel does not allow it. */
   resetPeak(): boolean;
-  /** Connections and partial bytes the server holds now. */
-  stats(): Promise<{ connections: number; partialBytes: number }>;
+  /** Connections and partial bytes the server holds now; bytes its pools hold from the system. */
+  stats(): Promise<{ connections: number; partialBytes: number; poolHeld: number }>;
   /** The child's own view of its memory (process.memoryUsage()), in MiB, for the log. */
   mem(): Promise<string>;
   /** Resolves with the path and tag count once the recording of `key` is complete. */
@@ -80,8 +80,8 @@ export async function startChild(
     async stats() {
       const id = ++statsId;
       script.child.stdin!.write(`stats ${id}\n`);
-      const m = await script.waitFor(new RegExp(`stats ${id} (\\d+) \\d+ (\\d+)`), 5000);
-      return { connections: Number(m[1]), partialBytes: Number(m[2]) };
+      const m = await script.waitFor(new RegExp(`stats ${id} (\\d+) \\d+ (\\d+) (\\d+)`), 5000);
+      return { connections: Number(m[1]), partialBytes: Number(m[2]), poolHeld: Number(m[3]) };
     },
     async mem() {
       const id = ++statsId;

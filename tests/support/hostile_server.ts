@@ -9,7 +9,7 @@
 // once its file is complete), `recordKeys` (record only these keys, e.g. `["live/legit"]`, so
 // that 1,000 hostile publishers do not each get a recorder) and `duplicatePublish`. Prints `listening PORT` on stdout once
 // bound, every server log line on stderr, and exits 0 on SIGTERM after closing the server. On
-// stdin, a line `stats ID` is answered `stats ID CONNECTIONS STREAMS PARTIAL_BYTES` on stdout,
+// stdin, a line `stats ID` is answered `stats ID CONNECTIONS STREAMS PARTIAL_BYTES POOL_HELD_BYTES` on stdout,
 // and `mem ID` with `mem ID rss=… heapUsed=… external=… arrayBuffers=…` (process.memoryUsage()).
 // With RTMP_MEM_TRACE=MS in the environment, a `TRACE …` line of process.memoryUsage(), partial
 // bytes and connections goes to stderr every MS milliseconds (diagnostics).
@@ -62,7 +62,7 @@ process.stdin.on("data", (chunk: string) => {
     pending = pending.slice(nl + 1);
     if (cmd === "stats") {
       process.stdout.write(
-        `stats ${id} ${server.connectionCount} ${server.streamCount} ${server.partialBytes}\n`,
+        `stats ${id} ${server.connectionCount} ${server.streamCount} ${server.partialBytes} ${server.partialPools.heldBytes}\n`,
       );
     } else if (cmd === "mem") {
       // Diagnostics: where the memory is (JS heap, ArrayBuffers) as the runtime sees it.
