@@ -3,7 +3,9 @@
  * playback on (`sessionQueue: "lazy"`, duplicate publishes refused), but with the connection
  * limits raised past what the bench opens (10,000 idle connections from one address) and the
  * publish timeout raised so idle connections that never publish stay open. The `serve` CLI has
- * no flags for those limits. Logging is off, as the peers run with error-level logs only.
+ * no flags for those limits. Logging is off, as the peers run with error-level logs only. On
+ * Node the bench starts it with the runtime flags of `package.json`'s `serve` script (what
+ * `npm run serve` runs), read by `bench/load/targets.ts`.
  *
  * ```sh
  * deno run -A bench/serve_for_bench.ts [PORT]
