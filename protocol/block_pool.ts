@@ -22,8 +22,8 @@
  * charged. The pool allocates a slab only when no block is free, so it never has more memory
  * than what is charged plus one slab, and wholly free slabs are kept only while there is demand
  * for them: as many free blocks in them as blocks in use plus a small reserve, rounded up to
- * whole slabs, and never past the budget's limit. After a flood ends and its connections close, about the reserve
- * is left.
+ * whole slabs, and never past the budget's limit. After a flood ends and its connections close,
+ * about the reserve is left.
  *
  * Sans-IO and synchronous, like the budget: no timers, nothing asynchronous.
  *

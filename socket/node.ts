@@ -218,11 +218,7 @@ class NodeConn implements Conn {
     if (this.#closedLocally) return;
     this.#closedLocally = true;
     this.#socket.destroy();
-    // An error (and its stack) only when something waits for one: most closes have nothing.
-    if (
-      this.#jobs.length > 0 || this.#flushes.length > 0 || this.#writable !== null ||
-      this.#drain !== null
-    ) this.#failWrites(closedError("write"));
+    this.#failWrites(null);
     this.#rx.settle(this.#error);
   }
 
@@ -281,7 +277,7 @@ class NodeConn implements Conn {
     } finally {
       this.#pumping = false;
       if (this.#jobs.length > 0) {
-        this.#failWrites(this.#error ?? closedError("write"));
+        this.#failWrites(this.#error);
       }
       const idle = this.#pumpIdle;
       this.#pumpIdle = null;
@@ -298,11 +294,20 @@ class NodeConn implements Conn {
     else w.resolve();
   }
 
-  #failWrites(error: RtmpError): void {
-    // Jobs still queued have not handed their last slice to Node, so no callback will settle them.
-    for (const job of this.#jobs.splice(0)) job.done?.reject(error);
-    for (const flush of this.#flushes.splice(0)) flush.reject(error);
-    this.#wakeWritable(error);
+  /**
+   * Settles every write waiter: rejects with `error`, or with a CLOSED error when it is `null`,
+   * made only if something waits (most closes have nothing waiting, and an error costs a stack).
+   */
+  #failWrites(error: RtmpError | null): void {
+    const jobs = this.#jobs;
+    const flushes = this.#flushes;
+    if (jobs.length > 0 || flushes.length > 0 || this.#writable !== null) {
+      const e = error ?? closedError("write");
+      // Jobs still queued have not handed their last slice to Node, so no callback settles them.
+      for (const job of jobs.splice(0)) job.done?.reject(e);
+      for (const flush of flushes.splice(0)) flush.reject(e);
+      this.#wakeWritable(e);
+    }
     const drain = this.#drain;
     this.#drain = null;
     drain?.resolve();
@@ -349,7 +354,7 @@ class NodeConn implements Conn {
       // Closed without FIN or error (e.g. destroyed from outside): reads end, writes fail.
       this.#eof = true;
     }
-    this.#failWrites(this.#error ?? closedError("write"));
+    this.#failWrites(this.#error);
     this.#rx.settle(this.#error);
     this.#resolveClosed();
   }

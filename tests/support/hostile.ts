@@ -13,6 +13,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { encodeAmf0 } from "../../protocol/amf0.ts";
 import { ClientHandshake } from "../../protocol/handshake.ts";
+import { concat } from "./util.ts";
 
 /** A scripted peer connected to a server. */
 export interface HostilePeer {
@@ -203,13 +204,7 @@ export function chunked(
     if (o > 0) parts.push(new Uint8Array([0xc0 | csid]));
     parts.push(payload.subarray(o, o + chunkSize));
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 /**

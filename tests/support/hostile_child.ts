@@ -7,6 +7,7 @@ import { ChunkEncoder } from "../../protocol/chunk_encoder.ts";
 import { setChunkSizeMessage } from "../../protocol/control.ts";
 import { MessageType } from "../../protocol/message.ts";
 import { type RunningScript, type Runtime, startScript, stopScript } from "./runtime.ts";
+import { concat } from "./util.ts";
 
 const MiB = 1 << 20;
 /** The largest length a chunk header can announce (24 bits): "16 MiB". */
@@ -168,11 +169,5 @@ export function headersWithFirstChunk(chunkSize = 46): Uint8Array {
   for (let csid = 4; csid < 64; csid++) {
     parts.push(announce(csid, BIG, MessageType.Video, 1), new Uint8Array(chunkSize).fill(0x17));
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concat(parts);
 }
