@@ -113,8 +113,9 @@ class ChunkStream {
   /** Pool blocks holding what arrived of that message, in order (none before its data). */
   blocks: Uint8Array[] = [];
   /**
-   * Before any block: the first {@linkcode HEAD_BYTES} at most of the message, in a buffer of
-   * its own (the whole message when it is that small, so it is the payload as it is).
+   * Before any block: the first bytes of the message (at most a head block's size) in a block of
+   * the head pool, given back when the message completes (its payload is copied out) or outgrows
+   * it.
    */
   head: Uint8Array | null = null;
   received = 0;
