@@ -5,10 +5,11 @@
  * the figure). Send times and the measurement window come through a SharedArrayBuffer written
  * by the publisher in the main thread (see {@linkcode ProbeShared}).
  *
- * Messages: the worker posts `{ type: "ready" }` once every probe has `NetStream.Play.Start`,
- * then on `{ type: "finish" }` posts `{ type: "result", latencies, seqs, got, worst, connected }`
- * (per frame: latency and sequence number; per probe: frames, worst latency) and exits;
- * `{ type: "error", message }` on failure.
+ * Messages: the worker posts `{ type: "ready" }` once it listens; on `{ type: "open", index }` it
+ * opens probe `index` and posts `{ type: "opened", index }` once it plays (`NetStream.Play.Start`,
+ * or the HTTP response); on `{ type: "finish" }` it posts
+ * `{ type: "result", latencies, seqs, probes, got, worst, connected }` (per frame: latency,
+ * sequence number and probe; per probe: frames, worst latency) and exits; `{ type: "error", message }` on failure.
  *
  * @module
  */
@@ -49,7 +50,6 @@ export interface ProbeOptions {
   port: number;
   app: string;
   name: string;
-  probes: number;
   sab: SharedArrayBuffer;
   /** HTTP-FLV port: the probes are HTTP-FLV viewers of `/APP/NAME.flv` instead of RTMP players. */
   httpPort?: number;
@@ -59,86 +59,91 @@ function seqOf(payload: Uint8Array): number {
   return new DataView(payload.buffer, payload.byteOffset).getUint32(payload.length - 4);
 }
 
-async function main(options: ProbeOptions): Promise<void> {
+/** One probe: whether it is still connected, and how to close it. */
+interface Probe {
+  connected(): boolean;
+  destroy(): void;
+}
+
+function main(options: ProbeOptions): void {
   const shared = probeShared(options.sab);
   const latencies: number[] = [];
   const seqs: number[] = [];
+  const who: number[] = [];
   const got: number[] = [];
   const worst: number[] = [];
-  if (options.httpPort !== undefined) return await http(options, shared);
-  const players: OpenedPlayer[] = [];
-  for (let i = 0; i < options.probes; i++) {
-    const o = await openPlayer(
-      { port: options.port, localAddress: `127.0.1.${2 + i}` },
+  const probes: Probe[] = [];
+  const arrived = (i: number, seq: number, at: number): void => {
+    if (seq < Atomics.load(shared.window, 0) || seq >= Atomics.load(shared.window, 1)) return;
+    const lat = at - shared.sendTimes[seq];
+    latencies.push(lat);
+    seqs.push(seq);
+    who.push(i);
+    got[i]++;
+    if (lat > worst[i]) worst[i] = lat;
+  };
+  // Probe i joins when the main thread asks, between its own players: the probes then sit at
+  // evenly spread places in the server's delivery order, whichever end it serves first.
+  const open = async (i: number): Promise<void> => {
+    got[i] = 0;
+    worst[i] = 0;
+    const localAddress = `127.0.1.${2 + i}`;
+    if (options.httpPort !== undefined) {
+      const v: HttpViewer = openHttpViewer({
+        port: options.httpPort,
+        path: `/${options.app}/${options.name}.flv`,
+        localAddress,
+      });
+      v.onVideo = (seq, at) => arrived(i, seq, at);
+      probes[i] = { connected: () => v.closedWith === null, destroy: () => v.destroy() };
+      await v.started;
+      return;
+    }
+    const o: OpenedPlayer = await openPlayer(
+      { port: options.port, localAddress },
       options.app,
       options.name,
     );
-    got.push(0);
-    worst.push(0);
     o.client.onMedia = (m, at) => {
       if (m.type !== 9 || m.payload.length < 9 || m.payload[1] !== 1) return;
-      const seq = seqOf(m.payload);
-      if (seq < Atomics.load(shared.window, 0) || seq >= Atomics.load(shared.window, 1)) return;
-      const lat = at - shared.sendTimes[seq];
-      latencies.push(lat);
-      seqs.push(seq);
-      got[i]++;
-      if (lat > worst[i]) worst[i] = lat;
+      arrived(i, seqOf(m.payload), at);
     };
-    players.push(o);
-    // Spread the probes over the join order of the other players.
-    await new Promise((r) => setTimeout(r, 40));
-  }
-  await Promise.all(players.map((p) => p.started));
-  parentPort!.postMessage({ type: "ready" });
-  parentPort!.on("message", (m: { type: string }) => {
-    if (m.type !== "finish") return;
-    const connected = players.filter((p) => p.client.closedWith === null).length;
-    for (const p of players) p.client.destroy();
-    parentPort!.postMessage({ type: "result", latencies, seqs, got, worst, connected, at: now() });
-    parentPort!.close();
-  });
-}
-
-/** The same probes as HTTP-FLV viewers. */
-async function http(options: ProbeOptions, shared: ProbeShared): Promise<void> {
-  const latencies: number[] = [];
-  const seqs: number[] = [];
-  const got: number[] = [];
-  const worst: number[] = [];
-  const viewers: HttpViewer[] = [];
-  for (let i = 0; i < options.probes; i++) {
-    const v = openHttpViewer({
-      port: options.httpPort!,
-      path: `/${options.app}/${options.name}.flv`,
-      localAddress: `127.0.1.${2 + i}`,
-    });
-    got.push(0);
-    worst.push(0);
-    v.onVideo = (seq, at) => {
-      if (seq < Atomics.load(shared.window, 0) || seq >= Atomics.load(shared.window, 1)) return;
-      const lat = at - shared.sendTimes[seq];
-      latencies.push(lat);
-      seqs.push(seq);
-      got[i]++;
-      if (lat > worst[i]) worst[i] = lat;
+    probes[i] = {
+      connected: () => o.client.closedWith === null,
+      destroy: () => o.client.destroy(),
     };
-    viewers.push(v);
-    await new Promise((r) => setTimeout(r, 40));
-  }
-  await Promise.all(viewers.map((v) => v.started));
-  parentPort!.postMessage({ type: "ready" });
-  parentPort!.on("message", (m: { type: string }) => {
-    if (m.type !== "finish") return;
-    const connected = viewers.filter((v) => v.closedWith === null).length;
-    for (const v of viewers) v.destroy();
-    parentPort!.postMessage({ type: "result", latencies, seqs, got, worst, connected, at: now() });
-    parentPort!.close();
+    await o.started;
+  };
+  parentPort!.on("message", (m: { type: string; index?: number }) => {
+    if (m.type === "open") {
+      const i = m.index!;
+      open(i).then(
+        () => parentPort!.postMessage({ type: "opened", index: i }),
+        (e) => parentPort!.postMessage({ type: "error", message: (e as Error).message }),
+      );
+    } else if (m.type === "finish") {
+      const connected = probes.filter((p) => p.connected()).length;
+      for (const p of probes) p.destroy();
+      parentPort!.postMessage({
+        type: "result",
+        latencies,
+        seqs,
+        probes: who,
+        got,
+        worst,
+        connected,
+        at: now(),
+      });
+      parentPort!.close();
+    }
   });
+  parentPort!.postMessage({ type: "ready" });
 }
 
 if (parentPort) {
-  main(workerData as ProbeOptions).catch((e) =>
-    parentPort!.postMessage({ type: "error", message: (e as Error).message })
-  );
+  try {
+    main(workerData as ProbeOptions);
+  } catch (e) {
+    parentPort.postMessage({ type: "error", message: (e as Error).message });
+  }
 }

@@ -23,6 +23,8 @@ const PROBES = 25;
 interface ProbeResult {
   latencies: number[];
   seqs: number[];
+  /** The probe of each latency. */
+  probes: number[];
   connected: number;
   got: number[];
   worst: number[];
@@ -271,6 +273,14 @@ class PacedPublisher {
   }
 }
 
+/** Debug view: each probe's median latency, in join order (env RTMP_BENCH_DEBUG). */
+function latencyByProbe(r: ProbeResult): void {
+  const by: number[][] = [];
+  r.latencies.forEach((lat, i) => (by[r.probes[i]] ??= []).push(lat));
+  const medians = by.map((l) => percentile(Float64Array.from(l).sort(), 0.5).toFixed(2));
+  console.error(`  probe p50 in join order (ms): ${medians.join(" ")}`);
+}
+
 /** Debug view: latency percentiles per second of the window (env RTMP_BENCH_DEBUG). */
 function latencyBySecond(r: ProbeResult, seq0: number, clip: Clip): void {
   const fps = clip.media.filter((t) => t.type === 9).length / (clip.durationMs / 1000);
@@ -356,43 +366,31 @@ export async function realtime(
 
     // The realtime players: a few latency probes in a worker thread, the rest here.
     const probes = Math.min(PROBES, players);
-    const worker = new Worker(new URL("./probe_worker.ts", import.meta.url), {
-      workerData: { port: server.port, app: server.app, name: "rt", probes, sab: paced.shared.sab },
+    const { worker, next } = probeWorker({
+      port: server.port,
+      app: server.app,
+      name: "rt",
+      sab: paced.shared.sab,
     });
-    const fromWorker = (type: string): Promise<ProbeResult> =>
-      new Promise((resolve, reject) => {
-        const on = (m: ProbeResult & { type: string; message?: string }): void => {
-          if (m.type === "error") reject(new Error(`probe worker: ${m.message}`));
-          else if (m.type === type) {
-            worker.off("message", on);
-            resolve(m);
-          }
-        };
-        worker.on("message", on);
-        worker.once("error", reject);
-      });
-    const probesReady = fromWorker("ready");
-    probesReady.catch(() => {});
     const window = paced.shared.window;
     const kept: Array<{ got: number; worst: number }> = [];
-    const opened = await pool(players - probes, 50, async (i) => {
-      const o = await player(server, "rt", i);
-      const me = { got: 0, worst: 0 };
-      kept.push(me);
-      o.client.onMedia = (m, at) => {
-        if (m.type !== 9 || m.payload.length < 9 || m.payload[1] !== 1) return;
-        const seq = seqOf(m.payload);
-        if (seq < window[0] || seq >= window[1]) return;
-        const lat = at - paced.shared.sendTimes[seq];
-        me.got++;
-        if (lat > me.worst) me.worst = lat;
-      };
-      clients.push(o.client);
-      return o;
-    });
     try {
-      await withTimeout(Promise.all(opened.map((o) => o.started)), 30_000, "realtime: Play.Start");
-      await withTimeout(probesReady, 30_000, "realtime: probes");
+      await withTimeout(next("ready"), 30_000, "realtime: probe worker");
+      await joinWithProbes(players, probes, worker, next, async (i) => {
+        const o = await player(server, "rt", i);
+        const me = { got: 0, worst: 0 };
+        kept.push(me);
+        o.client.onMedia = (m, at) => {
+          if (m.type !== 9 || m.payload.length < 9 || m.payload[1] !== 1) return;
+          const seq = seqOf(m.payload);
+          if (seq < window[0] || seq >= window[1]) return;
+          const lat = at - paced.shared.sendTimes[seq];
+          me.got++;
+          if (lat > me.worst) me.worst = lat;
+        };
+        clients.push(o.client);
+        await withTimeout(o.started, 30_000, "realtime: Play.Start");
+      });
       await sleep(1000); // GOP bursts of the joins drain
       const sampler = new RssSampler(server.pid, 100);
       const cpu0 = cpuSeconds(server.pid);
@@ -407,7 +405,7 @@ export async function realtime(
       const seq1 = paced.nextSeq;
       Atomics.store(window, 1, seq1);
       await sleep(700); // frames of the window still in flight
-      const result = fromWorker("result");
+      const result = next("result");
       worker.postMessage({ type: "finish" });
       const probed = await withTimeout(result, 10_000, "realtime: probe results");
       const frames = seq1 - seq0;
@@ -417,7 +415,10 @@ export async function realtime(
       ];
       const keptUp = all.filter((k) => k.got === frames && k.worst < 1000).length;
       const sorted = Float64Array.from(probed.latencies).sort();
-      if (process.env.RTMP_BENCH_DEBUG) latencyBySecond(probed, seq0, clip);
+      if (process.env.RTMP_BENCH_DEBUG) {
+        latencyBySecond(probed, seq0, clip);
+        latencyByProbe(probed);
+      }
       return {
         joinSetupMs: median(setup),
         joinToKeyframeMs: median(toKey),
@@ -445,17 +446,55 @@ function probeWorker(
   const worker = new Worker(new URL("./probe_worker.ts", import.meta.url), { workerData: data });
   const next = (type: string): Promise<ProbeResult> =>
     new Promise((resolve, reject) => {
+      const done = (): void => {
+        worker.off("message", on);
+        worker.off("error", failed);
+      };
+      const failed = (e: Error): void => {
+        done();
+        reject(e);
+      };
       const on = (m: ProbeResult & { type: string; message?: string }): void => {
-        if (m.type === "error") reject(new Error(`probe worker: ${m.message}`));
+        if (m.type === "error") failed(new Error(`probe worker: ${m.message}`));
         else if (m.type === type) {
-          worker.off("message", on);
+          done();
           resolve(m);
         }
       };
       worker.on("message", on);
-      worker.once("error", reject);
+      worker.on("error", failed);
     });
   return { worker, next };
+}
+
+/**
+ * Opens `count` players: `count − probes` here with `openMain(i)` (50 at a time, each resolving
+ * once it plays) and the probe worker's `probes` between them, probe k after
+ * (k + ½)·(count − probes)/probes of ours. Servers serve their players in join order (ours,
+ * node-media-server) or newest first (nginx-rtmp prepends to its list); probes that all joined
+ * last would measure the last or the first of every wave, not the median player.
+ */
+async function joinWithProbes(
+  count: number,
+  probes: number,
+  worker: Worker,
+  next: (type: string) => Promise<ProbeResult>,
+  openMain: (i: number) => Promise<void>,
+): Promise<void> {
+  const mains = count - probes;
+  let done = 0;
+  const upTo = async (end: number): Promise<void> => {
+    const base = done;
+    await pool(end - base, 50, (j) => openMain(base + j));
+    done = end;
+  };
+  for (let k = 0; k < probes; k++) {
+    await upTo(Math.floor((k + 0.5) * mains / probes));
+    const opened = next("opened");
+    worker.postMessage({ type: "open", index: k });
+    await withTimeout(opened, 30_000, `probe ${k}: play`);
+  }
+  await upTo(mains);
 }
 
 /**
@@ -484,15 +523,13 @@ export async function httpflv(
       httpPort,
       app: server.app,
       name: "hf",
-      probes,
       sab: paced.shared.sab,
     });
-    const probesReady = next("ready");
-    probesReady.catch(() => {});
     const window = paced.shared.window;
     const kept: Array<{ got: number; worst: number }> = [];
     try {
-      await pool(viewers - probes, 50, async (i) => {
+      await withTimeout(next("ready"), 30_000, "httpflv: probe worker");
+      await joinWithProbes(viewers, probes, worker, next, async (i) => {
         const v = openHttpViewer({
           port: httpPort,
           path: `/${server.app}/hf.flv`,
@@ -509,7 +546,6 @@ export async function httpflv(
         };
         await withTimeout(v.started, 30_000, "httpflv: response");
       });
-      await withTimeout(probesReady, 30_000, "httpflv: probes");
       await sleep(1000); // GOP bursts of the joins drain
       const sampler = new RssSampler(server.pid, 100);
       const cpu0 = cpuSeconds(server.pid);
@@ -531,6 +567,7 @@ export async function httpflv(
       const all = [...kept, ...probed.got.map((got, i) => ({ got, worst: probed.worst[i] }))];
       const keptUp = all.filter((k) => k.got === frames && k.worst < 1000).length;
       const sorted = Float64Array.from(probed.latencies).sort();
+      if (process.env.RTMP_BENCH_DEBUG) latencyByProbe(probed);
       return {
         hfCpuPct: cpu / wall * 100,
         hfRssMB: rss / MB,
