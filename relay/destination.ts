@@ -554,6 +554,9 @@ class WatchedConn implements Conn {
   get gathersSends(): boolean {
     return this.#inner.gathersSends === true;
   }
+  flushSends(): void {
+    this.#inner.flushSends?.();
+  }
   closeWrite(): Promise<void> {
     return this.#inner.closeWrite();
   }

@@ -293,6 +293,11 @@ export class CountedConn implements Conn {
     return this.#inner.gathersSends === true;
   }
 
+  /** Hands the inner connection's gathered sends to its socket now. */
+  flushSends(): void {
+    this.#inner.flushSends?.();
+  }
+
   /** @returns Resolves once the FIN is sent. */
   closeWrite(): Promise<void> {
     return this.#inner.closeWrite();

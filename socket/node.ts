@@ -127,8 +127,7 @@ class NodeConn implements Conn {
   readonly gathersSends: boolean = CORK_TURNS;
 
   static #uncork(conn: NodeConn): void {
-    conn.#corked = false;
-    conn.#socket.uncork();
+    conn.flushSends();
   }
   #localAddr: NetAddress | null = null;
 
@@ -193,6 +192,12 @@ class NodeConn implements Conn {
     this.#jobs.push({ bytes, offset: 0, done: null });
     if (!this.#pumping) this.#pump();
     return false;
+  }
+
+  flushSends(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.#socket.uncork();
   }
 
   writable(): Promise<void> {

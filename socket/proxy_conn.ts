@@ -389,6 +389,11 @@ export class ProxiedConn implements Conn {
     return this.#inner.gathersSends === true;
   }
 
+  /** Hands the inner connection's gathered sends to its socket now. */
+  flushSends(): void {
+    this.#inner.flushSends?.();
+  }
+
   /**
    * Half-closes the inner connection.
    *

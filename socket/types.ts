@@ -75,6 +75,13 @@ export interface Conn extends AsyncDisposable {
    */
   readonly gathersSends?: boolean;
   /**
+   * Where {@linkcode Conn.gathersSends}: hands what this turn's sends gathered so far to the
+   * socket now, as one write, instead of at the end of the turn. A driver that serves many
+   * connections in one turn (a wave of media to 500 players) calls it after each connection's
+   * batch, so the first player's bytes do not wait for the last player's work.
+   */
+  flushSends?(): void;
+  /**
    * Gracefully closes the write side: waits for pending writes, then sends FIN. Reading stays
    * possible until the peer closes. Idempotent.
    */

@@ -321,6 +321,31 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
       }
     });
 
+    it("flushSends() hands a turn's gathered sends to the socket before the turn ends", async () => {
+      const listener = await adapter.listen({ hostname: HOST, port: 0 });
+      try {
+        const served = acceptOne(listener);
+        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
+        const server = await served;
+        assert.equal(client.send(bytes("ab")), true);
+        assert.equal(client.send(bytes("c")), true);
+        client.flushSends?.();
+        if (client.gathersSends === true) {
+          // close() in the same turn drops what the socket still holds; flushed bytes are in
+          // the kernel already and reach the peer before the end of the stream.
+          client.close();
+          assert.deepEqual(await readAll(server), bytes("abc"));
+        } else {
+          assert.deepEqual(await readExactly(server, 3), bytes("abc"));
+          client.close();
+        }
+        server.close();
+        await Promise.all([client.closed, server.closed]);
+      } finally {
+        listener.close();
+      }
+    });
+
     it("closeWrite() delivers every byte then EOF while the other direction still works", async () => {
       const listener = await adapter.listen({ hostname: HOST, port: 0 });
       try {

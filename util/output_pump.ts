@@ -48,9 +48,11 @@ export class OutputPump {
     const chunks = this.#take();
     const conn = this.#conn;
     if (conn.gathersSends === true) {
-      // One writev for the lot: shared media bytes stay shared, nothing is copied.
+      // One writev for the lot, now: shared media bytes stay shared, nothing is copied, and
+      // the next connection served in this turn does not delay these bytes.
       let ok = true;
       for (const c of chunks) ok = conn.send(c) && ok;
+      conn.flushSends?.();
       return ok;
     }
     return sendGathered(chunks, this.#send);
