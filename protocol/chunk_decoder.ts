@@ -34,6 +34,7 @@ import {
   MAX_CHUNK_SIZE,
   MESSAGE_HEADER_SIZE,
 } from "./chunk_header.ts";
+import { IdTable } from "./id_table.ts";
 
 /** Largest chunk header: 3-byte basic header + 11-byte fmt 0 header + 4-byte extended ts. */
 const MAX_HEADER_SIZE = 18;
@@ -192,7 +193,7 @@ export class ChunkDecoder {
   #pool: BlockPool;
   #headPool: BlockPool;
   #chunkSize = DEFAULT_CHUNK_SIZE;
-  #streams = new Map<number, ChunkStream>();
+  #streams = new IdTable<ChunkStream>();
   #last: ChunkStream | null = null;
   #scratch = new Uint8Array(MAX_HEADER_SIZE);
   #scratchLen = 0;

@@ -18,6 +18,7 @@ import {
   MIN_CHUNK_STREAM_ID,
   writeBasicHeader,
 } from "./chunk_header.ts";
+import { IdTable } from "./id_table.ts";
 
 /**
  * Marks "no delta the reader would repeat on fmt 3". Used after a fmt 0 header with a non-zero
@@ -91,7 +92,7 @@ function checkUint(what: string, value: number, max: number): void {
  */
 export class ChunkEncoder {
   #chunkSize: number;
-  #streams = new Map<number, EncoderStream>();
+  #streams = new IdTable<EncoderStream>();
 
   /**
    * Creates an encoder with no chunk stream state.

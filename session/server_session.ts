@@ -42,6 +42,7 @@ import { encodeData } from "../protocol/data.ts";
 import { type HmacSha256, ServerHandshake } from "../protocol/handshake.ts";
 import { ChunkStreamId, MessageType, type RtmpMessage } from "../protocol/message.ts";
 import { MessageChannel } from "./message_channel.ts";
+import { IdTable } from "../protocol/id_table.ts";
 
 /**
  * The connect request as parsed from the client's `connect` command.
@@ -214,7 +215,7 @@ export class ServerSession {
   readonly #channel: MessageChannel;
   #state: ConnectionState = "handshake";
   #connect: ConnectRequest | null = null;
-  readonly #streams = new Map<number, StreamEntry>();
+  readonly #streams = new IdTable<StreamEntry>();
   #nextStreamId = 1;
   #nextRequestId = 1;
   /** Requests waiting for a decision; null when none (most of the time: no idle table). */
