@@ -108,7 +108,7 @@ export class ClientLink {
     this.conn = conn;
     this.session = session;
     this.url = url;
-    this.#pump = new OutputPump(conn, () => session.takeOutput());
+    this.#pump = new OutputPump(conn, session);
   }
 
   /** Writes everything the session queued. @returns Resolves when the OS took the bytes. */

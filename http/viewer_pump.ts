@@ -72,7 +72,6 @@ class ViewerPump implements ReadyTask {
   readonly #queue: () => ReadyQueue;
   #sent = 0;
   readonly #pieces: Uint8Array[] = [];
-  readonly #write = (bytes: Uint8Array): boolean => this.#sink.write(bytes);
   #started = false;
   #waiting = false;
   #over = false;
@@ -104,6 +103,11 @@ class ViewerPump implements ReadyTask {
     readyQueue.add(this);
   }
 
+  /** @param bytes One gathered buffer for the sink. @returns `false` once it is full. */
+  send(bytes: Uint8Array): boolean {
+    return this.#sink.write(bytes);
+  }
+
   run(): void {
     if (this.#over || this.#waiting) return;
     const sink = this.#sink;
@@ -129,7 +133,7 @@ class ViewerPump implements ReadyTask {
       for (const p of pieces) this.#sent += p.length;
       // One write (an HTTP chunk, a WebSocket message) per wave instead of one per tag,
       // whatever the runtime's server does.
-      const ok = sendGathered(pieces, this.#write);
+      const ok = sendGathered(pieces, this);
       pieces.length = 0;
       if (!ok) {
         this.#waiting = true;

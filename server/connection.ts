@@ -173,7 +173,7 @@ export class ServerConnection implements DeadlineOwner {
         headPool: ctx.headPool,
       },
     });
-    this.#pump = new OutputPump(conn, () => this.#session.takeOutput());
+    this.#pump = new OutputPump(conn, this.#session);
   }
 
   /** Aborted when the connection goes away: hooks and waits get it. */
@@ -308,15 +308,13 @@ export class ServerConnection implements DeadlineOwner {
     this.#schedule();
   }
 
-  /** Runs until the socket is closed. Never rejects. */
+  /**
+   * Runs until the socket is closed. Never rejects. The loop is all that stays suspended while
+   * a connection is idle, so it is kept small: a suspended async function holds a register for
+   * every local of its body, for each of thousands of idle connections.
+   */
   async run(): Promise<void> {
-    const limits = this.#ctx.limits;
-    const clock = this.#ctx.clock;
-    this.#acceptedAt = Date.now();
-    this.#lastRead = this.#acceptedAt;
-    this.#startBy = this.#acceptedAt + Math.min(limits.handshakeTimeout, limits.publishTimeout);
-    this.#schedule();
-    clock.add(this);
+    this.#start();
     let endReason: EndReason = "connection-lost";
     try {
       while (true) {
@@ -329,35 +327,55 @@ export class ServerConnection implements DeadlineOwner {
       }
       if (this.#timedOut) endReason = "timeout";
     } catch (e) {
-      if (this.#timedOut) {
-        endReason = "timeout";
-      } else if (isRtmpError(e) && isProtocolError(e)) {
-        endReason = "protocol-error";
-        this.#ctx.log(`${this.#label}: protocol error, closing: ${e.message}`);
-        this.#event({ type: "protocol-error", message: e.message });
-      } else if (!isRtmpError(e)) {
-        endReason = "protocol-error";
-        this.#ctx.log(`${this.#label}: internal error, closing: ${String(e)}`);
-      }
+      endReason = this.#failed(e);
     } finally {
-      clock.remove(this);
-      this.#ended = true;
-      this.#abort?.abort();
-      if (this.#timedOut && !this.#closingReason) {
-        this.#ctx.log(`${this.#label}: ${this.#timedOut} timeout, closing`);
-      }
-      this.#session.close();
-      this.#conn.close();
-      for (const pub of this.#publishes.values()) {
-        this.#endPublish(pub, this.#closingReason ?? endReason);
-      }
-      this.#publishes.clear();
-      for (const p of this.#players.values()) this.#endPlayer(p, "connection closed");
-      while (this.#tasks !== null && this.#tasks.size > 0) {
-        await Promise.allSettled([...this.#tasks]);
-      }
-      this.#ctx.ended(this);
+      await this.#finish(endReason);
     }
+  }
+
+  #start(): void {
+    const limits = this.#ctx.limits;
+    this.#acceptedAt = Date.now();
+    this.#lastRead = this.#acceptedAt;
+    this.#startBy = this.#acceptedAt + Math.min(limits.handshakeTimeout, limits.publishTimeout);
+    this.#schedule();
+    this.#ctx.clock.add(this);
+  }
+
+  /** Why the read loop's failure `e` ends the connection (logged). */
+  #failed(e: unknown): EndReason {
+    if (this.#timedOut) return "timeout";
+    if (isRtmpError(e) && isProtocolError(e)) {
+      this.#ctx.log(`${this.#label}: protocol error, closing: ${e.message}`);
+      this.#event({ type: "protocol-error", message: e.message });
+      return "protocol-error";
+    }
+    if (!isRtmpError(e)) {
+      this.#ctx.log(`${this.#label}: internal error, closing: ${String(e)}`);
+      return "protocol-error";
+    }
+    return "connection-lost";
+  }
+
+  /** Ends what the connection had going, waits for its tasks, and reports it ended. */
+  async #finish(endReason: EndReason): Promise<void> {
+    this.#ctx.clock.remove(this);
+    this.#ended = true;
+    this.#abort?.abort();
+    if (this.#timedOut && !this.#closingReason) {
+      this.#ctx.log(`${this.#label}: ${this.#timedOut} timeout, closing`);
+    }
+    this.#session.close();
+    this.#conn.close();
+    for (const pub of this.#publishes.values()) {
+      this.#endPublish(pub, this.#closingReason ?? endReason);
+    }
+    this.#publishes.clear();
+    for (const p of this.#players.values()) this.#endPlayer(p, "connection closed");
+    while (this.#tasks !== null && this.#tasks.size > 0) {
+      await Promise.allSettled([...this.#tasks]);
+    }
+    this.#ctx.ended(this);
   }
 
   /** Feeds a chunk read to the session; null at the end of the stream. */

@@ -143,7 +143,7 @@ class NodeConn implements Conn {
     socket.on("data", NodeConn.#onData);
     socket.on("end", NodeConn.#onEnd);
     socket.on("error", NodeConn.#onError);
-    socket.on("drain", this.#onDrain);
+    socket.on("drain", NodeConn.#onDrain);
     socket.on("close", NodeConn.#onClose);
     if (socket.destroyed) this.#closed();
   }
@@ -166,7 +166,7 @@ class NodeConn implements Conn {
     const done = Promise.withResolvers<void>();
     if (!this.#pumping && bytes.byteLength <= WRITE_SLICE) {
       this.#flushes.push(done);
-      this.#socket.write(bytes, this.#onFlushed);
+      this.#socket.write(bytes, this.#onFlushed());
     } else {
       this.#jobs.push({ bytes, offset: 0, done });
       if (!this.#pumping) this.#pump();
@@ -270,7 +270,7 @@ class NodeConn implements Conn {
             if (job.done === null) socket.write(slice);
             else {
               this.#flushes.push(job.done);
-              socket.write(slice, this.#onFlushed);
+              socket.write(slice, this.#onFlushed());
             }
           } else if (!socket.write(slice)) {
             this.#drain = Promise.withResolvers<void>();
@@ -318,12 +318,20 @@ class NodeConn implements Conn {
     drain?.resolve();
   }
 
-  #onFlushed = (error?: Error | null): void => {
-    const flush = this.#flushes.shift();
-    if (flush === undefined) return;
-    if (error) flush.reject(this.#error ?? toRtmpError(error, "write", this.tls));
-    else flush.resolve();
-  };
+  /**
+   * The callback of `socket.write` for `write()`'s promises (Node calls it without `this`), made
+   * on the first `write()`: most connections only ever `send()`.
+   */
+  #flushed: ((error?: Error | null) => void) | null = null;
+
+  #onFlushed(): (error?: Error | null) => void {
+    return this.#flushed ??= (error) => {
+      const flush = this.#flushes.shift();
+      if (flush === undefined) return;
+      if (error) flush.reject(this.#error ?? toRtmpError(error, "write", this.tls));
+      else flush.resolve();
+    };
+  }
 
   static #onData(this: net.Socket, chunk: Uint8Array): void {
     (this as Owned)[OWNER].#rx.push(chunk);
@@ -343,12 +351,13 @@ class NodeConn implements Conn {
     conn.#rx.settle(conn.#error);
   }
 
-  #onDrain = (): void => {
-    const drain = this.#drain;
-    this.#drain = null;
+  static #onDrain(this: net.Socket): void {
+    const conn = (this as Owned)[OWNER];
+    const drain = conn.#drain;
+    conn.#drain = null;
     drain?.resolve();
-    if (!this.#pumping) this.#wakeWritable();
-  };
+    if (!conn.#pumping) conn.#wakeWritable();
+  }
 
   static #onClose(this: net.Socket): void {
     (this as Owned)[OWNER].#closed();

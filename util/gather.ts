@@ -12,24 +12,35 @@ const GATHER_PIECE = 64 << 10;
 const GATHER_LIMIT = 256 << 10;
 
 /**
- * Hands `pieces` to `send` in order, small neighbours gathered into one buffer.
+ * Where {@linkcode sendGathered} writes: a connection, or anything with its `send`.
+ *
+ * @example
+ * ```ts
+ * import type { GatherSink } from "./gather.ts";
+ * const sink: GatherSink = { send: (bytes) => bytes.length > 0 };
+ * ```
+ */
+export interface GatherSink {
+  /** Writes one buffer; `false` when the destination is full (writing goes on). */
+  send(bytes: Uint8Array): boolean;
+}
+
+/**
+ * Hands `pieces` to `sink.send` in order, small neighbours gathered into one buffer.
  *
  * @example
  * ```ts
  * import { sendGathered } from "./gather.ts";
  * const sent: number[] = [];
- * sendGathered([new Uint8Array(3), new Uint8Array(4)], (b) => sent.push(b.length) > 0);
+ * sendGathered([new Uint8Array(3), new Uint8Array(4)], { send: (b) => sent.push(b.length) > 0 });
  * console.log(sent); // [7]
  * ```
  *
  * @param pieces The bytes, in order.
- * @param send Writes one buffer; `false` when the destination is full (writing goes on).
+ * @param sink Where they go (a method call: no closure per connection).
  * @returns Whether every `send` returned `true`.
  */
-export function sendGathered(
-  pieces: readonly Uint8Array[],
-  send: (bytes: Uint8Array) => boolean,
-): boolean {
+export function sendGathered(pieces: readonly Uint8Array[], sink: GatherSink): boolean {
   let ok = true;
   let i = 0;
   while (i < pieces.length) {
@@ -40,7 +51,7 @@ export function sendGathered(
       bytes + pieces[end].length <= GATHER_LIMIT
     ) bytes += pieces[end++].length;
     if (end - i < 2) {
-      ok = send(pieces[i++]) && ok;
+      ok = sink.send(pieces[i++]) && ok;
       continue;
     }
     const out = new Uint8Array(bytes);
@@ -49,7 +60,7 @@ export function sendGathered(
       out.set(pieces[i], at);
       at += pieces[i].length;
     }
-    ok = send(out) && ok;
+    ok = sink.send(out) && ok;
   }
   return ok;
 }

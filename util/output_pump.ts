@@ -12,6 +12,21 @@ import type { Conn } from "../socket/types.ts";
 import { sendGathered } from "./gather.ts";
 
 /**
+ * Where an {@linkcode OutputPump} takes its output from: a session's queue.
+ *
+ * @example
+ * ```ts
+ * import type { OutputSource } from "./output_pump.ts";
+ * const queue: Uint8Array[] = [];
+ * const source: OutputSource = { takeOutput: () => queue.splice(0) };
+ * ```
+ */
+export interface OutputSource {
+  /** Removes and returns the queued chunks. */
+  takeOutput(): Uint8Array[];
+}
+
+/**
  * Writes queued output to a connection in order.
  *
  * @example
@@ -19,23 +34,22 @@ import { sendGathered } from "./gather.ts";
  * import { OutputPump } from "./output_pump.ts";
  * import type { Conn } from "../socket/types.ts";
  * async function send(conn: Conn, queue: Uint8Array[]): Promise<void> {
- *   const pump = new OutputPump(conn, () => queue.splice(0));
+ *   const pump = new OutputPump(conn, { takeOutput: () => queue.splice(0) });
  *   await pump.flush();
  * }
  * ```
  */
 export class OutputPump {
   readonly #conn: Conn;
-  readonly #take: () => Uint8Array[];
-  readonly #send = (bytes: Uint8Array): boolean => this.#conn.send(bytes);
+  readonly #source: OutputSource;
 
   /**
    * @param conn Connection to write to.
-   * @param take Removes and returns the queued chunks.
+   * @param source Its queued output (objects, not closures: one pump per connection).
    */
-  constructor(conn: Conn, take: () => Uint8Array[]) {
+  constructor(conn: Conn, source: OutputSource) {
     this.#conn = conn;
-    this.#take = take;
+    this.#source = source;
   }
 
   /**
@@ -45,7 +59,7 @@ export class OutputPump {
    * {@linkcode OutputPump.writable} before queuing more.
    */
   flushNow(): boolean {
-    const chunks = this.#take();
+    const chunks = this.#source.takeOutput();
     const conn = this.#conn;
     if (conn.gathersSends === true) {
       // One writev for the lot, now: shared media bytes stay shared, nothing is copied, and
@@ -55,7 +69,7 @@ export class OutputPump {
       conn.flushSends?.();
       return ok;
     }
-    return sendGathered(chunks, this.#send);
+    return sendGathered(chunks, conn);
   }
 
   /**
