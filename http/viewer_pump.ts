@@ -14,7 +14,7 @@ import { encodeFlvHeader } from "../protocol/flv.ts";
 import type { MediaPacket } from "../protocol/packet.ts";
 import { flvTagBytes } from "../flv/streams.ts";
 import { flvHeaderFromMetadata } from "../flv/tags.ts";
-import { sendGathered } from "../util/gather.ts";
+import { sendGathered } from "../socket/gather.ts";
 import { type ReadyQueue, readyQueue, type ReadyTask } from "../util/ready_queue.ts";
 import type { PacketBatches } from "./types.ts";
 

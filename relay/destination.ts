@@ -21,6 +21,7 @@ import type { Subscriber, SubscriberEntry } from "../hub/subscriber.ts";
 import { defaultAdapter } from "../socket/mod.ts";
 import type { Conn, NetAddress, SocketAdapter } from "../socket/types.ts";
 import { BoundedQueue } from "../util/bounded_queue.ts";
+import { sendPieces } from "../socket/gather.ts";
 
 /**
  * Where a destination is.
@@ -551,11 +552,9 @@ class WatchedConn implements Conn {
   writable(): Promise<void> {
     return this.#inner.writable();
   }
-  get gathersSends(): boolean {
-    return this.#inner.gathersSends === true;
-  }
-  flushSends(): void {
-    this.#inner.flushSends?.();
+  sendAll(pieces: readonly Uint8Array[]): boolean {
+    for (const p of pieces) this.written += p.length;
+    return sendPieces(this.#inner, pieces);
   }
   closeWrite(): Promise<void> {
     return this.#inner.closeWrite();

@@ -14,6 +14,7 @@ import { proxyHeaderOf } from "../socket/proxy_conn.ts";
 import type { Conn, NetAddress } from "../socket/types.ts";
 import type { PlayProtocol, RefusalCause, ServerEvent } from "./events.ts";
 import type { EndReason } from "./types.ts";
+import { sendPieces } from "../socket/gather.ts";
 
 /**
  * Counters since the server started. Keyed counters list only what happened (a missing key is
@@ -288,14 +289,13 @@ export class CountedConn implements Conn {
     return this.#inner.writable();
   }
 
-  /** Whether the inner connection gathers the sends of a turn without copying. */
-  get gathersSends(): boolean {
-    return this.#inner.gathersSends === true;
-  }
-
-  /** Hands the inner connection's gathered sends to its socket now. */
-  flushSends(): void {
-    this.#inner.flushSends?.();
+  /** Sends and counts. @param pieces The bytes, in order. @returns `false` under backpressure. */
+  sendAll(pieces: readonly Uint8Array[]): boolean {
+    let n = 0;
+    for (const p of pieces) n += p.length;
+    this.bytesOut += n;
+    this.#totals.bytesOut += n;
+    return sendPieces(this.#inner, pieces);
   }
 
   /** @returns Resolves once the FIN is sent. */

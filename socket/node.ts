@@ -49,6 +49,7 @@ import type {
   NetAddress,
   SocketAdapter,
 } from "./types.ts";
+import { sendGathered } from "./gather.ts";
 
 /**
  * Larger writes are handed to the socket in slices of this size, each after the previous one
@@ -58,13 +59,12 @@ import type {
 const WRITE_SLICE = 1 << 20;
 
 /**
- * Whether {@linkcode NodeConn.send} corks the sends of one turn into one writev: on Node only.
- * Bun's and Deno's `node:net` are emulations with their own write paths (they have adapters of
- * their own); on Bun a corked socket's `drain` came before the peer had read anything, so
- * `writable()` would not hold back a slow reader there.
+ * Whether {@linkcode NodeConn.sendAll} corks its pieces into one writev: on Node only. Bun's and
+ * Deno's `node:net` are emulations with their own write paths (they have adapters of their
+ * own), so pieces are gathered into one buffer there; on Bun a corked socket's `drain` came
+ * before the peer had read anything, so `writable()` would not hold back a slow reader.
  */
-const CORK_TURNS = typeof process.versions.bun !== "string" &&
-  !("Deno" in globalThis);
+const WRITEV = typeof process.versions.bun !== "string" && !("Deno" in globalThis);
 
 /**
  * Deno's `node:tls` (2.9.6) loses the peer's FIN when it arrives while a TLS socket is paused: the
@@ -122,13 +122,6 @@ class NodeConn implements Conn {
   #pumpIdle: Deferred | null = null;
   /** Waiters of `writable()`. */
   #writable: Deferred | null = null;
-  /** Whether sends of this turn are corked (uncorked on the next tick). */
-  #corked = false;
-  readonly gathersSends: boolean = CORK_TURNS;
-
-  static #uncork(conn: NodeConn): void {
-    conn.flushSends();
-  }
   #localAddr: NetAddress | null = null;
 
   constructor(socket: net.Socket, isTls: boolean) {
@@ -179,25 +172,23 @@ class NodeConn implements Conn {
     if (
       this.#error !== null || this.#closedLocally || this.#writeEnded !== null || socket.destroyed
     ) return false;
-    if (!this.#pumping && bytes.byteLength <= WRITE_SLICE) {
-      // Every send of this turn goes out in one writev, without copying: shared media bytes
-      // stay shared (what node:http does for its writes).
-      if (CORK_TURNS && !this.#corked) {
-        this.#corked = true;
-        socket.cork();
-        process.nextTick(NodeConn.#uncork, this);
-      }
-      return socket.write(bytes);
-    }
+    if (!this.#pumping && bytes.byteLength <= WRITE_SLICE) return socket.write(bytes);
     this.#jobs.push({ bytes, offset: 0, done: null });
     if (!this.#pumping) this.#pump();
     return false;
   }
 
-  flushSends(): void {
-    if (!this.#corked) return;
-    this.#corked = false;
-    this.#socket.uncork();
+  sendAll(pieces: readonly Uint8Array[]): boolean {
+    if (!WRITEV) return sendGathered(pieces, this);
+    if (pieces.length === 1) return this.send(pieces[0]);
+    // One writev for the lot, without copying: shared media bytes stay shared (what node:http
+    // does for its writes).
+    const socket = this.#socket;
+    socket.cork();
+    let ok = true;
+    for (const p of pieces) ok = this.send(p) && ok;
+    socket.uncork();
+    return ok;
   }
 
   writable(): Promise<void> {

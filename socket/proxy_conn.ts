@@ -34,6 +34,7 @@ import {
 } from "../protocol/proxy_protocol.ts";
 import { QueuedListener } from "./accept_queue.ts";
 import type { Conn, Listener, ListenOptions, NetAddress, ProxyProtocolOptions } from "./types.ts";
+import { sendPieces } from "./gather.ts";
 
 /** Default for {@linkcode ProxyProtocolOptions.timeout}. */
 const DEFAULT_HEADER_TIMEOUT_MS = 5000;
@@ -384,14 +385,14 @@ export class ProxiedConn implements Conn {
     return this.#inner.writable();
   }
 
-  /** Whether the inner connection gathers the sends of a turn without copying. */
-  get gathersSends(): boolean {
-    return this.#inner.gathersSends === true;
-  }
-
-  /** Hands the inner connection's gathered sends to its socket now. */
-  flushSends(): void {
-    this.#inner.flushSends?.();
+  /**
+   * Sends on the inner connection in as few writes as it can.
+   *
+   * @param pieces The bytes, in order.
+   * @returns `false` under backpressure.
+   */
+  sendAll(pieces: readonly Uint8Array[]): boolean {
+    return sendPieces(this.#inner, pieces);
   }
 
   /**

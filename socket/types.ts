@@ -70,17 +70,14 @@ export interface Conn extends AsyncDisposable {
    */
   writable(): Promise<void>;
   /**
-   * Whether the sends of one turn reach the socket together without being copied (one writev):
-   * then a caller gains nothing by copying small pieces into one buffer first. Absent: `false`.
+   * Sends `pieces` in order, as {@linkcode Conn.send} one after the other would, in as few
+   * writes as the connection can, now: Node's adapter hands them to one writev without copying
+   * them, others gather small neighbours into one buffer. Absent: the caller gathers them
+   * (`sendPieces` in `socket/gather.ts`). A driver that serves 500 players in one turn sends each
+   * player's batch this way, so the first player's bytes do not wait for the last player's
+   * work. Returns `false` as `send` does.
    */
-  readonly gathersSends?: boolean;
-  /**
-   * Where {@linkcode Conn.gathersSends}: hands what this turn's sends gathered so far to the
-   * socket now, as one write, instead of at the end of the turn. A driver that serves many
-   * connections in one turn (a wave of media to 500 players) calls it after each connection's
-   * batch, so the first player's bytes do not wait for the last player's work.
-   */
-  flushSends?(): void;
+  sendAll?(pieces: readonly Uint8Array[]): boolean;
   /**
    * Gracefully closes the write side: waits for pending writes, then sends FIN. Reading stays
    * possible until the peer closes. Idempotent.

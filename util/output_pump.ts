@@ -9,7 +9,7 @@
  */
 
 import type { Conn } from "../socket/types.ts";
-import { sendGathered } from "./gather.ts";
+import { sendPieces } from "../socket/gather.ts";
 
 /**
  * Where an {@linkcode OutputPump} takes its output from: a session's queue.
@@ -59,17 +59,7 @@ export class OutputPump {
    * {@linkcode OutputPump.writable} before queuing more.
    */
   flushNow(): boolean {
-    const chunks = this.#source.takeOutput();
-    const conn = this.#conn;
-    if (conn.gathersSends === true) {
-      // One writev for the lot, now: shared media bytes stay shared, nothing is copied, and
-      // the next connection served in this turn does not delay these bytes.
-      let ok = true;
-      for (const c of chunks) ok = conn.send(c) && ok;
-      conn.flushSends?.();
-      return ok;
-    }
-    return sendGathered(chunks, conn);
+    return sendPieces(this.#conn, this.#source.takeOutput());
   }
 
   /**

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { Conn } from "./types.ts";
+
 /** Pieces smaller than this are gathered into one buffer. */
 const GATHER_PIECE = 64 << 10;
 /** The most bytes gathered into one buffer. */
@@ -63,4 +65,25 @@ export function sendGathered(pieces: readonly Uint8Array[], sink: GatherSink): b
     ok = sink.send(out) && ok;
   }
   return ok;
+}
+
+/**
+ * Sends `pieces` on `conn` in as few writes as it can: with its own
+ * {@linkcode Conn.sendAll} where it has one, else gathered ({@linkcode sendGathered}).
+ *
+ * @example
+ * ```ts ignore
+ * import { sendPieces } from "./gather.ts";
+ * if (!sendPieces(conn, [header, payload])) await conn.writable();
+ * ```
+ *
+ * @param conn The connection.
+ * @param pieces The bytes, in order.
+ * @returns `false` under backpressure, as {@linkcode Conn.send}.
+ */
+export function sendPieces(
+  conn: Pick<Conn, "send" | "sendAll">,
+  pieces: readonly Uint8Array[],
+): boolean {
+  return conn.sendAll !== undefined ? conn.sendAll(pieces) : sendGathered(pieces, conn);
 }
