@@ -61,7 +61,7 @@ import { connect as netConnect, createServer as createNetServer, type Server } f
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./load/args.ts";
 import { RtmpClient } from "../client.ts";
 import type { FlvTag } from "../protocol/flv.ts";
 import { BARCODE_LAYOUT, barcodeFilter, cellSamples, decodeBarcode } from "./load/barcode.ts";
@@ -78,18 +78,23 @@ const MPEGTS_VERSION: string = JSON.parse(
   readFileSync(join(ROOT, "node_modules", "mpegts.js", "package.json"), "utf8"),
 ).version;
 
-const { values: opts } = parseArgs({
-  options: {
-    joins: { type: "string", default: "3" },
-    seconds: { type: "string", default: "5" },
-    warmup: { type: "string", default: "1" },
-    targets: { type: "string", default: "deno,bun,node,nodemerged,nms" },
-    transports: { type: "string", default: "http,ws" },
-    "delay-check": { type: "string", default: "500" },
-    json: { type: "string" },
-    snapshot: { type: "string" },
+const opts = benchArgs(
+  {
+    options: {
+      joins: { type: "string", default: "3" },
+      seconds: { type: "string", default: "5" },
+      warmup: { type: "string", default: "1" },
+      targets: { type: "string", default: "deno,bun,node,nodemerged,nms" },
+      transports: { type: "string", default: "http,ws" },
+      "delay-check": { type: "string", default: "500" },
+      json: { type: "string" },
+      snapshot: { type: "string" },
+    },
   },
-});
+  `usage: node_modules/.bin/node bench/browser_latency_bench.ts [--joins 3] [--seconds 5]
+       [--warmup 1] [--targets deno,bun,node,nodemerged,nms] [--transports http,ws]
+       [--delay-check 500] [--json results.json] [--snapshot DIR]`,
+);
 
 function positive(name: string, text: string, allowZero = false): number {
   const n = Number(text);

@@ -59,7 +59,7 @@
 
 import { readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./load/args.ts";
 import {
   type ChildServer,
   halfOfBigMessage,
@@ -79,14 +79,18 @@ import { RawPeer } from "../tests/support/raw_peer.ts";
 import type { Runtime } from "../tests/support/runtime.ts";
 import { DEFAULT_LIMITS } from "../server.ts";
 
-const { values: opts } = parseArgs({
-  options: {
-    targets: { type: "string", default: "deno,bun,node" },
-    connections: { type: "string", default: "1000" },
-    unpinned: { type: "string", default: "deno,node" },
-    seconds: { type: "string", default: "20" },
+const opts = benchArgs(
+  {
+    options: {
+      targets: { type: "string", default: "deno,bun,node" },
+      connections: { type: "string", default: "1000" },
+      unpinned: { type: "string", default: "deno,node" },
+      seconds: { type: "string", default: "20" },
+    },
   },
-});
+  `usage: node_modules/.bin/node bench/hostile_rss_bench.ts [--targets deno,bun,node]
+       [--connections 1000] [--unpinned deno,node] [--seconds 20]`,
+);
 
 const MiB = 1 << 20;
 const TARGET = 200 * MiB;

@@ -24,7 +24,7 @@
 
 import { writeFile } from "node:fs/promises";
 import process from "node:process";
-import { parseArgs } from "node:util";
+import { benchArgs, positiveFlag } from "./load/args.ts";
 import { CLIP_600K, CLIP_720P, loadClip } from "./load/media.ts";
 import {
   type Figures,
@@ -38,14 +38,22 @@ import {
 } from "./load/scenarios.ts";
 import { type RunningServer, type Target, TARGETS } from "./load/targets.ts";
 
-const { values: opts } = parseArgs({
-  options: {
-    runs: { type: "string", default: "3" },
-    only: { type: "string" },
-    targets: { type: "string" },
-    json: { type: "string" },
+const opts = benchArgs(
+  {
+    options: {
+      runs: { type: "string", default: "3" },
+      only: { type: "string" },
+      targets: { type: "string" },
+      json: { type: "string" },
+    },
   },
-});
+  `usage: node_modules/.bin/node bench/server_bench.ts [--runs N] [--only FIGURES] [--targets SERVERS]
+       [--json FILE]
+  --runs N          runs of every figure; the table shows medians (default 3)
+  --only FIGURES    ingest,idle,relay,realtime,stalled,stalled-control,httpflv (default all)
+  --targets SERVERS deno,bun,node,nms,nginx (default all)
+  --json FILE       also write every run's figures to FILE`,
+);
 
 function envNumber(name: string, fallback: number): number {
   const v = process.env[name];
@@ -55,7 +63,7 @@ function envNumber(name: string, fallback: number): number {
   return n;
 }
 
-const RUNS = Number(opts.runs);
+const RUNS = positiveFlag("runs", opts.runs);
 const INGEST_BYTES = envNumber("RTMP_BENCH_INGEST_MB", 1500) * 1e6;
 const RELAY_BYTES = envNumber("RTMP_BENCH_RELAY_MB", 35) * 1e6;
 const STALL_BYTES = envNumber("RTMP_BENCH_STALL_MB", 230) * 1e6;
@@ -96,8 +104,20 @@ const GROUPS: Group[] = [
 ];
 
 const only = opts.only?.split(",");
-const groups = GROUPS.filter((g) => !only || only.includes(g.name));
 const wanted = opts.targets?.split(",");
+for (
+  const [flag, given, known] of [
+    ["only", only, GROUPS.map((g) => g.name)],
+    ["targets", wanted, Object.values(SHORT)],
+  ] as const
+) {
+  const unknown = given?.filter((name) => !(known as readonly string[]).includes(name)) ?? [];
+  if (unknown.length > 0) {
+    process.stderr.write(`--${flag}: unknown ${unknown.join(", ")} (known: ${known.join(",")})\n`);
+    process.exit(2);
+  }
+}
+const groups = GROUPS.filter((g) => !only || only.includes(g.name));
 const targets: Target[] = TARGETS.filter((t) =>
   t.available() && (!wanted || wanted.includes(SHORT[t.label]))
 );
