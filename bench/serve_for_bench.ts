@@ -15,13 +15,16 @@
  *
  * Prints `listening PORT` on stdout once bound (PORT 0, the default, picks a free port) and
  * runs until SIGTERM/SIGINT. With env `RTMP_BENCH_HTTP=1` it also serves HTTP-FLV
- * (`RtmpServer.listenHttp`) on a free port and prints `listening PORT http HTTPPORT`.
+ * (`RtmpServer.listenHttp`) on a free port and prints `listening PORT http HTTPPORT`. With env
+ * `RTMP_BENCH_ADAPTER=node` it listens through the `node:net` adapter instead of the runtime's
+ * default one (to compare the adapters on Deno and Bun).
  *
  * @module
  */
 
 import process from "node:process";
 import { RtmpServer } from "../server.ts";
+import { nodeAdapter } from "../socket/node.ts";
 
 const MANY = 1_000_000;
 const LONG_MS = 3_600_000;
@@ -29,6 +32,7 @@ const LONG_MS = 3_600_000;
 const server = await RtmpServer.listen({
   hostname: "127.0.0.1",
   port: Number(process.argv[2] ?? 0),
+  ...(process.env.RTMP_BENCH_ADAPTER === "node" ? { adapter: nodeAdapter } : {}),
   log: null,
   duplicatePublish: "reject",
   playback: true,
