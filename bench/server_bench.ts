@@ -17,7 +17,11 @@
  * 1.5 times, to each of 100 players), `RTMP_BENCH_STALL_MB` (230), `RTMP_BENCH_IDLE` (`1000,10000`),
  * `RTMP_BENCH_RT_SECONDS` (20), `RTMP_BENCH_RT_PLAYERS` (500), `RTMP_BENCH_HF_SECONDS` (15),
  * `RTMP_BENCH_HF_VIEWERS` (500; HTTP-FLV viewers, not run on nginx-rtmp, which has none). The media is generated once
- * with ffmpeg into a cache folder (see bench/load/media.ts).
+ * with ffmpeg into a cache folder (see bench/load/media.ts). Diagnostics (env):
+ * `RTMP_BENCH_DEBUG=1` prints the realtime latency per second and each latency probe's median in
+ * join order (which shows the order a server serves its players in), `RTMP_BENCH_ADAPTER=node`
+ * runs our server on the `node:net` adapter, `RTMP_BENCH_SERVER_FLAGS` adds runtime flags to our
+ * server (e.g. `--cpu-prof` on Node). `--help` prints the flags.
  *
  * @module
  */
