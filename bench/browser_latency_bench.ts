@@ -61,7 +61,7 @@ import { connect as netConnect, createServer as createNetServer, type Server } f
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { benchArgs } from "./load/args.ts";
+import { benchArgs, positiveFlag } from "./load/args.ts";
 import { RtmpClient } from "../client.ts";
 import type { FlvTag } from "../protocol/flv.ts";
 import { BARCODE_LAYOUT, barcodeFilter, cellSamples, decodeBarcode } from "./load/barcode.ts";
@@ -96,20 +96,10 @@ const opts = benchArgs(
        [--delay-check 500] [--json results.json] [--snapshot DIR]`,
 );
 
-function positive(name: string, text: string, allowZero = false): number {
-  const n = Number(text);
-  if (!Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) {
-    throw new Error(
-      `--${name}: expected a ${allowZero ? "non-negative" : "positive"} number, got ${text}`,
-    );
-  }
-  return n;
-}
-
-const JOINS = positive("joins", opts.joins!);
-const SECONDS = positive("seconds", opts.seconds!);
-const WARMUP = positive("warmup", opts.warmup!, true);
-const DELAY_CHECK_MS = positive("delay-check", opts["delay-check"]!, true);
+const JOINS = positiveFlag("joins", opts.joins!);
+const SECONDS = positiveFlag("seconds", opts.seconds!);
+const WARMUP = positiveFlag("warmup", opts.warmup!, { allowZero: true });
+const DELAY_CHECK_MS = positiveFlag("delay-check", opts["delay-check"]!, { allowZero: true });
 const TRANSPORTS = opts.transports!.split(",") as Transport[];
 for (const t of TRANSPORTS) {
   if (t !== "http" && t !== "ws") throw new Error(`--transports: expected http,ws, got ${t}`);

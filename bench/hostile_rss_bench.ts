@@ -59,7 +59,7 @@
 
 import { readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
-import { benchArgs } from "./load/args.ts";
+import { benchArgs, positiveFlag } from "./load/args.ts";
 import {
   type ChildServer,
   halfOfBigMessage,
@@ -99,8 +99,8 @@ const OPEN_AT_ONCE = 64;
 const SAMPLE_MS = 50;
 const AFTER_MS = 5000;
 const THRESHOLD = String(128 << 10);
-const CONNECTIONS = Number(opts.connections);
-const SECONDS = Number(opts.seconds);
+const CONNECTIONS = positiveFlag("connections", opts.connections!, { integer: true });
+const SECONDS = positiveFlag("seconds", opts.seconds!);
 const RUNTIMES = ["deno", "bun", "node"] as const;
 
 function runtimes(text: string, what: string): Runtime[] {

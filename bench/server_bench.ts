@@ -67,7 +67,7 @@ function envNumber(name: string, fallback: number): number {
   return n;
 }
 
-const RUNS = positiveFlag("runs", opts.runs);
+const RUNS = positiveFlag("runs", opts.runs, { integer: true });
 const INGEST_BYTES = envNumber("RTMP_BENCH_INGEST_MB", 1500) * 1e6;
 const RELAY_BYTES = envNumber("RTMP_BENCH_RELAY_MB", 35) * 1e6;
 const STALL_BYTES = envNumber("RTMP_BENCH_STALL_MB", 230) * 1e6;

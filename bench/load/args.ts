@@ -32,16 +32,27 @@ export function benchArgs<T extends ParseArgsConfig>(
 }
 
 /**
- * A flag's value as a positive integer, or exits 2 naming the flag.
+ * A flag's value as a positive number (or non-negative with `allowZero`, a whole one with
+ * `integer`), or exits 2 naming the flag.
  *
  * @param name The flag, for the message.
  * @param text Its value.
+ * @param options What else is accepted or required.
  * @returns The number.
  */
-export function positiveFlag(name: string, text: string): number {
+export function positiveFlag(
+  name: string,
+  text: string,
+  options: { allowZero?: boolean; integer?: boolean } = {},
+): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) {
-    process.stderr.write(`--${name}: expected a positive integer, got ${JSON.stringify(text)}\n`);
+  const allowZero = options.allowZero ?? false;
+  const integer = options.integer ?? false;
+  if (
+    !Number.isFinite(n) || n < 0 || (!allowZero && n === 0) || (integer && !Number.isInteger(n))
+  ) {
+    const kind = `${allowZero ? "non-negative" : "positive"} ${integer ? "integer" : "number"}`;
+    process.stderr.write(`--${name}: expected a ${kind}, got ${JSON.stringify(text)}\n`);
     process.exit(2);
   }
   return n;
