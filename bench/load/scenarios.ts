@@ -273,6 +273,24 @@ class PacedPublisher {
   }
 }
 
+/**
+ * One player's tally of the measurement window: adds it to `kept` and returns what to call with
+ * each video frame's sequence number and arrival time.
+ */
+function windowCounter(
+  shared: ProbeShared,
+  kept: Array<{ got: number; worst: number }>,
+): (seq: number, at: number) => void {
+  const me = { got: 0, worst: 0 };
+  kept.push(me);
+  return (seq, at) => {
+    if (seq < shared.window[0] || seq >= shared.window[1]) return;
+    const lat = at - shared.sendTimes[seq];
+    me.got++;
+    if (lat > me.worst) me.worst = lat;
+  };
+}
+
 /** Debug view: each probe's median latency, in join order (env RTMP_BENCH_DEBUG). */
 function latencyByProbe(r: ProbeResult): void {
   const by: number[][] = [];
@@ -378,15 +396,10 @@ export async function realtime(
       await withTimeout(next("ready"), 30_000, "realtime: probe worker");
       await joinWithProbes(players, probes, worker, next, async (i) => {
         const o = await player(server, "rt", i);
-        const me = { got: 0, worst: 0 };
-        kept.push(me);
+        const arrived = windowCounter(paced.shared, kept);
         o.client.onMedia = (m, at) => {
           if (m.type !== 9 || m.payload.length < 9 || m.payload[1] !== 1) return;
-          const seq = seqOf(m.payload);
-          if (seq < window[0] || seq >= window[1]) return;
-          const lat = at - paced.shared.sendTimes[seq];
-          me.got++;
-          if (lat > me.worst) me.worst = lat;
+          arrived(seqOf(m.payload), at);
         };
         clients.push(o.client);
         await withTimeout(o.started, 30_000, "realtime: Play.Start");
@@ -536,14 +549,7 @@ export async function httpflv(
           localAddress: source(i),
         });
         opened.push(v);
-        const me = { got: 0, worst: 0 };
-        kept.push(me);
-        v.onVideo = (seq, at) => {
-          if (seq < window[0] || seq >= window[1]) return;
-          const lat = at - paced.shared.sendTimes[seq];
-          me.got++;
-          if (lat > me.worst) me.worst = lat;
-        };
+        v.onVideo = windowCounter(paced.shared, kept);
         await withTimeout(v.started, 30_000, "httpflv: response");
       });
       await sleep(1000); // GOP bursts of the joins drain
