@@ -280,25 +280,21 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
         assert.deepEqual(await readExactly(server, 3), bytes("abc"));
         // Nobody reads. `false` means "over the high-water mark now" (the kernel may still take
         // it, and writable() then resolves at once); once the kernel buffers are full too,
-        // writable() stays pending — long before 128 MiB are queued.
+        // writable() stays pending for 300 ms — long before 128 MiB are queued. (No fixed
+        // deadline after that: the peer's own read-ahead, up to its pause mark, may still make
+        // room late on a loaded machine, and Bun's node:net then drains, rightly.)
         const piece = pattern(0, 64 * 1024);
         let sent = 0;
         let waiting: Promise<void> | null = null;
         while (waiting === null) {
           const ok = client.send(piece);
           sent += piece.byteLength;
-          assert.ok(sent < 128 * 1024 * 1024, "send() never reported lasting backpressure");
+          assert.ok(sent < 128 * 1024 * 1024, "writable() never stayed pending while unread");
           if (ok) continue;
           const w = client.writable();
           if (await Promise.race([w.then(() => true), sleep(300).then(() => false)])) continue;
           waiting = w;
         }
-        let room = false;
-        waiting = waiting.then(() => {
-          room = true;
-        });
-        await Promise.race([waiting, sleep(100)]);
-        assert.equal(room, false, "writable() resolved while the peer read nothing");
         // The reader takes everything, in order; then there is room again.
         let read = 0;
         while (read < sent) {
