@@ -19,7 +19,8 @@
  * `RTMP_BENCH_HF_VIEWERS` (500; HTTP-FLV viewers, not run on nginx-rtmp, which has none). The media is generated once
  * with ffmpeg into a cache folder (see bench/load/media.ts). Diagnostics (env):
  * `RTMP_BENCH_DEBUG=1` prints the realtime latency per second and each latency probe's median in
- * join order (which shows the order a server serves its players in), `RTMP_BENCH_ADAPTER=node`
+ * join order (which shows the order a server serves its players in) and each figure's server CPU
+ * split into user and system time, `RTMP_BENCH_ADAPTER=node`
  * runs our server on the `node:net` adapter, `RTMP_BENCH_SERVER_FLAGS` adds runtime flags to our
  * server (e.g. `--cpu-prof` on Node). `--help` prints the flags.
  *

@@ -53,6 +53,19 @@ export function cpuSeconds(pid: number): number {
 }
 
 /**
+ * Kernel share of the CPU a process (not its children) used so far: a diagnostic that tells
+ * system-call cost (the same for every server reading the same bytes) from userland cost.
+ *
+ * @param pid Process id.
+ * @returns `[user, system]` seconds.
+ */
+export function cpuSplit(pid: number): [number, number] {
+  const f = statFields(pid);
+  if (f === null) return [NaN, NaN];
+  return [Number(f[11]) / USER_HZ, Number(f[12]) / USER_HZ];
+}
+
+/**
  * Resident memory of a process and its live descendants.
  *
  * @param pid Process id.

@@ -11,7 +11,7 @@ import { type Clip, isVideoKeyframe } from "./media.ts";
 import process from "node:process";
 import { Worker } from "node:worker_threads";
 import { openHttpViewer } from "./http_viewer.ts";
-import { cpuSeconds, rssBytes, RssSampler } from "./proc.ts";
+import { cpuSeconds, cpuSplit, rssBytes, RssSampler } from "./proc.ts";
 import { PROBE_FRAMES, type ProbeShared, probeShared } from "./probe_worker.ts";
 import { BenchClient, BenchPublisher, now, type OpenedPlayer, openPlayer } from "./rtmp_conn.ts";
 import type { RunningServer } from "./targets.ts";
@@ -55,6 +55,17 @@ async function settledCpu(pid: number): Promise<number> {
     last = c;
   }
   return last;
+}
+
+/**
+ * Debug view (env RTMP_BENCH_DEBUG): the server's user and system CPU since `split0`, which
+ * tells the system calls' share (much the same for every server moving the same bytes).
+ */
+function debugSplit(label: string, pid: number, split0: [number, number]): void {
+  if (!process.env.RTMP_BENCH_DEBUG) return;
+  const [user, sys] = cpuSplit(pid);
+  const f = (s: number): string => s.toFixed(2);
+  console.error(`  ${label}: user ${f(user - split0[0])} s, system ${f(sys - split0[1])} s`);
 }
 
 /** Runs `fn(i)` for i < n with at most `limit` in flight; stops at the first failure. */
@@ -121,11 +132,13 @@ function player(server: RunningServer, name: string, i: number): Promise<OpenedP
 export async function ingest(server: RunningServer, clip: Clip, bytes: number): Promise<Figures> {
   const pub = await BenchPublisher.open({ port: server.port }, server.app, "ingest");
   const cpu0 = cpuSeconds(server.pid);
+  const split0 = cpuSplit(server.pid);
   const t0 = now();
   await publishFast(pub, clip, bytes);
   await withTimeout(pub.finish(), 120_000, "ingest: server closing the publisher");
   const wall = (now() - t0) / 1000;
   const cpu = await settledCpu(server.pid) - cpu0;
+  debugSplit("ingest", server.pid, split0);
   return {
     ingestMB: pub.bytesOut / MB,
     ingestCpu: cpu,
@@ -148,6 +161,7 @@ export async function idle(server: RunningServer, counts: number[]): Promise<Fig
   try {
     for (const [k, count] of counts.entries()) {
       const cpu0 = cpuSeconds(server.pid);
+      const split0 = cpuSplit(server.pid);
       const start = clients.length;
       const made = await pool(count - start, 64, async (j) => {
         const c = await withTimeout(
@@ -160,6 +174,7 @@ export async function idle(server: RunningServer, counts: number[]): Promise<Fig
         return c;
       });
       const cpu = await settledCpu(server.pid) - cpu0;
+      debugSplit(`accept @${count}`, server.pid, split0);
       if (k === 0) out[`acceptCpuPer1000`] = cpu * 1000 / made.length;
       else out[`acceptCpuPer1000@${count}`] = cpu * 1000 / made.length;
       // Let the runtimes settle (lazy frees, GC after the burst) before reading RSS.
@@ -193,6 +208,7 @@ export async function relay(
     await withTimeout(Promise.all(opened.map((o) => o.started)), 30_000, "relay: Play.Start");
     const base = clients.reduce((n, c) => n + c.mediaBytes, 0);
     const cpu0 = cpuSeconds(server.pid);
+    const split0 = cpuSplit(server.pid);
     const t0 = now();
     const published = await publishFast(pub, clip, bytes);
     await withTimeout(pub.finish(), 120_000, "relay: server closing the publisher");
@@ -206,6 +222,7 @@ export async function relay(
     }
     const wall = (now() - t0) / 1000 - 0.5;
     const cpu = await settledCpu(server.pid) - cpu0;
+    debugSplit("relay", server.pid, split0);
     const delivered = total - base;
     return {
       relayDeliveredMB: delivered / MB,
@@ -407,12 +424,14 @@ export async function realtime(
       await sleep(1000); // GOP bursts of the joins drain
       const sampler = new RssSampler(server.pid, 100);
       const cpu0 = cpuSeconds(server.pid);
+      const split0 = cpuSplit(server.pid);
       const t0 = now();
       const seq0 = paced.nextSeq;
       Atomics.store(window, 1, 0x7fffffff);
       Atomics.store(window, 0, seq0);
       await sleep(seconds * 1000);
       const cpu = cpuSeconds(server.pid) - cpu0;
+      debugSplit("realtime", server.pid, split0);
       const wall = (now() - t0) / 1000;
       const rss = sampler.stop();
       const seq1 = paced.nextSeq;
@@ -555,12 +574,14 @@ export async function httpflv(
       await sleep(1000); // GOP bursts of the joins drain
       const sampler = new RssSampler(server.pid, 100);
       const cpu0 = cpuSeconds(server.pid);
+      const split0 = cpuSplit(server.pid);
       const t0 = now();
       const seq0 = paced.nextSeq;
       Atomics.store(window, 1, 0x7fffffff);
       Atomics.store(window, 0, seq0);
       await sleep(seconds * 1000);
       const cpu = cpuSeconds(server.pid) - cpu0;
+      debugSplit("httpflv", server.pid, split0);
       const wall = (now() - t0) / 1000;
       const rss = sampler.stop();
       const seq1 = paced.nextSeq;
