@@ -16,6 +16,7 @@
 import { createReadStream } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import { unrefTimer } from "../socket/unref_timer.ts";
 import { RtmpError } from "../errors.ts";
 import { FlvMuxStream } from "../flv/streams.ts";
 import { flvHeaderFromMetadata } from "../flv/tags.ts";
@@ -232,8 +233,7 @@ function refuseUpgrade(
       `${extra}Connection: close\r\n\r\n${body}`,
   );
   // A client that never reads must not keep the socket.
-  const timer = setTimeout(() => socket.destroy(), 2000);
-  (timer as { unref?: () => void }).unref?.();
+  unrefTimer(setTimeout(() => socket.destroy(), 2000));
 }
 
 /**

@@ -20,6 +20,7 @@
 import { createHash } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import type { Duplex } from "node:stream";
+import { unrefTimer } from "../socket/unref_timer.ts";
 
 /** The GUID of RFC 6455 §1.3, appended to the client's key before hashing. */
 const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -693,8 +694,7 @@ export class ServerWebSocket {
 
   #armDestroy(): void {
     if (this.#timer !== undefined) return;
-    this.#timer = setTimeout(() => this.#socket.destroy(), this.#closeTimeout);
-    (this.#timer as { unref?: () => void }).unref?.();
+    this.#timer = unrefTimer(setTimeout(() => this.#socket.destroy(), this.#closeTimeout));
   }
 
   #wakeDrain(): void {

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { unrefTimer } from "../socket/unref_timer.ts";
+
 /**
  * Something with a deadline.
  *
@@ -56,11 +58,8 @@ export class DeadlineClock {
   add(owner: DeadlineOwner): void {
     this.#owners.add(owner);
     if (this.#timer === null) {
-      this.#timer = setInterval(() => this.tick(Date.now()), this.#tickMs);
       // Listeners keep the process alive, not the clock.
-      const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
-      if (typeof this.#timer === "number") deno?.unrefTimer?.(this.#timer);
-      else (this.#timer as { unref?: () => void }).unref?.();
+      this.#timer = unrefTimer(setInterval(() => this.tick(Date.now()), this.#tickMs));
     }
   }
 

@@ -33,6 +33,7 @@ import {
 import { proxyListen } from "./proxy_conn.ts";
 import { ReadQueue } from "./read_queue.ts";
 import { sniName } from "./sni.ts";
+import { unrefTimer } from "./unref_timer.ts";
 import type {
   Conn,
   ConnectOptions,
@@ -248,11 +249,9 @@ class BunConn implements Conn {
     socket.end();
     if (this.tls) {
       // Should Bun still hold the socket, cut it.
-      const timer = setTimeout(() => {
+      this.#lingerTimer = unrefTimer(setTimeout(() => {
         if (!this.#socketClosed) socket.terminate();
-      }, TLS_CLOSE_LINGER_MS);
-      (timer as { unref?: () => void }).unref?.();
-      this.#lingerTimer = timer;
+      }, TLS_CLOSE_LINGER_MS));
     }
   }
 
