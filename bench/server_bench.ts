@@ -7,13 +7,14 @@
  *
  * ```sh
  * bash bench/run.sh server                      # or: npm run bench:server
- * node_modules/.bin/node bench/server_bench.ts [--runs 3] [--only ingest,idle,relay,realtime,stalled,stalled-control,httpflv]
+ * node_modules/.bin/node bench/server_bench.ts [--runs 3] [--only ingest,ingest128,idle,relay,realtime,stalled,stalled-control,httpflv]
  *     [--targets deno,bun,node,nms,nginx] [--json results.json]
  * ```
  *
  * Each figure of each run starts a fresh server process; runs rotate the order of the servers.
  * Server CPU is utime + stime (process and children) from `/proc/PID/stat`, RSS is `VmRSS`.
- * Sizes (env): `RTMP_BENCH_INGEST_MB` (default 1500), `RTMP_BENCH_RELAY_MB` (35, the 720p clip
+ * Sizes (env): `RTMP_BENCH_INGEST_MB` (default 1500), `RTMP_BENCH_INGEST128_MB` (300, the ingest
+ * in FFmpeg's 128-byte chunks), `RTMP_BENCH_RELAY_MB` (35, the 720p clip
  * 1.5 times, to each of 100 players), `RTMP_BENCH_STALL_MB` (230), `RTMP_BENCH_IDLE` (`1000,10000`),
  * `RTMP_BENCH_RT_SECONDS` (20), `RTMP_BENCH_RT_PLAYERS` (500), `RTMP_BENCH_HF_SECONDS` (15),
  * `RTMP_BENCH_HF_VIEWERS` (500; HTTP-FLV viewers, not run on nginx-rtmp, which has none). The media is generated once
@@ -55,7 +56,7 @@ const opts = benchArgs(
   `usage: node_modules/.bin/node bench/server_bench.ts [--runs N] [--only FIGURES] [--targets SERVERS]
        [--json FILE]
   --runs N          runs of every figure; the table shows medians (default 3)
-  --only FIGURES    ingest,idle,relay,realtime,stalled,stalled-control,httpflv (default all)
+  --only FIGURES    ingest,ingest128,idle,relay,realtime,stalled,stalled-control,httpflv (default all)
   --targets SERVERS deno,bun,node,nms,nginx (default all)
   --json FILE       also write every run's figures to FILE`,
 );
@@ -70,6 +71,7 @@ function envNumber(name: string, fallback: number): number {
 
 const RUNS = positiveFlag("runs", opts.runs, { integer: true });
 const INGEST_BYTES = envNumber("RTMP_BENCH_INGEST_MB", 1500) * 1e6;
+const INGEST128_BYTES = envNumber("RTMP_BENCH_INGEST128_MB", 300) * 1e6;
 const RELAY_BYTES = envNumber("RTMP_BENCH_RELAY_MB", 35) * 1e6;
 const STALL_BYTES = envNumber("RTMP_BENCH_STALL_MB", 230) * 1e6;
 const RT_SECONDS = envNumber("RTMP_BENCH_RT_SECONDS", 20);
@@ -100,6 +102,8 @@ interface Group {
 
 const GROUPS: Group[] = [
   { name: "ingest", run: (s) => ingest(s, clip720, INGEST_BYTES) },
+  // FFmpeg publishes in 128-byte chunks and has no option to change it (rtmpproto.c).
+  { name: "ingest128", run: (s) => ingest(s, clip720, INGEST128_BYTES, 128) },
   { name: "idle", run: (s) => idle(s, IDLE_COUNTS) },
   { name: "relay", run: (s) => relay(s, clip720, RELAY_PLAYERS, RELAY_BYTES) },
   { name: "realtime", run: (s) => realtime(s, clip600, JOINERS, RT_PLAYERS, RT_SECONDS) },
@@ -226,6 +230,12 @@ const idleRows: Row[] = IDLE_COUNTS.flatMap((n, i) => [
 const ALL_ROWS: Row[] = [
   { title: "ingest: MB per server CPU-s", metric: "ingestMBperCpu", better: "up" },
   { title: "ingest: MB/s (wall)", metric: "ingestMBps", better: "info" },
+  {
+    title: "ingest, 128-byte chunks (FFmpeg's): MB per server CPU-s",
+    metric: "ingest128MBperCpu",
+    better: "up",
+  },
+  { title: "ingest, 128-byte chunks: MB/s (wall)", metric: "ingest128MBps", better: "info" },
   { title: "server RSS at start, no connection (MB)", metric: "startRssMB", better: "info" },
   ...idleRows,
   { title: "accept: CPU s per 1,000 connections", metric: "acceptCpuPer1000", better: "down" },
@@ -344,9 +354,14 @@ interface Goal {
 }
 const goals: Goal[] = [
   {
-    text: "ingest ≥ 1.3× nginx-rtmp (MB per CPU-s)",
+    text: "ingest ≥ 1.3× nginx-rtmp (MB per CPU-s), 4 KiB chunks (OBS)",
     metric: "ingestMBperCpu",
     check: (l) => med("ingestMBperCpu", l) / med("ingestMBperCpu", NGINX) >= 1.3,
+  },
+  {
+    text: "ingest ≥ 1.3× nginx-rtmp (MB per CPU-s), 128-byte chunks (FFmpeg)",
+    metric: "ingest128MBperCpu",
+    check: (l) => med("ingest128MBperCpu", l) / med("ingest128MBperCpu", NGINX) >= 1.3,
   },
   ...IDLE_COUNTS.map((n) => ({
     text: `idle ≤ 8 KB RSS per connection (${n})`,
@@ -402,9 +417,9 @@ for (const g of goals) {
 console.log("");
 console.log(
   `Server bench, ${RUNS} runs, ${((performance.now() - started) / 60000).toFixed(1)} min; ` +
-    `ingest ${(INGEST_BYTES / 1e6).toFixed(0)} MB per run, relay ${
-      (RELAY_BYTES / 1e6).toFixed(0)
-    } MB ` +
+    `ingest ${(INGEST_BYTES / 1e6).toFixed(0)} MB per run (${
+      (INGEST128_BYTES / 1e6).toFixed(0)
+    } MB in 128-byte chunks), relay ${(RELAY_BYTES / 1e6).toFixed(0)} MB ` +
     `to each of ${RELAY_PLAYERS} players, realtime ${RT_PLAYERS} players for ${RT_SECONDS} s, ` +
     `${JOINERS} late joiners, stalled ${(STALL_BYTES / 1e6).toFixed(0)} MB, ` +
     `HTTP-FLV ${HF_VIEWERS} viewers for ${HF_SECONDS} s. ` +

@@ -308,9 +308,15 @@ export class BenchPublisher {
    * @param ep Server port.
    * @param app Application.
    * @param name Stream name.
+   * @param chunkSize Outgoing chunk size: 4096 as OBS, 128 as FFmpeg (which never changes it).
    * @returns The publisher.
    */
-  static async open(ep: Endpoint, app: string, name: string): Promise<BenchPublisher> {
+  static async open(
+    ep: Endpoint,
+    app: string,
+    name: string,
+    chunkSize = 4096,
+  ): Promise<BenchPublisher> {
     const socket = await openSocket(ep);
     const session = new ClientSession({
       connect: {
@@ -320,7 +326,7 @@ export class BenchPublisher {
         flashVer: "FMLE/3.0 (compatible; FMSc/1.0)",
       },
       streamName: name,
-      chunkSize: 4096,
+      chunkSize,
     });
     const pub = new BenchPublisher(socket, session);
     const ready = new Promise<void>((resolve, reject) => {
