@@ -222,6 +222,12 @@ const idleRows: Row[] = IDLE_COUNTS.flatMap((n, i) => [
     better: "down" as const,
   },
   ...(i === 0 ? [] : [{
+    title: `idle: KB RSS per connection from ${IDLE_COUNTS[0].toLocaleString("en-US")} to ${
+      n.toLocaleString("en-US")
+    } (each one more)`,
+    metric: `idleKBmarginal@${n}`,
+    better: "down" as const,
+  }, {
     title: `idle: connections still open (${n.toLocaleString("en-US")})`,
     metric: `idleOpen@${n}`,
     better: "info" as const,

@@ -161,6 +161,7 @@ export async function ingest(
 export async function idle(server: RunningServer, counts: number[]): Promise<Figures> {
   const out: Figures = {};
   const clients: BenchClient[] = [];
+  let rssFirst = 0;
   await sleep(500);
   const rss0 = Math.min(rssBytes(server.pid), (await sleep(200), rssBytes(server.pid)));
   out.startRssMB = rss0 / MB;
@@ -189,6 +190,10 @@ export async function idle(server: RunningServer, counts: number[]): Promise<Fig
       const open = clients.filter((c) => c.closedWith === null).length;
       out[`idleKBperConn@${count}`] = (rss - rss0) / 1024 / count;
       out[`idleOpen@${count}`] = open;
+      // What each connection past the first count adds: the one-time growth of the first burst
+      // (heap, JIT code) left out.
+      if (k > 0) out[`idleKBmarginal@${count}`] = (rss - rssFirst) / 1024 / (count - counts[0]);
+      else rssFirst = rss;
     }
   } finally {
     for (const c of clients) c.destroy();
