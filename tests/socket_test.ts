@@ -168,6 +168,16 @@ async function acceptOne(listener: Listener): Promise<Conn> {
   return conn;
 }
 
+/** A client connected to `listener` and the server side of it. */
+async function connectPair(
+  adapter: SocketAdapter,
+  listener: Listener,
+): Promise<{ client: Conn; server: Conn }> {
+  const served = acceptOne(listener);
+  const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
+  return { client, server: await served };
+}
+
 for (const { name, adapter: maybeAdapter, skip } of candidates) {
   describe(`${name} adapter`, { skip }, () => {
     const adapter = maybeAdapter as SocketAdapter;
@@ -182,9 +192,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
         assert.equal(listener.tls, false);
         assert.equal(listener.addr.hostname, HOST);
         assert.ok(listener.addr.port > 0 && listener.addr.port < 65536);
-        const served = acceptOne(listener);
-        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
-        const server = await served;
+        const { client, server } = await connectPair(adapter, listener);
         const echoing = echo(server);
         assert.equal(client.tls, false);
         assert.equal(server.tls, false);
@@ -214,9 +222,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
       const SIZE = 64 * 1024 * 1024;
       const listener = await adapter.listen({ hostname: HOST, port: 0 });
       try {
-        const served = acceptOne(listener);
-        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
-        const server = await served;
+        const { client, server } = await connectPair(adapter, listener);
         const data = pattern(0, SIZE);
         let readWhenWritten = -1;
         let read = 0;
@@ -269,9 +275,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
     it("send() queues in order behind write(), reports backpressure, writable() waits for room", async () => {
       const listener = await adapter.listen({ hostname: HOST, port: 0 });
       try {
-        const served = acceptOne(listener);
-        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
-        const server = await served;
+        const { client, server } = await connectPair(adapter, listener);
         // Mixed write()/send() keep their order.
         const first = client.write(bytes("a"));
         assert.equal(client.send(bytes("b")), true);
@@ -321,9 +325,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
     it("sendAll() hands pieces to the socket at once, in order", async () => {
       const listener = await adapter.listen({ hostname: HOST, port: 0 });
       try {
-        const served = acceptOne(listener);
-        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
-        const server = await served;
+        const { client, server } = await connectPair(adapter, listener);
         const pieces = [bytes("ab"), bytes("c"), pattern(7, 7000), bytes("z")];
         const all = concat(pieces);
         assert.equal(sendPieces(client, pieces), true);
@@ -347,12 +349,8 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
     it("sendPieces() batches past backpressure keep every byte, in order", async () => {
       const listener = await adapter.listen({ hostname: HOST, port: 0 });
       try {
-        const served = acceptOne(listener);
-        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
-        const server = await served;
-        const servedOther = acceptOne(listener);
-        const other = await adapter.connect({ hostname: HOST, port: listener.addr.port });
-        const otherServer = await servedOther;
+        const { client, server } = await connectPair(adapter, listener);
+        const { client: other, server: otherServer } = await connectPair(adapter, listener);
         // Nobody reads until backpressure: some batch is then taken only in part, and batches
         // after it queue. Each batch has its own bytes, and another connection sends a batch
         // meanwhile: a queued rest that pointed into a buffer reused since (by this connection
@@ -389,9 +387,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
     it("closeWrite() delivers every byte then EOF while the other direction still works", async () => {
       const listener = await adapter.listen({ hostname: HOST, port: 0 });
       try {
-        const served = acceptOne(listener);
-        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
-        const server = await served;
+        const { client, server } = await connectPair(adapter, listener);
         const upstream = pattern(7, 3 * 1024 * 1024 + 17);
         const writing = client.write(upstream);
         const closing = client.closeWrite();
@@ -424,9 +420,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
       // encoder is still pushing media.
       const listener = await adapter.listen({ hostname: HOST, port: 0 });
       try {
-        const served = acceptOne(listener);
-        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
-        const server = await served;
+        const { client, server } = await connectPair(adapter, listener);
         const upstream = pattern(5, 8 * 1024 * 1024);
         const writing = client.write(upstream);
         // Bytes are arriving: the first of them is here, the rest still on their way.
@@ -450,9 +444,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
     it("close() is idempotent; afterwards reads end and writes fail with CONNECTION_CLOSED", async () => {
       const listener = await adapter.listen({ hostname: HOST, port: 0 });
       try {
-        const served = acceptOne(listener);
-        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
-        const server = await served;
+        const { client, server } = await connectPair(adapter, listener);
         const pending = client.read();
         client.close();
         client.close();
@@ -473,9 +465,7 @@ for (const { name, adapter: maybeAdapter, skip } of candidates) {
     it("a second concurrent read() is refused with INVALID_ARGUMENT", async () => {
       const listener = await adapter.listen({ hostname: HOST, port: 0 });
       try {
-        const served = acceptOne(listener);
-        const client = await adapter.connect({ hostname: HOST, port: listener.addr.port });
-        const server = await served;
+        const { client, server } = await connectPair(adapter, listener);
         const first = client.read();
         await rejectsCode(client.read(), "INVALID_ARGUMENT");
         await server.write(bytes("one"));
